@@ -1,0 +1,38 @@
+# Helpers shared by every component's CMakeLists.txt.
+
+# banyan_dp_library(NAME SOURCES... [DEPS ...]): a dataplane module library.
+# The dataplane is built without exceptions (see STYLE.md, "Errors").
+function(banyan_dp_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/dataplane/src)
+  target_compile_options(${name} PRIVATE -fno-exceptions)
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# banyan_test(NAME SOURCES... [DEPS ...] [LABELS ...]): a GoogleTest binary, each test
+# case registered with CTest.
+function(banyan_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock pthread)
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 30
+                       PROPERTIES LABELS "${ARG_LABELS}")
+endfunction()
+
+# banyan_fuzz_target(NAME SOURCE CORPUS_DIR [DEPS ...]): with BANYAN_FUZZ a libFuzzer
+# binary; otherwise the same entry point linked to a driver that replays the seed
+# corpus, registered as a test so every CI run exercises the target.
+function(banyan_fuzz_target name source corpus)
+  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  if(BANYAN_FUZZ)
+    add_executable(${name} ${source})
+    target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
+    target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  else()
+    add_executable(${name} ${source} ${PROJECT_SOURCE_DIR}/dataplane/fuzz/replay_main.cc)
+    add_test(NAME ${name}_corpus COMMAND ${name} ${corpus})
+    set_tests_properties(${name}_corpus PROPERTIES LABELS fuzz)
+  endif()
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+endfunction()

@@ -1,0 +1,200 @@
+#include "event/loop.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+
+#include "banyan/common/logging.h"
+
+namespace banyan::dp::event {
+
+class EventLoop::WakeHandler : public Handler {
+ public:
+  explicit WakeHandler(int fd) : fd_(fd) {}
+  void onEvents(uint32_t) override {
+    uint64_t v;
+    while (::read(fd_, &v, sizeof v) > 0) {
+    }
+  }
+
+ private:
+  int fd_;
+};
+
+Timer::Timer(EventLoop& loop, std::function<void()> callback)
+    : loop_(loop), callback_(std::move(callback)) {}
+
+Timer::~Timer() { cancel(); }
+
+void Timer::arm(Millis after) { armAt(loop_.now() + after); }
+
+void Timer::armAt(TimePoint deadline) {
+  deadline_ = deadline;
+  armed_ = true;
+  if (heap_index_ != SIZE_MAX) {
+    if (deadline >= queued_at_) return;  // lazy: re-queued when the old key comes due
+    loop_.heapRemove(this);
+  }
+  queued_at_ = deadline;
+  loop_.heapPush(this);
+}
+
+void Timer::cancel() {
+  armed_ = false;
+  if (heap_index_ != SIZE_MAX) loop_.heapRemove(this);
+}
+
+EventLoop::EventLoop() : now_(Clock::now()) {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  LB_CHECK(epfd_ >= 0, "epoll_create1 failed");
+  wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  LB_CHECK(wakefd_ >= 0, "eventfd failed");
+  wake_handler_ = std::make_unique<WakeHandler>(wakefd_);
+  LB_CHECK(add(wakefd_, EPOLLIN, wake_handler_.get()), "cannot watch the wake eventfd");
+}
+
+EventLoop::~EventLoop() {
+  doomed_.clear();
+  for (Timer* t : heap_) t->heap_index_ = SIZE_MAX;
+  ::close(wakefd_);
+  ::close(epfd_);
+}
+
+bool EventLoop::add(int fd, uint32_t events, Handler* handler) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = handler;
+  return epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+bool EventLoop::modify(int fd, uint32_t events, Handler* handler) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = handler;
+  return epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) == 0;
+}
+
+void EventLoop::remove(int fd) { epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
+
+void EventLoop::run() {
+  stop_ = false;
+  while (!stop_) runOnce(Millis(1000));
+}
+
+void EventLoop::stop() {
+  post([this] { stop_ = true; });
+}
+
+void EventLoop::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(posted_mu_);
+    posted_.push_back(std::move(fn));
+  }
+  uint64_t one = 1;
+  ssize_t n = ::write(wakefd_, &one, sizeof one);
+  (void)n;  // EAGAIN means a wakeup is already pending
+}
+
+void EventLoop::deleteLater(std::unique_ptr<Deletable> object) {
+  doomed_.push_back(std::move(object));
+}
+
+int EventLoop::nextTimeoutMs(Millis max_wait) const {
+  if (!doomed_.empty()) return 0;
+  if (heap_.empty()) return static_cast<int>(max_wait.count());
+  auto due = heap_[0]->queued_at_;
+  auto now = Clock::now();
+  if (due <= now) return 0;
+  auto ms = std::chrono::duration_cast<Millis>(due - now).count() + 1;
+  return static_cast<int>(std::min<int64_t>(ms, max_wait.count()));
+}
+
+void EventLoop::runOnce(Millis max_wait) {
+  constexpr int kMaxEvents = 256;
+  epoll_event events[kMaxEvents];
+  int n = epoll_wait(epfd_, events, kMaxEvents, nextTimeoutMs(max_wait));
+  now_ = Clock::now();
+  if (n < 0 && errno != EINTR) LB_CHECK(false, "epoll_wait failed");
+  for (int i = 0; i < n; ++i) {
+    auto* h = static_cast<Handler*>(events[i].data.ptr);
+    if (h == wake_handler_.get()) {
+      h->onEvents(events[i].events);
+      runPosted();
+      continue;
+    }
+    h->onEvents(events[i].events);
+  }
+  runTimers();
+  doomed_.clear();
+}
+
+void EventLoop::runPosted() {
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard<std::mutex> lock(posted_mu_);
+    batch.swap(posted_);
+  }
+  for (auto& fn : batch) fn();
+}
+
+void EventLoop::runTimers() {
+  while (!heap_.empty() && heap_[0]->queued_at_ <= now_) {
+    Timer* t = heap_[0];
+    heapRemove(t);
+    if (!t->armed_) continue;
+    if (t->deadline_ > now_) {  // pushed back since it was queued
+      t->queued_at_ = t->deadline_;
+      heapPush(t);
+      continue;
+    }
+    t->armed_ = false;
+    t->callback_();  // may delete or re-arm t's owner through deleteLater/arm
+  }
+}
+
+void EventLoop::heapPush(Timer* t) {
+  t->heap_index_ = heap_.size();
+  heap_.push_back(t);
+  heapUp(t->heap_index_);
+}
+
+void EventLoop::heapRemove(Timer* t) {
+  size_t i = t->heap_index_;
+  LB_DCHECK(i < heap_.size() && heap_[i] == t, "timer heap index out of sync");
+  Timer* last = heap_.back();
+  heap_.pop_back();
+  t->heap_index_ = SIZE_MAX;
+  if (last == t) return;
+  heap_[i] = last;
+  last->heap_index_ = i;
+  heapUp(i);
+  heapDown(last->heap_index_);
+}
+
+void EventLoop::heapUp(size_t i) {
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (heap_[p]->queued_at_ <= heap_[i]->queued_at_) break;
+    std::swap(heap_[p], heap_[i]);
+    heap_[p]->heap_index_ = p;
+    heap_[i]->heap_index_ = i;
+    i = p;
+  }
+}
+
+void EventLoop::heapDown(size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < heap_.size() && heap_[l]->queued_at_ < heap_[m]->queued_at_) m = l;
+    if (r < heap_.size() && heap_[r]->queued_at_ < heap_[m]->queued_at_) m = r;
+    if (m == i) return;
+    std::swap(heap_[m], heap_[i]);
+    heap_[m]->heap_index_ = m;
+    heap_[i]->heap_index_ = i;
+    i = m;
+  }
+}
+
+}  // namespace banyan::dp::event
