@@ -1,0 +1,1056 @@
+#include "proxy/session.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "banyan/common/logging.h"
+#include "http/forwarded.h"
+#include "net/socket.h"
+#include "proxy_protocol/proxy_protocol.h"
+
+namespace banyan::dp::proxy {
+namespace {
+
+using event::Millis;
+constexpr size_t kStreamCap = 65536;  // bytes buffered per direction before reading pauses
+
+const char* reasonPhrase(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 408: return "Request Time-out";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Time-out";
+  }
+  return "Error";
+}
+
+// The body texts follow the stock amphora's error pages, so clients that
+// match on them keep working.
+std::string errorResponse(int status) {
+  const char* detail = "";
+  switch (status) {
+    case 400: detail = "Your browser sent an invalid request."; break;
+    case 408: detail = "Your browser didn't send a complete request in time."; break;
+    case 502: detail = "The server returned an invalid or incomplete response."; break;
+    case 503: detail = "No server is available to handle this request."; break;
+    case 504: detail = "The server didn't respond in time."; break;
+  }
+  char body[256];
+  int blen = snprintf(body, sizeof body, "<html><body><h1>%d %s</h1>\n%s\n</body></html>\n",
+                      status, reasonPhrase(status), detail);
+  char head[256];
+  int hlen = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\ncontent-length: %d\r\ncache-control: no-cache\r\n"
+                      "content-type: text/html\r\nconnection: close\r\n\r\n",
+                      status, reasonPhrase(status), blen);
+  return std::string(head, hlen) + std::string(body, blen);
+}
+
+bool ieq(std::string_view a, std::string_view b) { return http::equalsIgnoreCase(a, b); }
+
+// True when `token` appears in a comma-separated header value.
+bool listHas(std::string_view list, std::string_view token) {
+  size_t i = 0;
+  while (i < list.size()) {
+    size_t j = list.find(',', i);
+    if (j == std::string_view::npos) j = list.size();
+    std::string_view t = list.substr(i, j - i);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    if (ieq(t, token)) return true;
+    i = j + 1;
+  }
+  return false;
+}
+
+bool isHopByHop(std::string_view name) {
+  return ieq(name, "connection") || ieq(name, "keep-alive") || ieq(name, "proxy-connection") ||
+         ieq(name, "te") || ieq(name, "upgrade");
+}
+
+// Removes a header named by a Connection token (RFC 9110 section 7.6.1).
+bool namedByConnection(const std::vector<http::Header>& headers, std::string_view name) {
+  for (const auto& h : headers)
+    if (ieq(h.name, "connection") && listHas(h.value, name)) return true;
+  return false;
+}
+
+void appendHeader(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
+}
+
+}  // namespace
+
+void BodyScan::start(http::BodyKind k, uint64_t length) {
+  kind = k;
+  left = length;
+  ready = 0;
+  done = k == http::BodyKind::None || (k == http::BodyKind::ContentLength && length == 0);
+  if (k == http::BodyKind::Chunked) chunks.reset();
+}
+
+bool BodyScan::scan(const Buffer& src, bool src_eof) {
+  if (done) return true;
+  switch (kind) {
+    case http::BodyKind::None:
+      done = true;
+      return true;
+    case http::BodyKind::ContentLength: {
+      uint64_t take = std::min<uint64_t>(src.size() - ready, left);
+      ready += take;
+      left -= take;
+      done = left == 0;
+      return true;
+    }
+    case http::BodyKind::Chunked: {
+      auto step = chunks.feed(src.view().substr(ready));
+      if (step.status == http::ParseStatus::Invalid) return false;
+      ready += step.consumed;
+      done = step.status == http::ParseStatus::Done;
+      return true;
+    }
+    case http::BodyKind::UntilClose:
+      ready = src.size();
+      done = src_eof;
+      return true;
+  }
+  return true;
+}
+
+ClientSession::ClientSession(Worker& worker, std::shared_ptr<const Snapshot> snap,
+                             const ListenerRt& listener, int fd, const sockaddr_storage& peer,
+                             const sockaddr_storage& local)
+    : w_(worker),
+      snap_(std::move(snap)),
+      lis_(&listener),
+      lis_counters_(listener.counters),
+      http_(listener.cfg->protocol == config::ListenerProtocol::kHttp),
+      fd_(fd),
+      peer_(peer),
+      local_(local),
+      phase_(Phase::Head),
+      timer_(worker.loop(), [this] { onTimer(); }) {
+  auto now = w_.loop().now();
+  since_ = client_act_ = member_act_ = req_start_ = now;
+  if (listener.cfg->accept_proxy != config::AcceptProxy::kNone)
+    phase_ = Phase::ProxyHeader;
+  else if (!http_)
+    phase_ = Phase::TcpConnect;
+}
+
+ClientSession::~ClientSession() {
+  if (up_) up_->destroy();
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void ClientSession::start() {
+  auto& slot = lis_counters_->slot(w_.index());
+  bump(slot.total_connections);
+  bump(slot.active_connections, 1);
+  w_.addSession(this);
+  if (!w_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, this)) {
+    close();
+    return;
+  }
+  c_readable_ = true;  // data may already be queued (accept after the first segment)
+  if (phase_ == Phase::TcpConnect) {
+    if (!attachMember()) return;
+  }
+  advance();
+}
+
+void ClientSession::onEvents(uint32_t events) {
+  if (closed_) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_readable_ = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c_writable_ = true;
+  advance();
+}
+
+void ClientSession::onUpstreamEvents(UpstreamConn& up, uint32_t events) {
+  if (closed_ || &up != up_) return;
+  if (!up.connected) {
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+    int err = net::connectError(up.fd);
+    if (err != 0 || (events & EPOLLERR)) {
+      onConnectFailed(err ? err : ECONNREFUSED);
+      if (!closed_) advance();
+      return;
+    }
+    up.connected = true;
+    onConnected();
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up.readable = true;
+  if (events & EPOLLOUT) up.writable = true;
+  advance();
+}
+
+void ClientSession::drain() {
+  if (closed_) return;
+  // Idle keep-alive connections close now; busy ones after their response.
+  if (phase_ == Phase::Head && cin_.empty() && cout_.empty()) {
+    close();
+    return;
+  }
+  if (http_) close_after_ = true;
+}
+
+// ---- I/O -------------------------------------------------------------------
+
+bool ClientSession::readClient(size_t cap) {
+  if (!c_readable_ || c_eof_ || cin_.size() >= cap) return false;
+  size_t want = std::max<size_t>(cap - cin_.size(), 1);
+  char* p = cin_.writable(std::min<size_t>(want, 4096));
+  size_t room = std::min(cin_.writableSize(), want);
+  ssize_t n = ::recv(fd_, p, room, 0);
+  if (n > 0) {
+    cin_.commit(static_cast<size_t>(n));
+    bump(lis_counters_->slot(w_.index()).bytes_in, static_cast<uint64_t>(n));
+    req_bytes_in_ += static_cast<uint64_t>(n);
+    client_act_ = w_.loop().now();
+    // A short read drained the socket: wait for the next edge.
+    if (static_cast<size_t>(n) < room) c_readable_ = false;
+    return true;
+  }
+  if (n == 0) {
+    c_eof_ = true;
+    c_readable_ = false;
+    cin_.releaseIfEmpty();
+    return true;
+  }
+  if (errno == EAGAIN || errno == EINTR) {
+    if (errno == EAGAIN) c_readable_ = false;
+    cin_.releaseIfEmpty();
+    return false;
+  }
+  termination_ = "client_reset";
+  c_eof_ = true;
+  c_readable_ = false;
+  close_after_ = true;
+  cout_.clear();
+  return true;
+}
+
+bool ClientSession::readUpstream(size_t cap) {
+  UpstreamConn* up = up_;
+  if (!up || !up->connected || !up->readable || up->eof || up->in.size() >= cap) return false;
+  size_t want = cap - up->in.size();
+  char* p = up->in.writable(std::min<size_t>(want, 4096));
+  size_t room = std::min(up->in.writableSize(), want);
+  ssize_t n = ::recv(up->fd, p, room, 0);
+  if (n > 0) {
+    up->in.commit(static_cast<size_t>(n));
+    resp_bytes_ += static_cast<uint64_t>(n);
+    if (member_) bump(member_->counters->slot(w_.index()).bytes_out, static_cast<uint64_t>(n));
+    member_act_ = w_.loop().now();
+    if (static_cast<size_t>(n) < room) up->readable = false;
+    return true;
+  }
+  if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+    up->eof = true;
+    up->readable = false;
+    return true;
+  }
+  if (errno == EAGAIN) up->readable = false;
+  return false;
+}
+
+// Writes cout_ then the forwardable prefix of the member's buffer.
+bool ClientSession::flushClient() {
+  if (!c_writable_ || closed_) return false;
+  size_t body = (up_ && (phase_ == Phase::Request || phase_ == Phase::Tunnel || phase_ == Phase::Closing))
+                    ? resp_.ready
+                    : 0;
+  if (cout_.empty() && body == 0) return false;
+  iovec iov[2];
+  int cnt = 0;
+  if (!cout_.empty()) iov[cnt++] = {const_cast<char*>(cout_.data()), cout_.size()};
+  if (body) iov[cnt++] = {const_cast<char*>(up_->in.data()), body};
+  ssize_t n = ::writev(fd_, iov, cnt);
+  if (n < 0) {
+    if (errno == EAGAIN) {
+      c_writable_ = false;
+      return false;
+    }
+    if (errno == EINTR) return false;
+    termination_ = "client_reset";
+    close();
+    return false;
+  }
+  size_t done = static_cast<size_t>(n);
+  bump(lis_counters_->slot(w_.index()).bytes_out, done);
+  req_bytes_out_ += done;
+  client_act_ = w_.loop().now();
+  size_t from_out = std::min(done, cout_.size());
+  cout_.consume(from_out);
+  size_t from_body = done - from_out;
+  if (from_body) {
+    up_->in.consume(from_body);
+    resp_.ready -= from_body;
+  }
+  if (done < (iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0))) c_writable_ = false;
+  cout_.releaseIfEmpty();
+  return true;
+}
+
+// Writes the member's out buffer (heads Banyan built) then the forwardable
+// prefix of the client's buffer.
+bool ClientSession::flushUpstream() {
+  UpstreamConn* up = up_;
+  if (!up || !up->connected || !up->writable) return false;
+  size_t body = (phase_ == Phase::Request || phase_ == Phase::Tunnel) ? req_.ready : 0;
+  if (up->out.empty() && body == 0) return false;
+  iovec iov[2];
+  int cnt = 0;
+  if (!up->out.empty()) iov[cnt++] = {const_cast<char*>(up->out.data()), up->out.size()};
+  if (body) iov[cnt++] = {const_cast<char*>(cin_.data()), body};
+  ssize_t n = ::writev(up->fd, iov, cnt);
+  if (n < 0) {
+    if (errno == EAGAIN) {
+      up->writable = false;
+      return false;
+    }
+    if (errno == EINTR) return false;
+    up->eof = true;  // the member reset: reading will tell the rest
+    up->readable = true;
+    up->writable = false;
+    return true;
+  }
+  size_t done = static_cast<size_t>(n);
+  if (member_) bump(member_->counters->slot(w_.index()).bytes_in, done);
+  member_act_ = w_.loop().now();
+  size_t from_out = std::min(done, up->out.size());
+  up->out.consume(from_out);
+  size_t from_body = done - from_out;
+  if (from_body) {
+    cin_.consume(from_body);
+    req_.ready -= from_body;
+  }
+  if (done < (iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0))) up->writable = false;
+  up->out.releaseIfEmpty();
+  return true;
+}
+
+// ---- the driver --------------------------------------------------------------
+
+void ClientSession::advance() {
+  for (int round = 0; round < 64 && !closed_; ++round) {
+    bool progress = false;
+    switch (phase_) {
+      case Phase::ProxyHeader:
+        progress |= readClient(536);  // the longest v1 line or a v2 header with some TLVs
+        progress |= stepProxyHeader();
+        break;
+      case Phase::Head:
+        progress |= flushClient();
+        if (closed_) return;
+        if (!cout_.empty()) break;  // previous response still leaving
+        if (close_after_) {
+          close();
+          return;
+        }
+        progress |= readClient(lis_->limits.max_head + 1);
+        progress |= stepHead();
+        break;
+      case Phase::Request: {
+        progress |= flushUpstream();
+        if (!req_.done) {
+          progress |= readClient(kStreamCap);
+          if (!req_.scan(cin_, c_eof_)) {
+            termination_ = "bad_chunked_request";
+            bump(lis_counters_->slot(w_.index()).errors);
+            sendError(400, termination_);
+            return;
+          }
+          if (c_eof_ && !req_.done && req_.ready == 0) {
+            termination_ = "client_abort";
+            close();
+            return;
+          }
+        }
+        progress |= flushUpstream();
+        progress |= stepResponse();
+        if (closed_ || phase_ != Phase::Request) break;
+        progress |= flushClient();
+        break;
+      }
+      case Phase::TcpConnect:
+        break;  // waiting for the member
+      case Phase::Tunnel:
+        progress |= tunnelStep();
+        break;
+      case Phase::Closing:
+        progress |= flushClient();
+        if (!closed_ && cout_.empty() && resp_.ready == 0) {
+          close();
+          return;
+        }
+        break;
+    }
+    if (!progress) break;
+  }
+  if (!closed_) updateTimer();
+}
+
+bool ClientSession::stepProxyHeader() {
+  if (cin_.empty()) {
+    if (c_eof_) close();
+    return false;
+  }
+  proxy_protocol::Accept accept = proxy_protocol::Accept::Any;
+  if (lis_->cfg->accept_proxy == config::AcceptProxy::kV1) accept = proxy_protocol::Accept::V1;
+  if (lis_->cfg->accept_proxy == config::AcceptProxy::kV2) accept = proxy_protocol::Accept::V2;
+  auto r = proxy_protocol::parse(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(cin_.data()), cin_.size()), accept);
+  if (r.status == proxy_protocol::ParseStatus::NeedMore) {
+    if (c_eof_) close();
+    return false;
+  }
+  if (r.status == proxy_protocol::ParseStatus::Invalid) {
+    LB_DEBUG("Refused a connection without a valid PROXY header. listener=%s reason=%s",
+             lis_->cfg->id.c_str(), proxy_protocol::parseErrorName(r.error));
+    bump(lis_counters_->slot(w_.index()).errors);
+    termination_ = "bad_proxy_header";
+    close();
+    return false;
+  }
+  if (r.header.has_addresses) {
+    peer_ = r.header.source;
+    local_ = r.header.destination;
+  }
+  cin_.consume(r.consumed);
+  since_ = w_.loop().now();
+  if (http_) {
+    phase_ = Phase::Head;
+  } else {
+    phase_ = Phase::TcpConnect;
+    attachMember();
+  }
+  return true;
+}
+
+bool ClientSession::stepHead() {
+  if (cin_.empty()) {
+    if (c_eof_) close();
+    return false;
+  }
+  http::RequestHead& req = w_.req_scratch;
+  auto r = http::parseRequestHead(cin_.view(), lis_->limits, req);
+  if (r.status == http::ParseStatus::NeedMore) {
+    if (c_eof_) {
+      termination_ = "client_abort";
+      close();
+    }
+    return false;
+  }
+  if (r.status == http::ParseStatus::Invalid) {
+    LB_DEBUG("Refused a request. listener=%s reason=%s", lis_->cfg->id.c_str(),
+             http::parseErrorName(r.error));
+    bump(lis_counters_->slot(w_.index()).errors);
+    status_ = 400;
+    termination_ = http::parseErrorName(r.error);
+    if (w_.accessLog().enabled()) logRequest();
+    sendError(400, termination_);
+    return false;
+  }
+  startRequest(r.consumed);
+  return true;
+}
+
+bool ClientSession::resolveListener() {
+  // A new request uses the newest config; a connection whose listener was
+  // removed finishes on the snapshot it started on and then closes.
+  const auto& current = w_.snapshot();
+  if (current && current.get() != snap_.get()) {
+    if (const ListenerRt* l = current->findListener(lis_->cfg->id)) {
+      snap_ = current;
+      lis_ = l;
+    } else {
+      close_after_ = true;
+    }
+  }
+  return true;
+}
+
+void ClientSession::startRequest(size_t head_length) {
+  const http::RequestHead& req = w_.req_scratch;
+  resolveListener();
+  req_start_ = w_.loop().now();
+  req_bytes_in_ = head_length;  // the head; body bytes are counted as they arrive
+  req_bytes_out_ = 0;
+  resp_bytes_ = 0;
+  status_ = 0;
+  termination_ = "-";
+  attempts_ = 0;
+  resp_head_done_ = false;
+  member_counted_ = false;
+  req_head_method_ = req.method == "HEAD";
+  req_minor_ = req.version_minor;
+  req_keep_alive_ = req.flags.keep_alive && !close_after_;
+  req_upgrade_ = req.flags.has_upgrade && req.flags.connection_upgrade;
+  if (w_.accessLog().enabled()) {
+    log_method_.assign(req.method);
+    log_target_.assign(req.target.substr(0, 1024));
+  }
+
+  // Build the head the member receives.
+  const config::InsertHeaders& ins = lis_->cfg->insert_headers;
+  std::string& h = up_head_;
+  h.clear();
+  h.append(req.method);
+  h.push_back(' ');
+  h.append(req.target);
+  h.append(req.version_minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  bool named_tokens = false;
+  for (const auto& hd : req.headers)
+    if (ieq(hd.name, "connection") && !hd.value.empty()) named_tokens = true;
+  std::string xff, fwd;
+  for (const auto& hd : req.headers) {
+    if (isHopByHop(hd.name)) continue;
+    if (named_tokens && namedByConnection(req.headers, hd.name)) continue;
+    if (ins.x_forwarded_for && ieq(hd.name, "x-forwarded-for")) {
+      if (!xff.empty()) xff.append(", ");
+      xff.append(hd.value);
+      continue;
+    }
+    if (ins.forwarded && ieq(hd.name, "forwarded")) {
+      if (!fwd.empty()) fwd.append(", ");
+      fwd.append(hd.value);
+      continue;
+    }
+    if (ins.x_forwarded_port && ieq(hd.name, "x-forwarded-port")) continue;
+    if (ins.x_forwarded_proto && ieq(hd.name, "x-forwarded-proto")) continue;
+    appendHeader(h, hd.name, hd.value);
+  }
+  if (ins.x_forwarded_for) {
+    if (!xff.empty()) xff.append(", ");
+    xff.append(http::addressText(peer_));
+    appendHeader(h, "X-Forwarded-For", xff);
+  }
+  if (ins.x_forwarded_port) {
+    char port[8];
+    snprintf(port, sizeof port, "%u", static_cast<unsigned>(lis_->cfg->protocol_port));
+    appendHeader(h, "X-Forwarded-Port", port);
+  }
+  if (ins.x_forwarded_proto) appendHeader(h, "X-Forwarded-Proto", "http");
+  if (ins.forwarded) {
+    if (!fwd.empty()) fwd.append(", ");
+    fwd.append(http::forwardedElement(peer_, local_, "http"));
+    appendHeader(h, "Forwarded", fwd);
+  }
+  if (req_upgrade_) {
+    for (const auto& hd : req.headers)
+      if (ieq(hd.name, "upgrade")) appendHeader(h, hd.name, hd.value);
+    h.append("Connection: upgrade\r\n");
+  } else if (req.version_minor == 0) {
+    // Keep the member connection reusable even for HTTP/1.0 clients.
+    h.append("Connection: keep-alive\r\n");
+  }
+  h.append("\r\n");
+
+  cin_.consume(head_length);
+  req_.start(req.body, req.content_length);
+  resp_.start(http::BodyKind::None, 0);
+  resp_.done = false;
+  phase_ = Phase::Request;
+  since_ = w_.loop().now();
+  member_act_ = since_;
+  if (!attachMember()) return;
+}
+
+// Picks a member and gets a connection to it (idle or new). Handles "no
+// member" itself. False when the session ended or errored out.
+bool ClientSession::attachMember() {
+  pool_ = lis_->pool;
+  member_ = nullptr;
+  int idx = pool_ ? w_.pickMember(*pool_, peer_) : -1;
+  if (idx < 0) {
+    termination_ = "no_member";
+    if (http_) {
+      status_ = 503;
+      if (w_.accessLog().enabled()) logRequest();
+      sendError(503, termination_);
+    } else {
+      close();
+    }
+    return false;
+  }
+  member_ = &pool_->members[static_cast<size_t>(idx)];
+  if (!member_counted_) {
+    auto& slot = member_->counters->slot(w_.index());
+    bump(slot.total_connections);
+    bump(slot.active_connections, 1);
+    member_->counters->shared_active.fetch_add(1, std::memory_order_relaxed);
+    member_counted_ = true;
+  }
+  UpstreamConn* idle = nullptr;
+  if (http_ && !pool_->send_proxy_v1 && !pool_->send_proxy_v2) idle = w_.takeIdle(*member_);
+  if (idle) {
+    up_ = idle;
+    up_->owner = this;
+    onConnected();
+    return true;
+  }
+  connectMember();
+  return !closed_;
+}
+
+void ClientSession::connectMember() {
+  ++attempts_;
+  up_ = w_.connectTo(*member_);
+  since_ = w_.loop().now();
+  if (!up_) {
+    onConnectFailed(errno);
+    return;
+  }
+  up_->owner = this;
+}
+
+void ClientSession::onConnected() {
+  UpstreamConn* up = up_;
+  member_act_ = w_.loop().now();
+  if (!up->reused) {
+    if (pool_->send_proxy_v1)
+      up->out.append(proxy_protocol::encodeV1(peer_, local_));
+    else if (pool_->send_proxy_v2)
+      up->out.append(proxy_protocol::encodeV2(peer_, local_));
+  }
+  if (http_) {
+    up->out.append(up_head_);
+  } else {
+    phase_ = Phase::Tunnel;
+    req_.start(http::BodyKind::UntilClose, 0);
+    resp_.start(http::BodyKind::UntilClose, 0);
+  }
+  up->writable = true;
+}
+
+void ClientSession::onConnectFailed(int err) {
+  if (member_) bump(member_->counters->slot(w_.index()).errors);
+  LB_DEBUG("Member connection failed. listener=%s member=%s error=%s", lis_->cfg->id.c_str(),
+           member_ ? member_->cfg->id.c_str() : "-", strerror(err));
+  if (up_) {
+    up_->destroy();
+    up_ = nullptr;
+  }
+  uint32_t retries = snap_->config->settings.member_connect_retries;
+  if (attempts_ <= retries) {
+    // Redispatch: the next attempt may pick another member (`option redispatch`).
+    if (member_counted_ && member_) {
+      bump(member_->counters->slot(w_.index()).active_connections, -1);
+      member_->counters->shared_active.fetch_sub(1, std::memory_order_relaxed);
+      member_counted_ = false;
+    }
+    uint32_t attempts = attempts_;
+    if (!attachMember()) return;
+    attempts_ = std::max(attempts_, attempts);
+    return;
+  }
+  termination_ = "member_connect";
+  if (http_) {
+    status_ = 502;
+    if (w_.accessLog().enabled()) logRequest();
+    sendError(502, termination_);
+  } else {
+    close();
+  }
+}
+
+bool ClientSession::retryOnFreshConnection() {
+  // A reused member connection closed before answering: the member timed it
+  // out as we picked it. Safe to resend when nothing of a body was consumed.
+  if (!up_ || !up_->reused || resp_bytes_ != 0 || req_.kind != http::BodyKind::None) return false;
+  up_->destroy();
+  up_ = nullptr;
+  connectMember();
+  return !closed_;
+}
+
+bool ClientSession::stepResponse() {
+  UpstreamConn* up = up_;
+  if (!up || !up->connected) return false;
+  bool progress = false;
+  if (!resp_head_done_) {
+    progress |= readUpstream(lis_->limits.max_head + 1);
+    if (up->in.empty() && up->eof) {
+      if (retryOnFreshConnection()) return true;
+      termination_ = "member_closed";
+      bump(member_->counters->slot(w_.index()).errors);
+      status_ = 502;
+      if (w_.accessLog().enabled()) logRequest();
+      sendError(502, termination_);
+      return false;
+    }
+    if (up->in.empty()) return progress;
+    http::ResponseHead& resp = w_.resp_scratch;
+    auto r = http::parseResponseHead(up->in.view(), lis_->limits,
+                                     req_head_method_ ? "HEAD" : "GET", resp);
+    if (r.status == http::ParseStatus::NeedMore) {
+      if (up->eof) {
+        termination_ = "member_truncated";
+        bump(member_->counters->slot(w_.index()).errors);
+        status_ = 502;
+        if (w_.accessLog().enabled()) logRequest();
+        sendError(502, termination_);
+      }
+      return progress;
+    }
+    if (r.status == http::ParseStatus::Invalid) {
+      LB_DEBUG("Member sent an invalid response. member=%s reason=%s", member_->cfg->id.c_str(),
+               http::parseErrorName(r.error));
+      termination_ = "bad_response";
+      bump(member_->counters->slot(w_.index()).errors);
+      status_ = 502;
+      if (w_.accessLog().enabled()) logRequest();
+      sendError(502, termination_);
+      return false;
+    }
+    if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
+      // Interim response (100 Continue, 103 Early Hints): relay as received.
+      cout_.append(up->in.view().substr(0, r.consumed));
+      up->in.consume(r.consumed);
+      return true;
+    }
+    status_ = resp.status;
+    if (resp.status == 101) {
+      if (!req_upgrade_) {
+        termination_ = "bad_response";
+        status_ = 502;
+        sendError(502, termination_);
+        return false;
+      }
+      cout_.append(up->in.view().substr(0, r.consumed));
+      up->in.consume(r.consumed);
+      resp_head_done_ = true;
+      phase_ = Phase::Tunnel;
+      req_.start(http::BodyKind::UntilClose, 0);
+      resp_.start(http::BodyKind::UntilClose, 0);
+      if (w_.accessLog().enabled()) logRequest();
+      return true;
+    }
+    bool keep = req_keep_alive_ && !close_after_ && !w_.draining() &&
+                resp.body != http::BodyKind::UntilClose;
+    resp_reusable_ = resp.flags.keep_alive && resp.body != http::BodyKind::UntilClose;
+    // Status line as received, then the headers without hop-by-hop ones.
+    std::string_view raw = up->in.view();
+    size_t eol = raw.find("\r\n");
+    cout_.append(raw.substr(0, eol + 2));
+    bool named_tokens = false;
+    for (const auto& hd : resp.headers)
+      if (ieq(hd.name, "connection")) named_tokens = true;
+    std::string line;
+    for (const auto& hd : resp.headers) {
+      if (isHopByHop(hd.name)) continue;
+      if (named_tokens && namedByConnection(resp.headers, hd.name)) continue;
+      line.clear();
+      appendHeader(line, hd.name, hd.value);
+      cout_.append(line);
+    }
+    if (!keep) {
+      cout_.append("Connection: close\r\n\r\n");
+      close_after_ = true;
+    } else if (req_minor_ == 0) {
+      cout_.append("Connection: keep-alive\r\n\r\n");
+    } else {
+      cout_.append("\r\n");
+    }
+    up->in.consume(r.consumed);
+    resp_.start(resp.body, resp.content_length);
+    resp_head_done_ = true;
+    progress = true;
+  }
+  progress |= readUpstream(kStreamCap);
+  if (!resp_.scan(up->in, up->eof)) {
+    termination_ = "bad_chunked_response";
+    close();
+    return false;
+  }
+  if (!resp_.done && up->eof && resp_.ready == 0) {
+    termination_ = "member_abort";
+    bump(member_->counters->slot(w_.index()).errors);
+    close();
+    return false;
+  }
+  progress |= flushClient();
+  if (closed_) return false;
+  if (resp_.complete()) {
+    finishResponse();
+    return true;
+  }
+  return progress;
+}
+
+void ClientSession::finishResponse() {
+  if (w_.accessLog().enabled() && status_ != 101) logRequest();
+  bool reusable = resp_reusable_ && req_.complete() && up_ && !up_->eof && up_->in.empty();
+  if (!req_.complete()) close_after_ = true;  // the rest of the body cannot be skipped safely
+  releaseUpstream(reusable);
+  phase_ = close_after_ ? Phase::Closing : Phase::Head;
+  since_ = w_.loop().now();
+  if (up_head_.capacity() > 4096) std::string().swap(up_head_);
+}
+
+void ClientSession::releaseUpstream(bool reusable) {
+  if (member_counted_ && member_) {
+    bump(member_->counters->slot(w_.index()).active_connections, -1);
+    member_->counters->shared_active.fetch_sub(1, std::memory_order_relaxed);
+    member_counted_ = false;
+  }
+  if (!up_) return;
+  UpstreamConn* up = up_;
+  up_ = nullptr;
+  up->owner = nullptr;
+  if (reusable && !w_.draining())
+    w_.putIdle(up);
+  else
+    up->destroy();
+}
+
+bool ClientSession::tunnelStep() {
+  bool progress = false;
+  UpstreamConn* up = up_;
+  if (!up) {
+    close();
+    return false;
+  }
+  progress |= readClient(kStreamCap);
+  req_.ready = cin_.size();
+  progress |= readUpstream(kStreamCap);
+  resp_.ready = up->in.size();
+  progress |= flushUpstream();
+  progress |= flushClient();
+  if (closed_) return false;
+  // Half-close: pass each FIN on once everything before it was delivered.
+  if (c_eof_ && cin_.empty() && up->out.empty() && !up->shut_wr && up->connected) {
+    ::shutdown(up->fd, SHUT_WR);
+    up->shut_wr = true;
+    progress = true;
+  }
+  if (up->eof && up->in.empty() && cout_.empty() && !c_shut_wr_) {
+    ::shutdown(fd_, SHUT_WR);
+    c_shut_wr_ = true;
+    progress = true;
+  }
+  if (c_shut_wr_ && up->shut_wr) {
+    close();
+    return false;
+  }
+  return progress;
+}
+
+void ClientSession::sendError(int status, const char* termination) {
+  termination_ = termination;
+  if (up_) {
+    releaseUpstream(false);
+  } else if (member_counted_) {
+    releaseUpstream(false);
+  }
+  cout_.clear();
+  cout_.append(errorResponse(status));
+  resp_.start(http::BodyKind::None, 0);
+  close_after_ = true;
+  phase_ = Phase::Closing;
+  since_ = client_act_ = w_.loop().now();
+  flushClient();
+  if (!closed_ && cout_.empty()) close();
+}
+
+void ClientSession::close() {
+  if (closed_) return;
+  closed_ = true;
+  if (!http_ && w_.accessLog().enabled()) logTcp();
+  releaseUpstream(false);
+  timer_.cancel();
+  w_.loop().remove(fd_);
+  ::close(fd_);
+  fd_ = -1;
+  cin_.clear();
+  cout_.clear();
+  auto& slot = lis_counters_->slot(w_.index());
+  bump(slot.active_connections, -1);
+  w_.connectionClosed(*lis_counters_);
+  w_.removeSession(this);
+  w_.loop().deleteLater(std::unique_ptr<event::Deletable>(this));
+}
+
+// ---- timers ------------------------------------------------------------------
+
+void ClientSession::updateTimer() {
+  const config::Listener& l = *lis_->cfg;
+  Millis client_to(l.timeout_client_data_ms ? l.timeout_client_data_ms : 50000);
+  Millis member_to(l.timeout_member_data_ms ? l.timeout_member_data_ms : 50000);
+  Millis connect_to(l.timeout_member_connect_ms ? l.timeout_member_connect_ms : 5000);
+  event::TimePoint deadline;
+  switch (phase_) {
+    case Phase::ProxyHeader:
+    case Phase::Head:
+      deadline = since_ + client_to;
+      break;
+    case Phase::TcpConnect:
+      deadline = since_ + connect_to;
+      break;
+    case Phase::Request:
+      if (up_ && !up_->connected) {
+        deadline = since_ + connect_to;
+      } else {
+        deadline = member_act_ + member_to;
+        if (!req_.done) deadline = std::min(deadline, client_act_ + client_to);
+      }
+      break;
+    case Phase::Tunnel:
+      deadline = std::max(client_act_, member_act_) + std::max(client_to, member_to);
+      break;
+    case Phase::Closing:
+      deadline = client_act_ + client_to;
+      break;
+  }
+  timer_.armAt(deadline);
+}
+
+void ClientSession::onTimer() {
+  if (closed_) return;
+  auto now = w_.loop().now();
+  const config::Listener& l = *lis_->cfg;
+  Millis client_to(l.timeout_client_data_ms ? l.timeout_client_data_ms : 50000);
+  Millis member_to(l.timeout_member_data_ms ? l.timeout_member_data_ms : 50000);
+  switch (phase_) {
+    case Phase::ProxyHeader:
+      termination_ = "client_timeout";
+      close();
+      return;
+    case Phase::Head:
+      if (cin_.empty()) {
+        close();  // idle keep-alive connection: close silently
+      } else {
+        termination_ = "client_timeout";
+        bump(lis_counters_->slot(w_.index()).errors);
+        status_ = 408;
+        if (w_.accessLog().enabled()) logRequest();
+        sendError(408, termination_);
+      }
+      return;
+    case Phase::TcpConnect:
+      onConnectFailed(ETIMEDOUT);
+      if (!closed_) advance();
+      return;
+    case Phase::Request:
+      if (up_ && !up_->connected) {
+        onConnectFailed(ETIMEDOUT);
+        if (!closed_) advance();
+        return;
+      }
+      if (now >= member_act_ + member_to) {
+        if (member_) bump(member_->counters->slot(w_.index()).errors);
+        if (!resp_head_done_) {
+          status_ = 504;
+          termination_ = "member_timeout";
+          if (w_.accessLog().enabled()) logRequest();
+          sendError(504, termination_);
+        } else {
+          termination_ = "member_timeout";
+          close();
+        }
+        return;
+      }
+      if (!req_.done && now >= client_act_ + client_to) {
+        termination_ = "client_timeout";
+        if (!resp_head_done_) {
+          status_ = 408;
+          if (w_.accessLog().enabled()) logRequest();
+          sendError(408, termination_);
+        } else {
+          close();
+        }
+        return;
+      }
+      break;
+    case Phase::Tunnel:
+    case Phase::Closing:
+      termination_ = "timeout";
+      close();
+      return;
+  }
+  updateTimer();
+}
+
+// ---- access log ----------------------------------------------------------------
+
+namespace {
+void appendTimestamp(std::string& out) {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  tm t;
+  gmtime_r(&ts.tv_sec, &t);
+  char buf[96];
+  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900, t.tm_mon + 1,
+           t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000);
+  out.append(buf);
+}
+
+// Request targets are logged with spaces and control bytes escaped so one
+// line stays one record.
+void appendEscaped(std::string& out, std::string_view s) {
+  static const char kHex[] = "0123456789ABCDEF";
+  for (unsigned char c : s) {
+    if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+}
+}  // namespace
+
+void ClientSession::logRequest() {
+  std::string line;
+  line.reserve(256);
+  appendTimestamp(line);
+  line.append(" listener=").append(lis_->cfg->id);
+  line.append(" client=").append(net::formatAddressPort(peer_));
+  line.append(" method=");
+  appendEscaped(line, log_method_.empty() ? "-" : log_method_);
+  line.append(" target=");
+  appendEscaped(line, log_target_.empty() ? "-" : log_target_);
+  line.append(" status=").append(std::to_string(status_));
+  line.append(" bytes_in=").append(std::to_string(req_bytes_in_));
+  line.append(" bytes_out=").append(std::to_string(req_bytes_out_ + cout_.size()));
+  line.append(" pool=").append(pool_ ? pool_->cfg->id : "-");
+  line.append(" member=").append(member_ ? member_->cfg->id : "-");
+  auto ms = std::chrono::duration_cast<Millis>(w_.loop().now() - req_start_).count();
+  line.append(" duration_ms=").append(std::to_string(ms));
+  line.append(" termination=").append(termination_);
+  w_.accessLog().line(line);
+}
+
+void ClientSession::logTcp() {
+  std::string line;
+  line.reserve(200);
+  appendTimestamp(line);
+  line.append(" listener=").append(lis_->cfg->id);
+  line.append(" client=").append(net::formatAddressPort(peer_));
+  line.append(" bytes_in=").append(std::to_string(req_bytes_in_));
+  line.append(" bytes_out=").append(std::to_string(req_bytes_out_));
+  line.append(" pool=").append(pool_ ? pool_->cfg->id : "-");
+  line.append(" member=").append(member_ ? member_->cfg->id : "-");
+  auto ms = std::chrono::duration_cast<Millis>(w_.loop().now() - req_start_).count();
+  line.append(" duration_ms=").append(std::to_string(ms));
+  line.append(" termination=").append(termination_);
+  w_.accessLog().line(line);
+}
+
+}  // namespace banyan::dp::proxy

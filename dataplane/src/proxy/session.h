@@ -1,0 +1,122 @@
+// One client connection on an HTTP or TCP listener, with at most one member
+// connection attached at a time. Lives on its worker's loop thread.
+//
+// Bytes are forwarded straight from the buffer they were read into: a
+// validated body prefix (`ready`) of the source buffer is written to the other
+// side with writev, after any head Banyan generated for that side. Reading a
+// side pauses while its bytes wait for the other side (backpressure).
+#pragma once
+
+#include <netinet/in.h>
+
+#include <memory>
+#include <string>
+
+#include "event/loop.h"
+#include "http/parser.h"
+#include "proxy/buffer.h"
+#include "proxy/snapshot.h"
+#include "proxy/worker.h"
+
+namespace banyan::dp::proxy {
+
+// Tracks where a message body ends inside a source buffer.
+struct BodyScan {
+  http::BodyKind kind = http::BodyKind::None;
+  uint64_t left = 0;           // ContentLength: bytes not yet scanned
+  size_t ready = 0;            // bytes at the front of the buffer validated for forwarding
+  bool done = false;           // the end of the body has been scanned
+  http::ChunkedScanner chunks;
+  void start(http::BodyKind k, uint64_t length);
+  // Scans bytes of `src` past `ready`. False on invalid chunked framing.
+  bool scan(const Buffer& src, bool src_eof);
+  bool complete() const { return done && ready == 0; }
+};
+
+class ClientSession final : public Session, public event::Handler {
+ public:
+  ClientSession(Worker& worker, std::shared_ptr<const Snapshot> snap, const ListenerRt& listener,
+                int fd, const sockaddr_storage& peer, const sockaddr_storage& local);
+  ~ClientSession() override;
+
+  void start();
+  void onEvents(uint32_t events) override;
+  void onUpstreamEvents(UpstreamConn& up, uint32_t events) override;
+  void drain() override;
+
+ private:
+  enum class Phase { ProxyHeader, Head, Request, TcpConnect, Tunnel, Closing };
+
+  void advance();
+  bool readClient(size_t cap);
+  bool readUpstream(size_t cap);
+  bool flushClient();
+  bool flushUpstream();
+  bool stepProxyHeader();
+  bool stepHead();
+  bool stepResponse();
+  void startRequest(size_t head_length);
+  bool resolveListener();
+  bool attachMember();
+  void connectMember();
+  void onConnected();
+  void onConnectFailed(int err);
+  bool retryOnFreshConnection();
+  void finishResponse();
+  void sendError(int status, const char* termination);
+  void releaseUpstream(bool reusable);
+  void close();
+  void updateTimer();
+  void onTimer();
+  void logTcp();
+  void logRequest();
+  bool tunnelStep();
+
+  Worker& w_;
+  std::shared_ptr<const Snapshot> snap_;
+  const ListenerRt* lis_;
+  std::shared_ptr<Counters> lis_counters_;  // the listener's, even if a reload drops it
+  bool http_;
+  int fd_;
+  sockaddr_storage peer_;
+  sockaddr_storage local_;
+  Phase phase_;
+  Buffer cin_;
+  Buffer cout_;
+  bool c_readable_ = false;
+  bool c_writable_ = true;
+  bool c_eof_ = false;
+  bool c_shut_wr_ = false;
+  bool closed_ = false;
+  bool close_after_ = false;  // close once cout_ is flushed
+  UpstreamConn* up_ = nullptr;
+  const PoolRt* pool_ = nullptr;
+  const MemberRt* member_ = nullptr;
+  uint32_t attempts_ = 0;
+  event::Timer timer_;
+  event::TimePoint since_;        // phase-specific start (idle, head, connect)
+  event::TimePoint client_act_;
+  event::TimePoint member_act_;
+
+  // The request in flight.
+  std::string up_head_;           // head as sent to the member (kept for one retry)
+  BodyScan req_;
+  BodyScan resp_;
+  bool req_head_method_ = false;  // HEAD: the response has no body
+  bool req_keep_alive_ = false;
+  bool req_upgrade_ = false;
+  int req_minor_ = 1;
+  bool resp_head_done_ = false;
+  bool resp_reusable_ = false;
+  bool member_counted_ = false;
+  uint64_t resp_bytes_ = 0;       // bytes received from the member for this request
+  int status_ = 0;
+  uint64_t req_bytes_in_ = 0;
+  uint64_t req_bytes_out_ = 0;
+  event::TimePoint req_start_;
+  const char* termination_ = "-";
+  std::string log_method_;
+  std::string log_target_;
+};
+
+}  // namespace banyan::dp::proxy

@@ -1,0 +1,99 @@
+#include "proxy/snapshot.h"
+
+#include "banyan/common/logging.h"
+#include "net/socket.h"
+
+namespace banyan::dp::proxy {
+
+std::string bindKey(const sockaddr_storage& addr) { return net::formatAddressPort(addr); }
+
+const ListenerRt* Snapshot::findListener(const std::string& id) const {
+  for (const auto& l : listeners)
+    if (l.cfg->id == id) return &l;
+  return nullptr;
+}
+
+namespace {
+
+balancer::Algorithm algorithmOf(config::LbAlgorithm a) {
+  switch (a) {
+    case config::LbAlgorithm::kRoundRobin: return balancer::Algorithm::RoundRobin;
+    case config::LbAlgorithm::kLeastConnections: return balancer::Algorithm::LeastConnections;
+    case config::LbAlgorithm::kSourceIp: return balancer::Algorithm::SourceIp;
+    case config::LbAlgorithm::kSourceIpPort: return balancer::Algorithm::SourceIpPort;
+  }
+  return balancer::Algorithm::RoundRobin;
+}
+
+}  // namespace
+
+std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Config> config,
+                                              std::string document, uint64_t serial,
+                                              health::HealthRegistry& health,
+                                              CounterRegistry& listener_counters,
+                                              CounterRegistry& member_counters) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->config = config;
+  snap->document = std::move(document);
+  snap->serial = serial;
+  const config::Config& c = *config;
+
+  snap->pools.reserve(c.pools.size());
+  for (const auto& p : c.pools) {
+    PoolRt pr;
+    pr.cfg = &p;
+    pr.index = snap->pools.size();
+    pr.algorithm = algorithmOf(p.lb_algorithm);
+    pr.send_proxy_v1 = p.protocol == config::PoolProtocol::kProxy;
+    pr.send_proxy_v2 = p.protocol == config::PoolProtocol::kProxyV2;
+    for (const auto& m : p.members) {
+      MemberRt mr;
+      mr.cfg = &m;
+      LB_CHECK(net::parseAddress(m.address, m.protocol_port, mr.address),
+               "member address was validated");
+      mr.address_key.assign(reinterpret_cast<const char*>(&mr.address),
+                            net::addressLength(mr.address));
+      mr.id_hash = balancer::hashString(m.id);
+      mr.health = health.get(m.id);
+      mr.counters = member_counters.get(m.id);
+      pr.members.push_back(std::move(mr));
+    }
+    snap->pools.push_back(std::move(pr));
+  }
+
+  for (const auto& l : c.listeners) {
+    if (!l.admin_state_up) continue;  // a disabled listener is not rendered (Octavia)
+    ListenerRt lr;
+    lr.cfg = &l;
+    lr.index = snap->listeners.size();
+    std::vector<std::string> addrs{l.address};
+    addrs.insert(addrs.end(), l.additional_addresses.begin(), l.additional_addresses.end());
+    for (const auto& a : addrs) {
+      sockaddr_storage ss;
+      LB_CHECK(net::parseAddress(a, l.protocol_port, ss), "listener address was validated");
+      lr.binds.push_back(ss);
+    }
+    for (auto& pr : snap->pools) {
+      if (pr.cfg->id == l.default_pool_id && pr.cfg->admin_state_up) {
+        lr.pool = &pr;
+        // PROXY/PROXYV2 pools speak the listener's protocol after the header.
+        pr.http = l.protocol == config::ListenerProtocol::kHttp &&
+                  pr.cfg->protocol != config::PoolProtocol::kTcp &&
+                  pr.cfg->protocol != config::PoolProtocol::kHttps;
+      }
+    }
+    lr.counters = listener_counters.get(l.id);
+    lr.connection_limit = l.connection_limit >= 0
+                              ? l.connection_limit
+                              : static_cast<int64_t>(c.settings.default_connection_limit);
+    lr.limits.max_request_line = c.settings.max_request_line;
+    lr.limits.max_head = c.settings.max_header_bytes;
+    lr.limits.max_headers = c.settings.max_headers;
+    snap->listeners.push_back(std::move(lr));
+  }
+  for (const auto& lr : snap->listeners)
+    for (const auto& b : lr.binds) snap->by_bind[bindKey(b)] = lr.index;
+  return snap;
+}
+
+}  // namespace banyan::dp::proxy

@@ -1,0 +1,332 @@
+#include "proxy/worker.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <unordered_set>
+
+#include "banyan/common/logging.h"
+#include "net/socket.h"
+#include "proxy/session.h"
+
+namespace banyan::dp::proxy {
+namespace {
+
+constexpr event::Millis kUpstreamIdleTimeout(10000);
+constexpr size_t kMaxIdlePerWorker = 4096;
+
+std::vector<Worker*> g_workers;  // set once before any worker starts
+
+}  // namespace
+
+void registerWorkers(std::vector<Worker*> workers) { g_workers = std::move(workers); }
+
+// ---- UpstreamConn ------------------------------------------------------------
+
+UpstreamConn::UpstreamConn(Worker& w, int fd_in, std::string key_in)
+    : worker(w), fd(fd_in), key(std::move(key_in)), idle_timer(w.loop(), [this] {
+        worker.forgetIdle(this);
+        destroy();
+      }) {}
+
+UpstreamConn::~UpstreamConn() {
+  if (fd >= 0) ::close(fd);
+}
+
+void UpstreamConn::onEvents(uint32_t events) {
+  if (fd < 0) return;
+  if (owner) {
+    owner->onUpstreamEvents(*this, events);
+    return;
+  }
+  // An idle connection has nothing to say: the member closed it or broke the protocol.
+  worker.forgetIdle(this);
+  destroy();
+}
+
+void UpstreamConn::destroy() {
+  if (fd < 0) return;
+  worker.loop().remove(fd);
+  ::close(fd);
+  fd = -1;
+  owner = nullptr;
+  idle_timer.cancel();
+  worker.loop().deleteLater(std::unique_ptr<event::Deletable>(this));
+}
+
+// ---- Acceptor ----------------------------------------------------------------
+
+class Acceptor final : public event::Handler {
+ public:
+  Acceptor(Worker& w, int fd, std::string key) : w_(w), fd_(fd), key_(std::move(key)) {}
+  ~Acceptor() override {
+    if (registered_) w_.loop().remove(fd_);
+    ::close(fd_);
+  }
+  bool registerFd() {
+    registered_ = w_.loop().add(fd_, EPOLLIN | EPOLLET, this);
+    return registered_;
+  }
+  void unregister() {
+    if (registered_) w_.loop().remove(fd_);
+    registered_ = false;
+  }
+  void onEvents(uint32_t) override { acceptAll(); }
+
+  void acceptAll() {
+    if (w_.draining() || !registered_) return;
+    const auto& snap = w_.snapshot();
+    auto it = snap->by_bind.find(key_);
+    if (it == snap->by_bind.end()) return;
+    const ListenerRt& l = snap->listeners[it->second];
+    Counters& counters = *l.counters;
+    for (;;) {
+      if (counters.shared_active.load(std::memory_order_relaxed) >= l.connection_limit) {
+        // At connection_limit: leave further connections in the kernel backlog.
+        counters.paused_workers.fetch_or(1ull << (w_.index() % 64));
+        if (counters.shared_active.load() >= l.connection_limit) return;
+        counters.paused_workers.fetch_and(~(1ull << (w_.index() % 64)));
+      }
+      sockaddr_storage peer{};
+      socklen_t plen = sizeof peer;
+      int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &plen,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno != EAGAIN) {
+          LB_WARN("accept failed. listener=%s error=%s", l.cfg->id.c_str(), strerror(errno));
+          retryLater();
+        }
+        return;
+      }
+      sockaddr_storage local{};
+      socklen_t llen = sizeof local;
+      getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen);
+      net::setNoDelay(fd);
+      counters.shared_active.fetch_add(1, std::memory_order_relaxed);
+      auto* s = new ClientSession(w_, snap, l, fd, peer, local);
+      s->start();
+    }
+  }
+
+  // Out of file descriptors or memory: try again shortly instead of spinning.
+  void retryLater() {
+    if (!retry_) retry_ = std::make_unique<event::Timer>(w_.loop(), [this] { acceptAll(); });
+    retry_->arm(event::Millis(100));
+  }
+
+ private:
+  Worker& w_;
+  int fd_;
+  std::string key_;
+  bool registered_ = false;
+  std::unique_ptr<event::Timer> retry_;
+};
+
+// ---- Worker --------------------------------------------------------------------
+
+Worker::Worker(size_t index, size_t worker_count)
+    : index_(index), worker_count_(worker_count), access_log_(loop_, -1) {}
+
+Worker::~Worker() {
+  // Sessions and member connections die with the loop; close what is left.
+  for (Session* s = sessions_; s;) {
+    Session* next = s->next;
+    delete s;
+    s = next;
+  }
+  for (auto& [key, conns] : idle_)
+    for (UpstreamConn* c : conns) delete c;
+  acceptors_.clear();
+}
+
+void Worker::start() {
+  thread_ = std::thread([this] {
+    loop_.run();
+    access_log_.flush();
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::applySnapshot(std::shared_ptr<const Snapshot> snap,
+                           std::unordered_map<std::string, int> fds, int access_log_fd,
+                           std::function<void()> done) {
+  snap_ = std::move(snap);
+  selectors_.clear();
+  std::vector<Acceptor*> fresh;
+  for (auto& [key, fd] : fds) {
+    if (acceptors_.count(key)) continue;
+    auto a = std::make_unique<Acceptor>(*this, fd, key);
+    if (!draining_ && a->registerFd()) fresh.push_back(a.get());
+    acceptors_.emplace(key, std::move(a));
+  }
+  for (auto it = acceptors_.begin(); it != acceptors_.end();) {
+    if (!fds.count(it->first))
+      it = acceptors_.erase(it);
+    else
+      ++it;
+  }
+  // Idle connections to members that left every pool are closed; busy ones
+  // finish their request first (drain).
+  std::unordered_set<std::string> keep;
+  for (const auto& p : snap_->pools)
+    for (const auto& m : p.members) keep.insert(m.address_key);
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    if (keep.count(it->first)) {
+      ++it;
+      continue;
+    }
+    for (UpstreamConn* c : it->second) {
+      c->owner = nullptr;
+      --idle_count_;
+      c->destroy();
+    }
+    it = idle_.erase(it);
+  }
+  access_log_.setFd(access_log_fd);
+  if (done) done();
+  for (Acceptor* a : fresh) a->acceptAll();
+  // A listener whose limit was raised may accept again.
+  resumeAcceptors();
+}
+
+int Worker::pickMember(const PoolRt& pool, const sockaddr_storage& client) {
+  auto [it, inserted] = selectors_.try_emplace(&pool, pool.algorithm);
+  balancer::Selector& sel = it->second;
+  views.clear();
+  bool lc = pool.algorithm == balancer::Algorithm::LeastConnections;
+  for (const auto& m : pool.members) {
+    balancer::MemberView v;
+    v.id_hash = m.id_hash;
+    v.weight = m.cfg->weight;
+    v.backup = m.cfg->backup;
+    v.usable = m.cfg->admin_state_up && m.health->up();
+    v.active = lc ? static_cast<uint32_t>(
+                        std::max<int64_t>(0, m.counters->shared_active.load(std::memory_order_relaxed)))
+                  : 0;
+    views.push_back(v);
+  }
+  uint64_t hash = 0;
+  if (pool.algorithm == balancer::Algorithm::SourceIp)
+    hash = balancer::hashSourceAddress(client, false);
+  else if (pool.algorithm == balancer::Algorithm::SourceIpPort)
+    hash = balancer::hashSourceAddress(client, true);
+  return sel.pick(views, hash);
+}
+
+UpstreamConn* Worker::takeIdle(const MemberRt& member) {
+  auto it = idle_.find(member.address_key);
+  if (it == idle_.end() || it->second.empty()) return nullptr;
+  UpstreamConn* c = it->second.back();
+  it->second.pop_back();
+  --idle_count_;
+  c->idle_timer.cancel();
+  c->reused = true;
+  return c;
+}
+
+void Worker::putIdle(UpstreamConn* up) {
+  if (idle_count_ >= kMaxIdlePerWorker) {
+    up->destroy();
+    return;
+  }
+  up->in.clear();
+  up->out.clear();
+  up->owner = nullptr;
+  idle_[up->key].push_back(up);
+  ++idle_count_;
+  up->idle_timer.arm(kUpstreamIdleTimeout);
+}
+
+void Worker::forgetIdle(UpstreamConn* up) {
+  auto it = idle_.find(up->key);
+  if (it == idle_.end()) return;
+  auto& v = it->second;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == up) {
+      v[i] = v.back();
+      v.pop_back();
+      --idle_count_;
+      return;
+    }
+  }
+}
+
+UpstreamConn* Worker::connectTo(const MemberRt& member) {
+  int fd = net::connectTcp(member.address);
+  if (fd < 0) return nullptr;
+  auto* c = new UpstreamConn(*this, fd, member.address_key);
+  if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c)) {
+    int e = errno;
+    delete c;
+    errno = e;
+    return nullptr;
+  }
+  return c;
+}
+
+void Worker::addSession(Session* s) {
+  s->prev = nullptr;
+  s->next = sessions_;
+  if (sessions_) sessions_->prev = s;
+  sessions_ = s;
+  ++session_count_;
+}
+
+void Worker::removeSession(Session* s) {
+  if (s->prev) s->prev->next = s->next;
+  else if (sessions_ == s) sessions_ = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->prev = s->next = nullptr;
+  --session_count_;
+  if (draining_ && session_count_ == 0) loop_.stop();
+}
+
+void Worker::connectionClosed(Counters& listener_counters) {
+  listener_counters.shared_active.fetch_sub(1, std::memory_order_relaxed);
+  uint64_t paused = listener_counters.paused_workers.exchange(0);
+  if (!paused) return;
+  for (Worker* w : g_workers) {
+    if (!(paused & (1ull << (w->index() % 64)))) continue;
+    if (w == this)
+      resumeAcceptors();
+    else
+      w->loop().post([w] { w->resumeAcceptors(); });
+  }
+}
+
+void Worker::resumeAcceptors() {
+  for (auto& [key, a] : acceptors_) a->acceptAll();
+}
+
+void Worker::beginDrain(event::Millis deadline) {
+  draining_ = true;
+  // Stop accepting but keep the sockets open: closing a SO_REUSEPORT socket
+  // would reset connections still queued on it.
+  for (auto& [key, a] : acceptors_) a->unregister();
+  for (auto& [key, conns] : idle_)
+    for (UpstreamConn* c : conns) {
+      c->owner = nullptr;
+      c->destroy();
+    }
+  idle_.clear();
+  idle_count_ = 0;
+  for (Session* s = sessions_; s;) {
+    Session* next = s->next;
+    s->drain();
+    s = next;
+  }
+  if (session_count_ == 0) {
+    loop_.stop();
+    return;
+  }
+  drain_timer_ = std::make_unique<event::Timer>(loop_, [this] { loop_.stop(); });
+  drain_timer_->arm(deadline);
+}
+
+}  // namespace banyan::dp::proxy

@@ -1,0 +1,129 @@
+// A worker thread: one epoll loop, its own SO_REUSEPORT listening sockets, its
+// own pool of idle member connections and its own balancer state. Nothing here
+// is shared with other workers except the immutable snapshot and the counters.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "balancer/balancer.h"
+#include "event/loop.h"
+#include "http/parser.h"
+#include "proxy/access_log.h"
+#include "proxy/buffer.h"
+#include "proxy/snapshot.h"
+
+namespace banyan::dp::proxy {
+
+class Worker;
+class Session;
+
+// One TCP connection to a member. Owned by the session using it, or by the
+// worker's idle pool between requests.
+class UpstreamConn final : public event::Handler, public event::Deletable {
+ public:
+  UpstreamConn(Worker& worker, int fd, std::string key);
+  ~UpstreamConn() override;
+  void onEvents(uint32_t events) override;
+  // Closes now and frees at the end of the iteration.
+  void destroy();
+
+  Worker& worker;
+  int fd;
+  std::string key;  // MemberRt::address_key
+  Session* owner = nullptr;
+  Buffer in;
+  Buffer out;
+  bool connected = false;
+  bool readable = false;
+  bool writable = false;
+  bool eof = false;       // member closed its side
+  bool shut_wr = false;   // we sent FIN
+  bool reused = false;    // came from the idle pool
+  event::Timer idle_timer;
+};
+
+// Base of client connections, linked into their worker for draining.
+class Session : public event::Deletable {
+ public:
+  ~Session() override = default;
+  virtual void onUpstreamEvents(UpstreamConn& up, uint32_t events) = 0;
+  // Graceful stop: finish what is in flight, then close.
+  virtual void drain() = 0;
+  Session* prev = nullptr;
+  Session* next = nullptr;
+};
+
+class Acceptor;
+
+class Worker {
+ public:
+  Worker(size_t index, size_t worker_count);
+  ~Worker();
+
+  void start();
+  void join();
+  size_t index() const { return index_; }
+  event::EventLoop& loop() { return loop_; }
+
+  // Runs on the worker's thread (posted by the Proxy). `fds` maps bind keys of
+  // every listener of `snap` to this worker's listening socket for it; sockets
+  // of bind keys no longer present are closed. `done` runs once applied.
+  void applySnapshot(std::shared_ptr<const Snapshot> snap, std::unordered_map<std::string, int> fds,
+                     int access_log_fd, std::function<void()> done);
+  // Stops accepting, drains sessions, stops the loop when none is left or at the deadline.
+  void beginDrain(event::Millis deadline);
+
+  const std::shared_ptr<const Snapshot>& snapshot() const { return snap_; }
+
+  // Member selection; -1 when no member can take traffic.
+  int pickMember(const PoolRt& pool, const sockaddr_storage& client);
+  // An idle connection to the member, or nullptr.
+  UpstreamConn* takeIdle(const MemberRt& member);
+  void putIdle(UpstreamConn* up);
+  void forgetIdle(UpstreamConn* up);
+  UpstreamConn* connectTo(const MemberRt& member);
+
+  void addSession(Session* s);
+  void removeSession(Session* s);
+  bool draining() const { return draining_; }
+  AccessLog& accessLog() { return access_log_; }
+  // Connection-limit bookkeeping: a listener paused on this worker resumes
+  // when a connection of it closes anywhere.
+  void connectionClosed(Counters& listener_counters);
+  void resumeAcceptors();
+  // Worker-local scratch: member views for pickMember, parsed heads (their
+  // views point into a session's buffer and never outlive one call).
+  std::vector<balancer::MemberView> views;
+  http::RequestHead req_scratch;
+  http::ResponseHead resp_scratch;
+
+ private:
+  friend class Acceptor;
+  size_t index_;
+  size_t worker_count_;
+  event::EventLoop loop_;
+  std::thread thread_;
+  std::shared_ptr<const Snapshot> snap_;
+  std::unordered_map<std::string, std::unique_ptr<Acceptor>> acceptors_;
+  std::unordered_map<const PoolRt*, balancer::Selector> selectors_;
+  std::unordered_map<std::string, std::vector<UpstreamConn*>> idle_;
+  size_t idle_count_ = 0;
+  Session* sessions_ = nullptr;
+  size_t session_count_ = 0;
+  bool draining_ = false;
+  AccessLog access_log_;
+  std::unique_ptr<event::Timer> drain_timer_;
+};
+
+// All workers, so a closing connection can wake acceptors paused elsewhere.
+void registerWorkers(std::vector<Worker*> workers);
+
+}  // namespace banyan::dp::proxy
