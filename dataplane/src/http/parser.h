@@ -39,10 +39,16 @@ enum class ParseError {
   MissingHost,          // HTTP/1.1 request without Host
   DuplicateHost,
   BadStatusLine,        // responses: not `HTTP/1.x SP 3DIGIT SP reason CRLF`
-  BadChunkSize,         // not 1*HEXDIG, or bad chunk extension
-  ChunkSizeOverflow,
+  BadChunkSize,         // not 1*HEXDIG
+  ChunkSizeOverflow,    // more than 16 hex digits (leading zeros count)
   BadChunkTerminator,   // chunk data not followed by CRLF
   BadTrailer,           // trailer section fails header rules
+  // Added after the first draft of this header; keep new values at the end.
+  UnsupportedMethod,    // CONNECT: banyan-proxy does not tunnel
+  StatusLineTooLong,    // responses: status line longer than Limits::max_request_line
+  TrailerTooLarge,      // chunked trailer section longer than Limits::max_head
+  BadChunkExtension,    // chunk-ext breaks RFC 9112 section 7.1.1, or the size line is
+                        // longer than Limits::max_request_line
 };
 
 const char* parseErrorName(ParseError e);
@@ -108,10 +114,22 @@ struct ParseResult {
 // Parses one request head from the start of `input`. String views in `out`
 // point into `input`. NeedMore while the head is incomplete and still within
 // the limits; Invalid as soon as the bytes seen already break a rule or a limit.
+// Done consumes the head only (one leading CRLF, if any, included): body bytes
+// and pipelined requests after it are left for the caller.
+//
+// Beyond the rules listed with ParseError: CONNECT is UnsupportedMethod; the
+// target must be origin-form ("/..."), absolute-form with "scheme://", or "*"
+// for OPTIONS; Expect: 100-continue is reported on HTTP/1.1 only (RFC 9110
+// section 10.1.1); Content-Length 0 gives BodyKind::None. The Host value is not
+// checked beyond the field-value rules, and absolute-form targets keep their
+// own authority: the caller decides which one routes.
 ParseResult parseRequestHead(std::string_view input, const Limits& limits, RequestHead& out);
 
-// Parses one response head. `request_method` decides HEAD/CONNECT semantics
-// (RFC 9112 section 6.3); status 1xx/204/304 have no body.
+// Parses one response head. `request_method` decides HEAD semantics
+// (RFC 9112 section 6.3); status 1xx/204/304 have no body (content_length still
+// reports a Content-Length they carry). Transfer-Encoding without chunked last
+// means UntilClose, and UntilClose always clears flags.keep_alive. Status must
+// be 100..599; "HTTP/1.1 200\r\n" without SP and reason is accepted.
 ParseResult parseResponseHead(std::string_view input, const Limits& limits,
                               std::string_view request_method, ResponseHead& out);
 
@@ -122,24 +140,56 @@ class ChunkedScanner {
   struct Step {
     ParseStatus status = ParseStatus::NeedMore;  // Done when the last chunk and trailers ended
     ParseError error = ParseError::None;
-    size_t consumed = 0;  // bytes of `input` that belong to the body (forward these)
+    size_t consumed = 0;  // bytes of `input` that belong to the body (forward these); 0 when Invalid
   };
   explicit ChunkedScanner(const Limits& limits = Limits{}) : limits_(limits) {}
   // Feeds the next bytes. Bytes after the end of the body are not consumed.
   Step feed(std::string_view input);
   void reset();
+  // True once the last chunk and the trailer section have been scanned.
+  bool done() const { return state_ == State::Done; }
 
  private:
-  enum class State { Size, SizeLf, Ext, Data, DataCr, DataLf, TrailerStart, TrailerLine, TrailerLf, FinalLf, Done };
+  // One state per grammar position of RFC 9112 section 7.1, so that any byte
+  // can be judged without lookahead and the scanner can stop anywhere.
+  enum class State {
+    Size,          // 1*HEXDIG
+    ExtBws,        // BWS before ";" or the CRLF ending the size line
+    ExtName,       // chunk-ext-name (after ";" and BWS)
+    ExtNameBws,    // BWS after a name: "=", ";" or CRLF
+    ExtValStart,   // BWS after "=", then token or quoted-string
+    ExtToken,      // token chunk-ext-val
+    ExtQuoted,     // inside a quoted-string chunk-ext-val
+    ExtQuotedEscape,  // after a backslash inside the quoted-string
+    SizeLf,        // CR of the size line seen, LF expected
+    Data,          // remaining_ bytes of chunk-data
+    DataCr,        // CRLF after chunk-data
+    DataLf,
+    TrailerStart,  // start of a trailer field line, or the final CRLF
+    TrailerName,
+    TrailerValue,
+    TrailerLf,     // CR ending a trailer field line seen
+    FinalLf,       // CR of the final CRLF seen
+    Done,
+    Failed,
+  };
+  Step fail(ParseError e);
+
   Limits limits_;
   State state_ = State::Size;
+  ParseError error_ = ParseError::None;
   uint64_t remaining_ = 0;
+  bool last_chunk_ = false;  // the chunk being read has size 0
   size_t size_digits_ = 0;
-  size_t line_bytes_ = 0;
-  size_t trailer_bytes_ = 0;
-  bool ext_quoted_ = false;
-  bool ext_escape_ = false;
+  size_t line_bytes_ = 0;     // bytes of the current size line (extensions are bounded)
+  size_t trailer_bytes_ = 0;  // bytes of the trailer section so far
+  size_t name_bytes_ = 0;     // bytes of the current ext or trailer field name
 };
+
+// True if the comma-separated list `list` (a field value such as Connection or
+// Transfer-Encoding) has an element equal to `token`, compared case-insensitively,
+// with optional whitespace around elements ignored.
+bool hasToken(std::string_view list, std::string_view token);
 
 // Case-insensitive ASCII comparison for header names and tokens.
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
