@@ -1,1 +1,601 @@
-// placeholder: being written
+#include "health/checker.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "banyan/common/logging.h"
+#include "event/loop.h"
+#include "net/socket.h"
+
+namespace banyan::dp::health {
+
+namespace {
+
+using event::EventLoop;
+using event::Millis;
+using event::TimePoint;
+using event::Timer;
+
+constexpr size_t kMaxTransitions = 16;
+// The status line is decided within its first 13 bytes; reading a little more
+// costs nothing and keeps a single read() for typical responses.
+constexpr size_t kReadChunk = 512;
+constexpr const char* kOffline = "OFFLINE";
+
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+int64_t unixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// FNV-1a: a stable spread of first probes over the first delay, so the same
+// config probes in the same pattern after every restart (easier to reason about).
+uint64_t hashId(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+const char* monitorName(config::MonitorType t) {
+  return t == config::MonitorType::kHttp ? "HTTP" : "TCP";
+}
+
+std::string errnoText(const char* what, int err) {
+  return std::string(what) + ": " + std::strerror(err);
+}
+
+// Where and what a probe sends. Two equal specs probe the same thing, so a
+// re-apply that keeps the spec keeps the probe cycle running.
+struct ProbeSpec {
+  config::MonitorType type = config::MonitorType::kTcp;
+  bool target_valid = false;
+  sockaddr_storage target{};
+  std::string request;  // HTTP only: the full request bytes
+
+  bool operator==(const ProbeSpec& o) const {
+    if (type != o.type || target_valid != o.target_valid || request != o.request) return false;
+    return !target_valid || net::sameAddress(target, o.target);
+  }
+};
+
+std::string hostFor(const std::string& address) {
+  // An IPv6 literal needs brackets in Host (RFC 9110 §7.2 / RFC 3986 IP-literal).
+  if (address.find(':') != std::string::npos) return "[" + address + "]";
+  return address;
+}
+
+ProbeSpec buildSpec(const config::Member& m, const config::HealthMonitor& hm) {
+  ProbeSpec spec;
+  spec.type = hm.type;
+  const std::string& address = m.monitor_address.empty() ? m.address : m.monitor_address;
+  uint16_t port = m.monitor_port != 0 ? m.monitor_port : m.protocol_port;
+  spec.target_valid = net::parseAddress(address, port, spec.target);
+  if (hm.type == config::MonitorType::kHttp) {
+    std::string& r = spec.request;
+    r = hm.http_method + " " + hm.url_path + " HTTP/" + hm.http_version + "\r\n";
+    if (!hm.domain_name.empty())
+      r += "Host: " + hm.domain_name + "\r\n";
+    else if (hm.http_version == "1.1")  // Host is mandatory in HTTP/1.1 (RFC 9112 §3.2)
+      r += "Host: " + hostFor(address) + "\r\n";
+    r += "Connection: close\r\nUser-Agent: banyan-health-check\r\n\r\n";
+  }
+  return spec;
+}
+
+struct ProbeResult {
+  bool ok = false;
+  std::string detail;
+};
+
+// One probe attempt: connect, (HTTP) send the request and read the status line.
+// A fresh object per attempt, destroyed through deleteLater, so readiness events
+// already fetched for a finished attempt's fd land on a dead-but-valid object
+// and are ignored instead of being mistaken for the next attempt's.
+class Probe : public event::Handler, public event::Deletable {
+ public:
+  using Done = std::function<void(ProbeResult)>;
+
+  Probe(EventLoop& loop, const ProbeSpec& spec, std::vector<uint16_t> expected_codes,
+        Millis timeout, Done done)
+      : loop_(loop),
+        spec_(spec),
+        expected_codes_(std::move(expected_codes)),
+        timeout_(timeout),
+        done_(std::move(done)),
+        timer_(loop, [this] { onTimeout(); }) {}
+
+  ~Probe() override { closeFd(); }
+
+  // May finish (and call `done`) before returning.
+  void start() {
+    if (!spec_.target_valid) return finish(false, "invalid monitor address");
+    fd_ = net::connectTcp(spec_.target);
+    if (fd_ < 0) return finish(false, connectFailure(errno));
+    if (!loop_.add(fd_, EPOLLOUT, this)) return finish(false, errnoText("epoll_ctl", errno));
+    timer_.arm(timeout_);
+  }
+
+  // Stops without reporting (the member was removed or its probe changed).
+  void abort() {
+    finished_ = true;
+    timer_.cancel();
+    closeFd();
+  }
+
+  void onEvents(uint32_t events) override {
+    if (finished_) return;
+    switch (state_) {
+      case State::Connecting: {
+        int err = net::connectError(fd_);
+        if (err != 0) return finish(false, connectFailure(err));
+        if ((events & (EPOLLERR | EPOLLHUP)) != 0) return finish(false, "connect failed");
+        if (spec_.type == config::MonitorType::kTcp) return finish(true, "connected");
+        state_ = State::Writing;
+        return writeRequest();
+      }
+      case State::Writing:
+        return writeRequest();
+      case State::Reading:
+        return readResponse();
+    }
+  }
+
+ private:
+  enum class State { Connecting, Writing, Reading };
+
+  static std::string connectFailure(int err) {
+    if (err == ECONNREFUSED) return "connect refused";
+    return errnoText("connect failed", err);
+  }
+
+  void writeRequest() {
+    while (written_ < spec_.request.size()) {
+      ssize_t n = ::send(fd_, spec_.request.data() + written_, spec_.request.size() - written_,
+                         MSG_NOSIGNAL);
+      if (n > 0) {
+        written_ += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // wait for EPOLLOUT
+      if (n < 0 && errno == EINTR) continue;
+      return finish(false, errnoText("send failed", n < 0 ? errno : EPIPE));
+    }
+    state_ = State::Reading;
+    if (!loop_.modify(fd_, EPOLLIN, this)) finish(false, errnoText("epoll_ctl", errno));
+  }
+
+  void readResponse() {
+    for (;;) {
+      char buf[kReadChunk];
+      ssize_t n = ::read(fd_, buf, sizeof buf);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        return finish(false, errno == ECONNRESET ? "connection reset"
+                                                 : errnoText("read failed", errno));
+      }
+      if (n == 0) return finish(false, "connection closed before status line");
+      response_.append(buf, static_cast<size_t>(n));
+      StatusLineParse p = parseStatusLine(response_);
+      if (p.status == ParseStatus::NeedMore) continue;
+      if (p.status == ParseStatus::Invalid) return finish(false, "invalid status line");
+      bool ok = std::find(expected_codes_.begin(), expected_codes_.end(), p.code) !=
+                expected_codes_.end();
+      return finish(ok, "status " + std::to_string(p.code));
+    }
+  }
+
+  void onTimeout() {
+    finish(false, state_ == State::Connecting ? "connect timeout" : "response timeout");
+  }
+
+  void closeFd() {
+    if (fd_ < 0) return;
+    loop_.remove(fd_);
+    // RST instead of FIN: no TIME_WAIT left on our side, which would exhaust
+    // ephemeral ports when thousands of members are probed every few seconds
+    // (HAProxy closes its check connections the same way).
+    net::closeWithReset(fd_);
+    fd_ = -1;
+  }
+
+  void finish(bool ok, std::string detail) {
+    if (finished_) return;
+    finished_ = true;
+    timer_.cancel();
+    closeFd();
+    done_(ProbeResult{ok, std::move(detail)});  // may deleteLater(this): touch nothing after
+  }
+
+  EventLoop& loop_;
+  ProbeSpec spec_;
+  std::vector<uint16_t> expected_codes_;
+  Millis timeout_;
+  Done done_;
+  Timer timer_;
+  int fd_ = -1;
+  State state_ = State::Connecting;
+  size_t written_ = 0;
+  std::string response_;
+  bool finished_ = false;
+};
+
+struct LastCheck {
+  int64_t at_ms = 0;
+  bool ok = false;
+  std::string detail;
+};
+
+struct Transition {
+  int64_t at_ms = 0;
+  const char* from = "";
+  const char* to = "";
+  std::string reason;
+};
+
+void appendJsonString(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char esc[8];
+          std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
+          out += esc;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+}  // namespace
+
+StatusLineParse parseStatusLine(std::string_view bytes) {
+  static constexpr std::string_view kPrefix = "HTTP/1.";
+  StatusLineParse out;
+  size_t prefix_len = std::min(bytes.size(), kPrefix.size());
+  if (bytes.substr(0, prefix_len) != kPrefix.substr(0, prefix_len)) {
+    out.status = ParseStatus::Invalid;
+    return out;
+  }
+  // "HTTP/1.x NNN" is 12 bytes; byte 13 must end the code.
+  for (size_t i = kPrefix.size(); i < std::min<size_t>(bytes.size(), 13); ++i) {
+    char c = bytes[i];
+    bool valid = (i == 8) ? c == ' ' : (i == 12) ? (c == ' ' || c == '\r' || c == '\n') : isDigit(c);
+    if (!valid) {
+      out.status = ParseStatus::Invalid;
+      return out;
+    }
+  }
+  if (bytes.size() < 13) return out;  // NeedMore
+  out.code = static_cast<uint16_t>((bytes[9] - '0') * 100 + (bytes[10] - '0') * 10 + (bytes[11] - '0'));
+  out.status = ParseStatus::Done;
+  return out;
+}
+
+class HealthChecker::Impl {
+ public:
+  explicit Impl(HealthRegistry& registry) : registry_(registry) {}
+
+  ~Impl() {
+    stop();
+    // Records cancel their timers and probes against loop_, which outlives them.
+    std::lock_guard<std::mutex> lock(mu_);
+    order_.clear();
+    records_.clear();
+  }
+
+  void start() {
+    std::lock_guard<std::mutex> lock(thread_mu_);
+    if (thread_.joinable()) return;
+    thread_ = std::thread([this] { loop_.run(); });
+  }
+
+  void stop() {
+    std::lock_guard<std::mutex> lock(thread_mu_);
+    if (!thread_.joinable()) return;
+    loop_.stop();
+    thread_.join();
+  }
+
+  void apply(std::shared_ptr<const config::Config> config) {
+    loop_.post([this, config = std::move(config)] { reconcile(*config); });
+  }
+
+  uint64_t probesStarted() const { return probes_started_.load(std::memory_order_relaxed); }
+
+  std::string statusJson() const;
+
+ private:
+  // Loop-thread state of one member. Fields read by statusJson() are written
+  // under mu_; timers and the probe are loop-only.
+  struct Record {
+    explicit Record(Impl& impl) : next_probe(impl.loop_, [this, &impl] { impl.startProbe(*this); }) {}
+
+    std::string pool_id;
+    std::string member_id;
+    std::string address;
+    uint16_t protocol_port = 0;
+    bool enabled = false;    // member and pool admin_state_up
+    bool monitored = false;  // pool has an enabled health monitor
+    config::HealthMonitor monitor;
+    ProbeSpec spec;
+    std::shared_ptr<MemberHealth> health;
+    uint32_t consecutive_successes = 0;
+    uint32_t consecutive_failures = 0;
+    std::optional<LastCheck> last_check;
+    std::deque<Transition> transitions;
+
+    Timer next_probe;
+    std::unique_ptr<Probe> probe;
+    TimePoint probe_started{};
+    bool probing() const { return enabled && monitored; }
+  };
+
+  static const char* reportedStatus(const Record& r) {
+    if (!r.enabled) return kOffline;
+    return memberStatusName(r.health->status.load(std::memory_order_relaxed));
+  }
+
+  static void recordTransition(Record& r, const char* from, const char* to, std::string reason) {
+    if (std::strcmp(from, to) == 0) return;
+    r.transitions.push_back(Transition{unixMs(), from, to, std::move(reason)});
+    if (r.transitions.size() > kMaxTransitions) r.transitions.pop_front();
+  }
+
+  static std::string addressText(const Record& r) {
+    return hostFor(r.address) + ":" + std::to_string(r.protocol_port);
+  }
+
+  static void stopProbing(Record& r, EventLoop& loop) {
+    r.next_probe.cancel();
+    if (r.probe) {
+      r.probe->abort();
+      loop.deleteLater(std::move(r.probe));
+    }
+  }
+
+  Millis firstProbeDelay(const Record& r) const {
+    uint32_t delay = std::max<uint32_t>(r.monitor.delay_ms, 1);
+    return Millis(hashId(r.member_id) % delay);
+  }
+
+  void reconcile(const config::Config& config);
+  void update(Record& r, const config::Pool& pool, const config::Member& m, bool is_new);
+  void startProbe(Record& r);
+  void onProbeDone(Record& r, ProbeResult result);
+
+  HealthRegistry& registry_;
+  EventLoop loop_;  // declared before records_: records cancel their timers on it
+  std::mutex thread_mu_;
+  std::thread thread_;
+  std::atomic<uint64_t> probes_started_{0};
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::unique_ptr<Record>> records_;  // by member id
+  std::vector<Record*> order_;                                         // config order
+};
+
+void HealthChecker::Impl::reconcile(const config::Config& config) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::unordered_map<std::string, std::unique_ptr<Record>> next;
+  std::vector<Record*> order;
+  for (const config::Pool& pool : config.pools) {
+    for (const config::Member& m : pool.members) {
+      if (next.count(m.id) != 0) {
+        // The document promises unique ids; health is keyed by them, so a
+        // duplicate could only be checked by clobbering the first one's status.
+        LB_WARN("Duplicate member id, not health checked twice. pool=%s member=%s",
+                pool.id.c_str(), m.id.c_str());
+        continue;
+      }
+      std::unique_ptr<Record> rec;
+      auto old = records_.find(m.id);
+      if (old != records_.end() && old->second->pool_id == pool.id) {
+        rec = std::move(old->second);
+        records_.erase(old);
+      }
+      bool is_new = !rec;
+      if (is_new) {
+        rec = std::make_unique<Record>(*this);
+        rec->pool_id = pool.id;
+        rec->member_id = m.id;
+        rec->health = registry_.get(m.id);
+      }
+      update(*rec, pool, m, is_new);
+      order.push_back(rec.get());
+      next.emplace(m.id, std::move(rec));
+    }
+  }
+  for (auto& [id, rec] : records_) stopProbing(*rec, loop_);  // removed members
+  records_ = std::move(next);
+  order_ = std::move(order);
+}
+
+void HealthChecker::Impl::update(Record& r, const config::Pool& pool, const config::Member& m,
+                                 bool is_new) {
+  const char* before = is_new ? memberStatusName(r.health->status.load(std::memory_order_relaxed))
+                              : reportedStatus(r);
+  bool was_probing = !is_new && r.probing();
+  bool was_monitored = !is_new && r.monitored;
+  const uint32_t old_delay = r.monitor.delay_ms;
+
+  r.address = m.address;
+  r.protocol_port = m.protocol_port;
+  r.enabled = m.admin_state_up && pool.admin_state_up;
+  r.monitored = pool.health_monitor.has_value() && pool.health_monitor->admin_state_up;
+
+  std::string reason;
+  if (!r.monitored) {
+    stopProbing(r, loop_);
+    r.consecutive_successes = r.consecutive_failures = 0;
+    // A disabled member's health is left as is: the proxy excludes it anyway.
+    if (r.enabled) r.health->status.store(MemberStatus::NoMonitor, std::memory_order_relaxed);
+    reason = r.enabled ? "no health monitor" : "admin_state_up=false";
+  } else {
+    ProbeSpec spec = buildSpec(m, *pool.health_monitor);
+    bool spec_changed = !was_monitored || !(spec == r.spec);
+    r.monitor = *pool.health_monitor;
+    r.spec = std::move(spec);
+    if (!r.enabled) {
+      stopProbing(r, loop_);
+      reason = "admin_state_up=false";
+    } else if (is_new || !was_monitored) {
+      // HAProxy starts servers up; they fall after max_retries_down failures.
+      r.consecutive_successes = r.consecutive_failures = 0;
+      r.health->status.store(MemberStatus::Up, std::memory_order_relaxed);
+      r.next_probe.arm(firstProbeDelay(r));
+      reason = "health monitor enabled";
+    } else if (spec_changed || !was_probing) {
+      // New target or request: earlier counts said nothing about it. The status
+      // is kept so a monitor edit does not flap traffic.
+      stopProbing(r, loop_);
+      if (spec_changed) r.consecutive_successes = r.consecutive_failures = 0;
+      r.next_probe.arm(firstProbeDelay(r));
+      reason = was_probing ? "health monitor changed" : "admin_state_up=true";
+    } else if (r.monitor.delay_ms < old_delay && r.next_probe.armed()) {
+      TimePoint sooner = loop_.now() + Millis(r.monitor.delay_ms);
+      if (sooner < r.next_probe.deadline()) r.next_probe.armAt(sooner);
+    }
+  }
+  const char* after = reportedStatus(r);
+  recordTransition(r, before, after, reason);
+  if (std::strcmp(before, after) != 0)
+    LB_DEBUG("Member health status changed by config. pool=%s member=%s from=%s to=%s reason=%s",
+             r.pool_id.c_str(), r.member_id.c_str(), before, after, reason.c_str());
+}
+
+void HealthChecker::Impl::startProbe(Record& r) {
+  if (!r.probing() || r.probe) return;
+  probes_started_.fetch_add(1, std::memory_order_relaxed);
+  r.probe_started = loop_.now();
+  r.probe = std::make_unique<Probe>(loop_, r.spec, r.monitor.expected_codes,
+                                    Millis(std::max<uint32_t>(r.monitor.timeout_ms, 1)),
+                                    [this, &r](ProbeResult result) { onProbeDone(r, std::move(result)); });
+  r.probe->start();
+}
+
+void HealthChecker::Impl::onProbeDone(Record& r, ProbeResult result) {
+  // The probe is still on the stack: it dies at the end of the loop iteration.
+  loop_.deleteLater(std::move(r.probe));
+  const TimePoint now = loop_.now();
+
+  MemberStatus status = r.health->status.load(std::memory_order_relaxed);
+  MemberStatus next = status;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    r.last_check = LastCheck{unixMs(), result.ok, result.detail};
+    if (result.ok) {
+      ++r.consecutive_successes;
+      r.consecutive_failures = 0;
+      if (status == MemberStatus::Down && r.consecutive_successes >= r.monitor.max_retries)
+        next = MemberStatus::Up;
+    } else {
+      ++r.consecutive_failures;
+      r.consecutive_successes = 0;
+      if (status != MemberStatus::Down && r.consecutive_failures >= r.monitor.max_retries_down)
+        next = MemberStatus::Down;
+    }
+    if (next != status) {
+      r.health->status.store(next, std::memory_order_relaxed);
+      recordTransition(r, memberStatusName(status), memberStatusName(next), result.detail);
+    }
+  }
+  if (next != status) {
+    LB_INFO("Member %s. pool=%s member=%s address=%s reason=%s",
+            next == MemberStatus::Down ? "went down" : "came up", r.pool_id.c_str(),
+            r.member_id.c_str(), addressText(r).c_str(), result.detail.c_str());
+  }
+  // Probes start `delay` apart; a probe slower than that (timeout > delay) is
+  // followed by the next one at once rather than overlapping it.
+  TimePoint due = std::max(r.probe_started + Millis(r.monitor.delay_ms), now);
+  r.next_probe.armAt(due);
+}
+
+std::string HealthChecker::Impl::statusJson() const {
+  std::string out = "{\"members\":[";
+  std::lock_guard<std::mutex> lock(mu_);
+  bool first = true;
+  for (const Record* r : order_) {
+    if (!first) out += ',';
+    first = false;
+    out += "{\"pool_id\":";
+    appendJsonString(out, r->pool_id);
+    out += ",\"member_id\":";
+    appendJsonString(out, r->member_id);
+    out += ",\"address\":";
+    appendJsonString(out, r->address);
+    out += ",\"protocol_port\":" + std::to_string(r->protocol_port);
+    out += ",\"monitor\":";
+    appendJsonString(out, r->monitored ? monitorName(r->monitor.type) : "none");
+    out += ",\"status\":";
+    appendJsonString(out, reportedStatus(*r));
+    out += ",\"consecutive_successes\":" + std::to_string(r->consecutive_successes);
+    out += ",\"consecutive_failures\":" + std::to_string(r->consecutive_failures);
+    out += ",\"last_check\":";
+    if (r->last_check) {
+      out += "{\"at_ms\":" + std::to_string(r->last_check->at_ms);
+      out += r->last_check->ok ? ",\"ok\":true" : ",\"ok\":false";
+      out += ",\"detail\":";
+      appendJsonString(out, r->last_check->detail);
+      out += '}';
+    } else {
+      out += "null";
+    }
+    out += ",\"transitions\":[";
+    bool first_t = true;
+    for (const Transition& t : r->transitions) {
+      if (!first_t) out += ',';
+      first_t = false;
+      out += "{\"at_ms\":" + std::to_string(t.at_ms) + ",\"from\":";
+      appendJsonString(out, t.from);
+      out += ",\"to\":";
+      appendJsonString(out, t.to);
+      out += ",\"reason\":";
+      appendJsonString(out, t.reason);
+      out += '}';
+    }
+    out += "]}";
+  }
+  out += "]}";
+  return out;
+}
+
+HealthChecker::HealthChecker(HealthRegistry& registry)
+    : impl_(std::make_unique<Impl>(registry)) {}
+HealthChecker::~HealthChecker() = default;
+void HealthChecker::start() { impl_->start(); }
+void HealthChecker::stop() { impl_->stop(); }
+void HealthChecker::apply(std::shared_ptr<const config::Config> config) {
+  impl_->apply(std::move(config));
+}
+std::string HealthChecker::statusJson() const { return impl_->statusJson(); }
+uint64_t HealthChecker::probesStarted() const { return impl_->probesStarted(); }
+
+}  // namespace banyan::dp::health
