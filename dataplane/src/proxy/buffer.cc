@@ -16,7 +16,7 @@ struct BlockCache {
   }
 };
 thread_local BlockCache t_cache;
-constexpr size_t kMaxCachedBlocks = 1024;
+constexpr size_t kMaxCachedBlocks = 128;  // 2 MiB per worker
 
 char* allocBlock(size_t size) {
   if (size == Buffer::kBlockSize && !t_cache.blocks.empty()) {

@@ -1,6 +1,7 @@
 #include "proxy/session.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -17,7 +18,22 @@
 #include "proxy_protocol/proxy_protocol.h"
 
 namespace banyan::dp::proxy {
+
+struct ClientSession::SplicePipe {
+  int r = -1;
+  int w = -1;
+  size_t pending = 0;  // bytes in the pipe not yet written out
+  ~SplicePipe() {
+    if (r >= 0) ::close(r);
+    if (w >= 0) ::close(w);
+  }
+};
+
 namespace {
+
+// A tunnel direction switches to splice(2) once it has carried this much: for
+// short exchanges two extra pipe fds cost more than the copies they save.
+constexpr uint64_t kSpliceAfter = 256 * 1024;
 
 using event::Millis;
 constexpr size_t kStreamCap = 65536;  // bytes buffered per direction before reading pauses
@@ -444,6 +460,8 @@ bool ClientSession::stepProxyHeader() {
 
 bool ClientSession::stepHead() {
   if (cin_.empty()) {
+    // Idle keep-alive connections hold no buffer memory.
+    cin_.releaseIfEmpty();
     if (c_eof_) close();
     return false;
   }
@@ -826,20 +844,44 @@ bool ClientSession::tunnelStep() {
     close();
     return false;
   }
-  progress |= readClient(kStreamCap);
-  req_.ready = cin_.size();
-  progress |= readUpstream(kStreamCap);
-  resp_.ready = up->in.size();
+  auto makePipe = [] {
+    auto p = std::make_unique<SplicePipe>();
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return std::unique_ptr<SplicePipe>();
+    p->r = fds[0];
+    p->w = fds[1];
+    return p;
+  };
+  if (!c2m_ && c2m_bytes_ >= kSpliceAfter && cin_.empty() && up->out.empty()) c2m_ = makePipe();
+  if (!m2c_ && m2c_bytes_ >= kSpliceAfter && up->in.empty() && cout_.empty()) m2c_ = makePipe();
+  if (c2m_) {
+    progress |= spliceStep(*c2m_, true);
+  } else {
+    size_t before = cin_.size();
+    progress |= readClient(kStreamCap);
+    c2m_bytes_ += cin_.size() - std::min(before, cin_.size());
+    req_.ready = cin_.size();
+  }
+  if (m2c_) {
+    progress |= spliceStep(*m2c_, false);
+  } else {
+    size_t before = up->in.size();
+    progress |= readUpstream(kStreamCap);
+    m2c_bytes_ += up->in.size() - std::min(before, up->in.size());
+    resp_.ready = up->in.size();
+  }
   progress |= flushUpstream();
   progress |= flushClient();
-  if (closed_) return false;
+  if (closed_ || up_ != up) return false;
+  bool c2m_empty = !c2m_ || c2m_->pending == 0;
+  bool m2c_empty = !m2c_ || m2c_->pending == 0;
   // Half-close: pass each FIN on once everything before it was delivered.
-  if (c_eof_ && cin_.empty() && up->out.empty() && !up->shut_wr && up->connected) {
+  if (c_eof_ && cin_.empty() && c2m_empty && up->out.empty() && !up->shut_wr && up->connected) {
     ::shutdown(up->fd, SHUT_WR);
     up->shut_wr = true;
     progress = true;
   }
-  if (up->eof && up->in.empty() && cout_.empty() && !c_shut_wr_) {
+  if (up->eof && up->in.empty() && m2c_empty && cout_.empty() && !c_shut_wr_) {
     ::shutdown(fd_, SHUT_WR);
     c_shut_wr_ = true;
     progress = true;
@@ -847,6 +889,66 @@ bool ClientSession::tunnelStep() {
   if (c_shut_wr_ && up->shut_wr) {
     close();
     return false;
+  }
+  return progress;
+}
+
+// Moves one direction of a tunnel through its pipe: first what the pipe
+// holds, then, once it is empty, the next bytes from the source socket.
+bool ClientSession::spliceStep(SplicePipe& pipe, bool to_member) {
+  UpstreamConn* up = up_;
+  int src = to_member ? fd_ : up->fd;
+  int dst = to_member ? up->fd : fd_;
+  bool& src_readable = to_member ? c_readable_ : up->readable;
+  bool& src_eof = to_member ? c_eof_ : up->eof;
+  bool& dst_writable = to_member ? up->writable : c_writable_;
+  bool progress = false;
+  for (int i = 0; i < 4; ++i) {
+    if (pipe.pending && dst_writable) {
+      ssize_t n = ::splice(pipe.r, nullptr, dst, nullptr, pipe.pending, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        pipe.pending -= static_cast<size_t>(n);
+        progress = true;
+        if (to_member) {
+          if (member_) bump(member_->counters->slot(w_.index()).bytes_in, static_cast<uint64_t>(n));
+          member_act_ = w_.loop().now();
+        } else {
+          bump(lis_counters_->slot(w_.index()).bytes_out, static_cast<uint64_t>(n));
+          req_bytes_out_ += static_cast<uint64_t>(n);
+          client_act_ = w_.loop().now();
+        }
+      } else if (n < 0 && errno == EAGAIN) {
+        dst_writable = false;
+      } else if (n < 0 && errno != EINTR) {
+        termination_ = to_member ? "member_abort" : "client_reset";
+        close();
+        return false;
+      }
+    }
+    if (pipe.pending || !src_readable || src_eof) break;
+    ssize_t n = ::splice(src, nullptr, pipe.w, nullptr, 65536, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      pipe.pending = static_cast<size_t>(n);
+      progress = true;
+      if (to_member) {
+        bump(lis_counters_->slot(w_.index()).bytes_in, static_cast<uint64_t>(n));
+        req_bytes_in_ += static_cast<uint64_t>(n);
+        client_act_ = w_.loop().now();
+      } else {
+        if (member_) bump(member_->counters->slot(w_.index()).bytes_out, static_cast<uint64_t>(n));
+        member_act_ = w_.loop().now();
+      }
+    } else if (n == 0) {
+      src_eof = true;
+      src_readable = false;
+      progress = true;
+    } else if (errno == EAGAIN) {
+      src_readable = false;
+    } else if (errno != EINTR) {
+      src_eof = true;
+      src_readable = false;
+      progress = true;
+    }
   }
   return progress;
 }

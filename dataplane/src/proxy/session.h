@@ -71,6 +71,8 @@ class ClientSession final : public Session, public event::Handler {
   void logTcp();
   void logRequest();
   bool tunnelStep();
+  struct SplicePipe;
+  bool spliceStep(SplicePipe& pipe, bool to_member);
 
   Worker& w_;
   std::shared_ptr<const Snapshot> snap_;
@@ -115,6 +117,12 @@ class ClientSession final : public Session, public event::Handler {
   uint64_t req_bytes_out_ = 0;
   event::TimePoint req_start_;
   const char* termination_ = "-";
+  // Zero-copy relaying for bulk tunnels: after kSpliceAfter bytes through the
+  // buffers, a direction moves through a pipe with splice(2).
+  std::unique_ptr<SplicePipe> c2m_;
+  std::unique_ptr<SplicePipe> m2c_;
+  uint64_t c2m_bytes_ = 0;
+  uint64_t m2c_bytes_ = 0;
   std::string log_method_;
   std::string log_target_;
 };
