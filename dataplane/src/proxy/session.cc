@@ -374,7 +374,7 @@ void ClientSession::advance() {
         progress |= flushClient();
         if (closed_) return;
         if (!cout_.empty()) break;  // previous response still leaving
-        if (close_after_) {
+        if (close_after_ && cin_.empty()) {
           close();
           return;
         }
