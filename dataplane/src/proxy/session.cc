@@ -192,6 +192,7 @@ void ClientSession::start() {
 void ClientSession::onEvents(uint32_t events) {
   if (closed_) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_readable_ = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_hup_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c_writable_ = true;
   advance();
 }
@@ -210,6 +211,7 @@ void ClientSession::onUpstreamEvents(UpstreamConn& up, uint32_t events) {
     onConnected();
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up.readable = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up.hup = true;
   if (events & EPOLLOUT) up.writable = true;
   advance();
 }
@@ -238,7 +240,7 @@ bool ClientSession::readClient(size_t cap) {
     req_bytes_in_ += static_cast<uint64_t>(n);
     client_act_ = w_.loop().now();
     // A short read drained the socket: wait for the next edge.
-    if (static_cast<size_t>(n) < room) c_readable_ = false;
+    if (static_cast<size_t>(n) < room && !c_hup_) c_readable_ = false;
     return true;
   }
   if (n == 0) {
@@ -272,7 +274,7 @@ bool ClientSession::readUpstream(size_t cap) {
     resp_bytes_ += static_cast<uint64_t>(n);
     if (member_) bump(member_->counters->slot(w_.index()).bytes_out, static_cast<uint64_t>(n));
     member_act_ = w_.loop().now();
-    if (static_cast<size_t>(n) < room) up->readable = false;
+    if (static_cast<size_t>(n) < room && !up->hup) up->readable = false;
     return true;
   }
   if (n == 0 || (errno != EAGAIN && errno != EINTR)) {

@@ -88,6 +88,7 @@ class ClientSession final : public Session, public event::Handler {
   bool c_readable_ = false;
   bool c_writable_ = true;
   bool c_eof_ = false;
+  bool c_hup_ = false;  // the peer's FIN is queued behind the data: read until 0
   bool c_shut_wr_ = false;
   bool closed_ = false;
   bool close_after_ = false;  // close once cout_ is flushed

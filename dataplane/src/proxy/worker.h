@@ -45,6 +45,7 @@ class UpstreamConn final : public event::Handler, public event::Deletable {
   bool readable = false;
   bool writable = false;
   bool eof = false;       // member closed its side
+  bool hup = false;       // the member's FIN is queued: read until 0
   bool shut_wr = false;   // we sent FIN
   bool reused = false;    // came from the idle pool
   event::Timer idle_timer;
