@@ -74,6 +74,8 @@ int listenTcp(const sockaddr_storage& addr, int backlog) {
     return -1;
   }
   if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  // Accepted sockets inherit TCP_NODELAY: one setsockopt per listener, not per connection.
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), addressLength(addr)) != 0 ||
       ::listen(fd, backlog) != 0) {
     int e = errno;

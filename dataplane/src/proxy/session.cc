@@ -978,8 +978,7 @@ void ClientSession::close() {
   if (!http_ && w_.accessLog().enabled()) logTcp();
   releaseUpstream(false);
   timer_.cancel();
-  w_.loop().remove(fd_);
-  ::close(fd_);
+  ::close(fd_);  // also leaves the epoll set: the fd is never duplicated
   fd_ = -1;
   cin_.clear();
   cout_.clear();

@@ -1,5 +1,6 @@
 #include "proxy/worker.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -48,8 +49,7 @@ void UpstreamConn::onEvents(uint32_t events) {
 
 void UpstreamConn::destroy() {
   if (fd < 0) return;
-  worker.loop().remove(fd);
-  ::close(fd);
+  ::close(fd);  // also leaves the epoll set: the fd is never duplicated
   fd = -1;
   owner = nullptr;
   idle_timer.cancel();
@@ -60,7 +60,14 @@ void UpstreamConn::destroy() {
 
 class Acceptor final : public event::Handler {
  public:
-  Acceptor(Worker& w, int fd, std::string key) : w_(w), fd_(fd), key_(std::move(key)) {}
+  Acceptor(Worker& w, int fd, std::string key) : w_(w), fd_(fd), key_(std::move(key)) {
+    socklen_t len = sizeof local_;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&local_), &len);
+    static const uint8_t kZero[16] = {};
+    wildcard_ = local_.ss_family == AF_INET6
+                    ? memcmp(&reinterpret_cast<sockaddr_in6&>(local_).sin6_addr, kZero, 16) == 0
+                    : reinterpret_cast<sockaddr_in&>(local_).sin_addr.s_addr == INADDR_ANY;
+  }
   ~Acceptor() override {
     if (registered_) w_.loop().remove(fd_);
     ::close(fd_);
@@ -101,10 +108,12 @@ class Acceptor final : public event::Handler {
         }
         return;
       }
-      sockaddr_storage local{};
-      socklen_t llen = sizeof local;
-      getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen);
-      net::setNoDelay(fd);
+      // The local address is the bound one unless the listener binds a wildcard.
+      sockaddr_storage local = local_;
+      if (wildcard_) {
+        socklen_t llen = sizeof local;
+        getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen);
+      }
       counters.shared_active.fetch_add(1, std::memory_order_relaxed);
       auto* s = new ClientSession(w_, snap, l, fd, peer, local);
       s->start();
@@ -121,6 +130,8 @@ class Acceptor final : public event::Handler {
   Worker& w_;
   int fd_;
   std::string key_;
+  sockaddr_storage local_{};
+  bool wildcard_ = false;
   bool registered_ = false;
   std::unique_ptr<event::Timer> retry_;
 };
