@@ -75,6 +75,16 @@ std::string errorResponse(int status) {
 
 bool ieq(std::string_view a, std::string_view b) { return http::equalsIgnoreCase(a, b); }
 
+// send(2) for one buffer, sendmsg(2) for two: both skip the VFS layer (and
+// its file-position lock) that writev(2) goes through on sockets.
+ssize_t sendIov(int fd, iovec* iov, int cnt) {
+  if (cnt == 1) return ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = static_cast<size_t>(cnt);
+  return ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
 // True when `token` appears in a comma-separated header value.
 bool listHas(std::string_view list, std::string_view token) {
   size_t i = 0;
@@ -297,7 +307,7 @@ bool ClientSession::flushClient() {
   int cnt = 0;
   if (!cout_.empty()) iov[cnt++] = {const_cast<char*>(cout_.data()), cout_.size()};
   if (body) iov[cnt++] = {const_cast<char*>(up_->in.data()), body};
-  ssize_t n = ::writev(fd_, iov, cnt);
+  ssize_t n = sendIov(fd_, iov, cnt);
   if (n < 0) {
     if (errno == EAGAIN) {
       c_writable_ = false;
@@ -335,7 +345,7 @@ bool ClientSession::flushUpstream() {
   int cnt = 0;
   if (!up->out.empty()) iov[cnt++] = {const_cast<char*>(up->out.data()), up->out.size()};
   if (body) iov[cnt++] = {const_cast<char*>(cin_.data()), body};
-  ssize_t n = ::writev(up->fd, iov, cnt);
+  ssize_t n = sendIov(up->fd, iov, cnt);
   if (n < 0) {
     if (errno == EAGAIN) {
       up->writable = false;
