@@ -60,6 +60,34 @@ TEST_F(HttpStatus, MemberWithAClosedPortAnswers502) {
   EXPECT_LT(Clock::now() - start, Millis(2500)) << "refused connects should fail fast";
 }
 
+// A member whose accept queue is full never completes a handshake: the kernel
+// drops further SYNs. On loopback that stands in for an address that does not
+// answer, which is what timeout_member_connect is for.
+TEST_F(HttpStatus, MemberThatNeverCompletesTheHandshakeGives502AfterConnectTimeouts) {
+  uint16_t hole_port = pickFreePort("127.0.0.23");
+  Fd hole = listenOn("127.0.0.23", hole_port, 0);
+  std::vector<Fd> fillers;  // backlog 0 queues one connection; the next SYN is dropped
+  for (int i = 0; i < 2; ++i) {
+    ConnectOptions o;
+    o.timeout_ms = 200;
+    fillers.push_back(tryConnect("127.0.0.23", hole_port, o));
+  }
+  MemberSpec m;
+  m.id = "hole";
+  m.address = "127.0.0.23";
+  m.protocol_port = hole_port;
+  ConfigSpec c = simpleConfig(port_, {m});
+  c.listener("l1").timeout_member_connect = 200;
+  c.member_connect_retries = 1;
+  startProxy(c);
+  auto start = Clock::now();
+  HttpResponse resp = client(5000).get("/");
+  auto elapsed = Clock::now() - start;
+  EXPECT_EQ(resp.status, 502);
+  EXPECT_GE(elapsed, Millis(350)) << "two connect attempts of 200 ms each";
+  EXPECT_LT(elapsed, Millis(2000));
+}
+
 TEST_F(HttpStatus, SlowMemberAnswers504AfterTimeoutMemberData) {
   member_.configure([](HttpBackendOptions& o) { o.delay_ms = 3000; });
   ConfigSpec c = simpleConfig(port_, {memberOf(member_)});
