@@ -4,21 +4,11 @@
 
 #include <cstring>
 
+#include "balancer/mix64.h"
 #include "banyan/common/logging.h"
 
 namespace banyan::dp::balancer {
 namespace {
-
-// splitmix64 finalizer: bijective, so distinct inputs never collide and every
-// input bit affects every output bit.
-uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
 
 // Domain tags keep an IPv4 address, an IPv6 address and a port from ever feeding
 // the mixer the same word. Changing them changes every client's member, so both

@@ -2,22 +2,11 @@
 
 #include <algorithm>
 
+#include "balancer/mix64.h"
 #include "banyan/common/logging.h"
 
 namespace banyan::dp::balancer {
 namespace {
-
-// splitmix64 finalizer (Steele, Lea, Flood: "Fast splittable pseudorandom number
-// generators", 2014): a bijective avalanche mixer, so two seeds give two
-// independent-looking hashes of the same id_hash.
-uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
 
 // Seeds for the offset and skip hashes. Changing them reshuffles every table, so
 // both amphorae of a load balancer must run the same values.

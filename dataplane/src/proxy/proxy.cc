@@ -196,6 +196,24 @@ void Proxy::drainAndStop() {
   health_.stop();
 }
 
+namespace {
+
+void writeCounters(rapidjson::Writer<rapidjson::StringBuffer>& w, const CounterTotals& c,
+                   const char* errors_key) {
+  w.Key("bytes_in");
+  w.Uint64(c.bytes_in);
+  w.Key("bytes_out");
+  w.Uint64(c.bytes_out);
+  w.Key("active_connections");
+  w.Int64(c.active_connections);
+  w.Key("total_connections");
+  w.Uint64(c.total_connections);
+  w.Key(errors_key);
+  w.Uint64(c.errors);
+}
+
+}  // namespace
+
 std::string Proxy::statsJson() {
   auto snap = current();
   rapidjson::StringBuffer sb;
@@ -207,20 +225,10 @@ std::string Proxy::statsJson() {
   w.StartArray();
   if (snap) {
     for (const auto& l : snap->config->listeners) {
-      auto c = listener_counters_.get(l.id)->sum();
       w.StartObject();
       w.Key("id");
       w.String(l.id.c_str());
-      w.Key("bytes_in");
-      w.Uint64(c.bytes_in);
-      w.Key("bytes_out");
-      w.Uint64(c.bytes_out);
-      w.Key("active_connections");
-      w.Int64(c.active_connections);
-      w.Key("total_connections");
-      w.Uint64(c.total_connections);
-      w.Key("request_errors");
-      w.Uint64(c.errors);
+      writeCounters(w, listener_counters_.get(l.id)->sum(), "request_errors");
       w.EndObject();
     }
   }
@@ -230,22 +238,12 @@ std::string Proxy::statsJson() {
   if (snap) {
     for (const auto& p : snap->config->pools) {
       for (const auto& m : p.members) {
-        auto c = member_counters_.get(m.id)->sum();
         w.StartObject();
         w.Key("id");
         w.String(m.id.c_str());
         w.Key("pool_id");
         w.String(p.id.c_str());
-        w.Key("bytes_in");
-        w.Uint64(c.bytes_in);
-        w.Key("bytes_out");
-        w.Uint64(c.bytes_out);
-        w.Key("active_connections");
-        w.Int64(c.active_connections);
-        w.Key("total_connections");
-        w.Uint64(c.total_connections);
-        w.Key("response_errors");
-        w.Uint64(c.errors);
+        writeCounters(w, member_counters_.get(m.id)->sum(), "response_errors");
         w.EndObject();
       }
     }

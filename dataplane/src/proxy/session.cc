@@ -398,9 +398,8 @@ void ClientSession::advance() {
         if (!req_.done) {
           progress |= readClient(kStreamCap);
           if (!req_.scan(cin_, c_eof_)) {
-            termination_ = "bad_chunked_request";
             bump(lis_counters_->slot(w_.index()).errors);
-            sendError(400, termination_);
+            sendError(400, "bad_chunked_request");
             return;
           }
           if (c_eof_ && !req_.done && req_.ready == 0) {
@@ -490,10 +489,7 @@ bool ClientSession::stepHead() {
     LB_DEBUG("Refused a request. listener=%s reason=%s", lis_->cfg->id.c_str(),
              http::parseErrorName(r.error));
     bump(lis_counters_->slot(w_.index()).errors);
-    status_ = 400;
-    termination_ = http::parseErrorName(r.error);
-    if (w_.accessLog().enabled()) logRequest();
-    sendError(400, termination_);
+    sendError(400, http::parseErrorName(r.error));
     return false;
   }
   startRequest(r.consumed);
@@ -610,8 +606,6 @@ bool ClientSession::attachMember() {
   if (idx < 0) {
     termination_ = "no_member";
     if (http_) {
-      status_ = 503;
-      if (w_.accessLog().enabled()) logRequest();
       sendError(503, termination_);
     } else {
       close();
@@ -691,8 +685,6 @@ void ClientSession::onConnectFailed(int err) {
   }
   termination_ = "member_connect";
   if (http_) {
-    status_ = 502;
-    if (w_.accessLog().enabled()) logRequest();
     sendError(502, termination_);
   } else {
     close();
@@ -717,11 +709,8 @@ bool ClientSession::stepResponse() {
     progress |= readUpstream(lis_->limits.max_head + 1);
     if (up->in.empty() && up->eof) {
       if (retryOnFreshConnection()) return true;
-      termination_ = "member_closed";
       bump(member_->counters->slot(w_.index()).errors);
-      status_ = 502;
-      if (w_.accessLog().enabled()) logRequest();
-      sendError(502, termination_);
+      sendError(502, "member_closed");
       return false;
     }
     if (up->in.empty()) return progress;
@@ -730,22 +719,16 @@ bool ClientSession::stepResponse() {
                                      req_head_method_ ? "HEAD" : "GET", resp);
     if (r.status == http::ParseStatus::NeedMore) {
       if (up->eof) {
-        termination_ = "member_truncated";
         bump(member_->counters->slot(w_.index()).errors);
-        status_ = 502;
-        if (w_.accessLog().enabled()) logRequest();
-        sendError(502, termination_);
+        sendError(502, "member_truncated");
       }
       return progress;
     }
     if (r.status == http::ParseStatus::Invalid) {
       LB_DEBUG("Member sent an invalid response. member=%s reason=%s", member_->cfg->id.c_str(),
                http::parseErrorName(r.error));
-      termination_ = "bad_response";
       bump(member_->counters->slot(w_.index()).errors);
-      status_ = 502;
-      if (w_.accessLog().enabled()) logRequest();
-      sendError(502, termination_);
+      sendError(502, "bad_response");
       return false;
     }
     if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
@@ -757,9 +740,7 @@ bool ClientSession::stepResponse() {
     status_ = resp.status;
     if (resp.status == 101) {
       if (!req_upgrade_) {
-        termination_ = "bad_response";
-        status_ = 502;
-        sendError(502, termination_);
+        sendError(502, "bad_response");
         return false;
       }
       cout_.append(up->in.view().substr(0, r.consumed));
@@ -965,8 +946,12 @@ bool ClientSession::spliceStep(SplicePipe& pipe, bool to_member) {
   return progress;
 }
 
+// Answers the request in flight with an error page, logs it, and closes the
+// connection once the page is out.
 void ClientSession::sendError(int status, const char* termination) {
   termination_ = termination;
+  status_ = status;
+  if (w_.accessLog().enabled()) logRequest();
   if (up_) {
     releaseUpstream(false);
   } else if (member_counted_) {
@@ -1048,11 +1033,8 @@ void ClientSession::onTimer() {
       if (cin_.empty()) {
         close();  // idle keep-alive connection: close silently
       } else {
-        termination_ = "client_timeout";
         bump(lis_counters_->slot(w_.index()).errors);
-        status_ = 408;
-        if (w_.accessLog().enabled()) logRequest();
-        sendError(408, termination_);
+        sendError(408, "client_timeout");
       }
       return;
     case Phase::TcpConnect:
@@ -1068,10 +1050,7 @@ void ClientSession::onTimer() {
       if (now >= member_act_ + member_to) {
         if (member_) bump(member_->counters->slot(w_.index()).errors);
         if (!resp_head_done_) {
-          status_ = 504;
-          termination_ = "member_timeout";
-          if (w_.accessLog().enabled()) logRequest();
-          sendError(504, termination_);
+          sendError(504, "member_timeout");
         } else {
           termination_ = "member_timeout";
           close();
@@ -1081,8 +1060,6 @@ void ClientSession::onTimer() {
       if (!req_.done && now >= client_act_ + client_to) {
         termination_ = "client_timeout";
         if (!resp_head_done_) {
-          status_ = 408;
-          if (w_.accessLog().enabled()) logRequest();
           sendError(408, termination_);
         } else {
           close();
