@@ -59,6 +59,10 @@ common::Result<uint64_t> Proxy::apply(std::string document) {
   auto parsed = config::parseConfig(document);
   if (!parsed.ok()) return parsed.error();
   auto cfg = std::make_shared<const config::Config>(std::move(parsed).value());
+  if (started_ && cfg->settings.workers != 0 && cfg->settings.workers != workers_.size())
+    LB_WARN("settings.workers changes only at start; keeping the running count. running=%zu "
+            "requested=%u",
+            workers_.size(), cfg->settings.workers);
 
   // Open sockets for bind addresses that are new; keep the others untouched
   // so their accept queues never drop a connection.
