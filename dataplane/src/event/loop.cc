@@ -33,6 +33,10 @@ void Timer::arm(Millis after) { armAt(loop_.now() + after); }
 void Timer::armAt(TimePoint deadline) {
   deadline_ = deadline;
   armed_ = true;
+  if (due_index_ != SIZE_MAX) {  // re-armed before its turn in this iteration's firing
+    loop_.due_[due_index_] = nullptr;
+    due_index_ = SIZE_MAX;
+  }
   if (heap_index_ != SIZE_MAX) {
     if (deadline >= queued_at_) return;  // lazy: re-queued when the old key comes due
     loop_.heapRemove(this);
@@ -44,6 +48,10 @@ void Timer::armAt(TimePoint deadline) {
 void Timer::cancel() {
   armed_ = false;
   if (heap_index_ != SIZE_MAX) loop_.heapRemove(this);
+  if (due_index_ != SIZE_MAX) {
+    loop_.due_[due_index_] = nullptr;
+    due_index_ = SIZE_MAX;
+  }
 }
 
 EventLoop::EventLoop() : now_(Clock::now()) {
@@ -58,6 +66,8 @@ EventLoop::EventLoop() : now_(Clock::now()) {
 EventLoop::~EventLoop() {
   doomed_.clear();
   for (Timer* t : heap_) t->heap_index_ = SIZE_MAX;
+  for (Timer* t : due_)
+    if (t) t->due_index_ = SIZE_MAX;
   ::close(wakefd_);
   ::close(epfd_);
 }
@@ -139,19 +149,32 @@ void EventLoop::runPosted() {
   for (auto& fn : batch) fn();
 }
 
+// Fires the timers due at the start of this pass, in deadline order. A timer
+// armed again by a callback, even for "now", waits for the next iteration, so
+// timers can never starve the sockets.
 void EventLoop::runTimers() {
+  due_.clear();
   while (!heap_.empty() && heap_[0]->queued_at_ <= now_) {
     Timer* t = heap_[0];
     heapRemove(t);
     if (!t->armed_) continue;
-    if (t->deadline_ > now_) {  // pushed back since it was queued
+    if (t->deadline_ != t->queued_at_) {
+      // Pushed back lazily: queue it under its real deadline so it keeps its place.
       t->queued_at_ = t->deadline_;
       heapPush(t);
       continue;
     }
-    t->armed_ = false;
-    t->callback_();  // may delete or re-arm t's owner through deleteLater/arm
+    t->due_index_ = due_.size();
+    due_.push_back(t);
   }
+  for (size_t i = 0; i < due_.size(); ++i) {
+    Timer* t = due_[i];
+    if (!t) continue;  // cancelled, re-armed or destroyed by an earlier callback
+    t->due_index_ = SIZE_MAX;
+    t->armed_ = false;
+    t->callback_();  // may delete or re-arm timers through deleteLater/arm
+  }
+  due_.clear();
 }
 
 void EventLoop::heapPush(Timer* t) {

@@ -52,6 +52,7 @@ class Timer {
   TimePoint deadline_{};   // when the timer fires
   TimePoint queued_at_{};  // the key of its heap entry (<= deadline_)
   size_t heap_index_ = SIZE_MAX;
+  size_t due_index_ = SIZE_MAX;  // position in the loop's list of timers firing now
   bool armed_ = false;
 };
 
@@ -103,6 +104,7 @@ class EventLoop {
   bool stop_ = false;
   TimePoint now_;
   std::vector<Timer*> heap_;
+  std::vector<Timer*> due_;  // timers firing in this iteration; null once cancelled
   std::mutex posted_mu_;
   std::vector<std::function<void()>> posted_;
   std::vector<std::unique_ptr<Deletable>> doomed_;

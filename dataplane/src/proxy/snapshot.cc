@@ -74,13 +74,7 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
       lr.binds.push_back(ss);
     }
     for (auto& pr : snap->pools) {
-      if (pr.cfg->id == l.default_pool_id && pr.cfg->admin_state_up) {
-        lr.pool = &pr;
-        // PROXY/PROXYV2 pools speak the listener's protocol after the header.
-        pr.http = l.protocol == config::ListenerProtocol::kHttp &&
-                  pr.cfg->protocol != config::PoolProtocol::kTcp &&
-                  pr.cfg->protocol != config::PoolProtocol::kHttps;
-      }
+      if (pr.cfg->id == l.default_pool_id && pr.cfg->admin_state_up) lr.pool = &pr;
     }
     lr.counters = listener_counters.get(l.id);
     lr.connection_limit = l.connection_limit >= 0

@@ -34,7 +34,6 @@ struct PoolRt {
   balancer::Algorithm algorithm = balancer::Algorithm::RoundRobin;
   bool send_proxy_v1 = false;
   bool send_proxy_v2 = false;
-  bool http = false;  // members speak HTTP (pool HTTP, or PROXY/PROXYV2 under an HTTP listener)
   std::vector<MemberRt> members;
 };
 
