@@ -31,9 +31,12 @@ struct ClientSession::SplicePipe {
 
 namespace {
 
-// A tunnel direction switches to splice(2) once it has carried this much: for
-// short exchanges two extra pipe fds cost more than the copies they save.
-constexpr uint64_t kSpliceAfter = 256 * 1024;
+// A tunnel direction switches to splice(2) after this many reads in a row that
+// each brought at least kBulkRead bytes: a bulk transfer. Request/response
+// traffic over TCP (small reads) stays on the buffers, where one recv and one
+// send beat two splices per hop.
+constexpr uint32_t kSpliceAfterBulkReads = 4;
+constexpr size_t kBulkRead = 8192;
 
 using event::Millis;
 constexpr size_t kStreamCap = 65536;  // bytes buffered per direction before reading pauses
@@ -169,7 +172,8 @@ ClientSession::ClientSession(Worker& worker, std::shared_ptr<const Snapshot> sna
       peer_(peer),
       local_(local),
       phase_(Phase::Head),
-      timer_(worker.loop(), [this] { onTimer(); }) {
+      timer_(worker.loop(), [this] { onTimer(); }),
+      kick_(worker.loop(), [this] { advance(); }) {
   auto now = w_.loop().now();
   since_ = client_act_ = member_act_ = req_start_ = now;
   if (listener.cfg->accept_proxy != config::AcceptProxy::kNone)
@@ -375,11 +379,12 @@ bool ClientSession::flushUpstream() {
 // ---- the driver --------------------------------------------------------------
 
 void ClientSession::advance() {
-  for (int round = 0; round < 64 && !closed_; ++round) {
-    bool progress = false;
+  bool progress = true;
+  for (int round = 0; round < 64 && progress && !closed_; ++round) {
+    progress = false;
     switch (phase_) {
       case Phase::ProxyHeader:
-        progress |= readClient(536);  // the longest v1 line or a v2 header with some TLVs
+        progress |= readClient(16 + proxy_protocol::kMaxV2Length);  // v2 header with TLVs
         progress |= stepProxyHeader();
         break;
       case Phase::Head:
@@ -427,9 +432,13 @@ void ClientSession::advance() {
         }
         break;
     }
-    if (!progress) break;
   }
-  if (!closed_) updateTimer();
+  if (closed_) return;
+  // Still moving after a fair share of work: continue on the next iteration so
+  // other connections get their turn. Edge-triggered events will not repeat for
+  // bytes already waiting, so this session must come back by itself.
+  if (progress) kick_.arm(Millis(0));
+  updateTimer();
 }
 
 bool ClientSession::stepProxyHeader() {
@@ -845,14 +854,17 @@ bool ClientSession::tunnelStep() {
     p->w = fds[1];
     return p;
   };
-  if (!c2m_ && c2m_bytes_ >= kSpliceAfter && cin_.empty() && up->out.empty()) c2m_ = makePipe();
-  if (!m2c_ && m2c_bytes_ >= kSpliceAfter && up->in.empty() && cout_.empty()) m2c_ = makePipe();
+  if (!c2m_ && c2m_bulk_ >= kSpliceAfterBulkReads && cin_.empty() && up->out.empty())
+    c2m_ = makePipe();
+  if (!m2c_ && m2c_bulk_ >= kSpliceAfterBulkReads && up->in.empty() && cout_.empty())
+    m2c_ = makePipe();
   if (c2m_) {
     progress |= spliceStep(*c2m_, true);
   } else {
     size_t before = cin_.size();
     progress |= readClient(kStreamCap);
-    c2m_bytes_ += cin_.size() - std::min(before, cin_.size());
+    size_t got = cin_.size() - std::min(before, cin_.size());
+    if (got) c2m_bulk_ = got >= kBulkRead ? c2m_bulk_ + 1 : 0;
     req_.ready = cin_.size();
   }
   if (m2c_) {
@@ -860,7 +872,8 @@ bool ClientSession::tunnelStep() {
   } else {
     size_t before = up->in.size();
     progress |= readUpstream(kStreamCap);
-    m2c_bytes_ += up->in.size() - std::min(before, up->in.size());
+    size_t got = up->in.size() - std::min(before, up->in.size());
+    if (got) m2c_bulk_ = got >= kBulkRead ? m2c_bulk_ + 1 : 0;
     resp_.ready = up->in.size();
   }
   progress |= flushUpstream();
@@ -973,6 +986,7 @@ void ClientSession::close() {
   if (!http_ && w_.accessLog().enabled()) logTcp();
   releaseUpstream(false);
   timer_.cancel();
+  kick_.cancel();
   ::close(fd_);  // also leaves the epoll set: the fd is never duplicated
   fd_ = -1;
   cin_.clear();

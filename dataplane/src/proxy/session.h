@@ -97,6 +97,7 @@ class ClientSession final : public Session, public event::Handler {
   const MemberRt* member_ = nullptr;
   uint32_t attempts_ = 0;
   event::Timer timer_;
+  event::Timer kick_;  // resumes advance() next iteration after a long burst
   event::TimePoint since_;        // phase-specific start (idle, head, connect)
   event::TimePoint client_act_;
   event::TimePoint member_act_;
@@ -118,12 +119,12 @@ class ClientSession final : public Session, public event::Handler {
   uint64_t req_bytes_out_ = 0;
   event::TimePoint req_start_;
   const char* termination_ = "-";
-  // Zero-copy relaying for bulk tunnels: after kSpliceAfter bytes through the
-  // buffers, a direction moves through a pipe with splice(2).
+  // Zero-copy relaying for bulk tunnels: once a direction shows a run of large
+  // reads, it moves through a pipe with splice(2).
   std::unique_ptr<SplicePipe> c2m_;
   std::unique_ptr<SplicePipe> m2c_;
-  uint64_t c2m_bytes_ = 0;
-  uint64_t m2c_bytes_ = 0;
+  uint32_t c2m_bulk_ = 0;  // consecutive large reads, client to member
+  uint32_t m2c_bulk_ = 0;
   std::string log_method_;
   std::string log_target_;
 };
