@@ -154,15 +154,18 @@ TEST_F(ProxyProtocol, TcpPoolProxyV2SendsABinaryHeaderFirst) {
 
 class AcceptProxyProtocol : public ProxyProtocol {
  protected:
-  void startWith(const std::string& accept) {
+  void startWith(const std::string& accept, std::vector<std::string> trusted = {}) {
     ConfigSpec c = simpleConfig(port_, {memberOf(http_member_)});
     c.listener("l1").accept_proxy_protocol = accept;
+    c.listener("l1").proxy_protocol_trusted_cidrs = std::move(trusted);
     c.listener("l1").insert_headers = {{"X-Forwarded-For", "true"}};
     proxy_ = std::make_unique<ProxyProcess>(c.toJson());
   }
-  // Sends preamble + one request; returns the XFF the member saw.
-  std::string xffAfter(const std::string& preamble) {
-    HttpClient c("127.0.0.1", port_);
+  // Sends preamble + one request from `source`; returns the XFF the member saw.
+  std::string xffAfter(const std::string& preamble, const std::string& source = "") {
+    ConnectOptions o;
+    o.source_address = source;
+    HttpClient c("127.0.0.1", port_, o);
     c.sendRaw(preamble + "GET /pp HTTP/1.1\r\nHost: x\r\n\r\n");
     HttpResponse resp = c.readResponse();
     EXPECT_EQ(resp.status, 200);
@@ -199,6 +202,25 @@ TEST_F(AcceptProxyProtocol, ConnectionWithoutTheHeaderIsRefusedAndNothingIsForwa
   std::string seen;
   EXPECT_TRUE(c.waitClosed(3000, &seen)) << "connection without a PROXY header stayed open";
   EXPECT_EQ(seen.find(" 200 "), std::string::npos) << seen;
+  EXPECT_EQ(http_member_.requestCount(), 0u);
+}
+
+TEST_F(AcceptProxyProtocol, TrustedSourceMayNameTheClient) {
+  startWith("v1", {"127.0.0.64/30"});
+  EXPECT_EQ(xffAfter(v1(), "127.0.0.65"), "203.0.113.7");
+}
+
+TEST_F(AcceptProxyProtocol, UntrustedSourceIsServedAsItselfAndCannotNameAnotherClient) {
+  startWith("v1", {"127.0.0.64/30"});
+  // Without a header it is an ordinary client: its own address goes to the member.
+  EXPECT_EQ(xffAfter("", "127.0.0.70"), "127.0.0.70");
+  // A header from it is not a PROXY header but a malformed request: 400, nothing forwarded.
+  http_member_.clearRecords();
+  ConnectOptions o;
+  o.source_address = "127.0.0.70";
+  HttpClient c("127.0.0.1", port_, o);
+  c.sendRaw(v1() + "GET /pp HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.readResponse().status, 400);
   EXPECT_EQ(http_member_.requestCount(), 0u);
 }
 

@@ -68,6 +68,12 @@ std::string ConfigSpec::toJson() const {
     for (const auto& [k, v] : l.insert_headers) str(w, k.c_str(), v);
     w.EndObject();
     str(w, "accept_proxy_protocol", l.accept_proxy_protocol);
+    if (!l.proxy_protocol_trusted_cidrs.empty()) {
+      key(w, "proxy_protocol_trusted_cidrs");
+      w.StartArray();
+      for (const auto& cidr : l.proxy_protocol_trusted_cidrs) w.String(cidr.c_str());
+      w.EndArray();
+    }
     if (!l.default_pool_id.empty()) str(w, "default_pool_id", l.default_pool_id);
     w.EndObject();
   }

@@ -57,6 +57,7 @@ struct ListenerSpec {
   int timeout_tcp_inspect = 0;
   std::map<std::string, std::string> insert_headers;  // {"X-Forwarded-For": "true"}
   std::string accept_proxy_protocol = "none";
+  std::vector<std::string> proxy_protocol_trusted_cidrs;  // omitted when empty
   std::string default_pool_id;
 };
 

@@ -74,6 +74,10 @@ struct Listener {
   uint32_t timeout_tcp_inspect_ms = 0;
   InsertHeaders insert_headers;
   AcceptProxy accept_proxy = AcceptProxy::kNone;
+  // Sources allowed to send a PROXY header ("192.0.2.0/24", "2001:db8::/32");
+  // empty: every source. Clients from elsewhere are served as direct clients,
+  // so they cannot claim another address.
+  std::vector<std::string> proxy_protocol_trusted_cidrs;
   std::string default_pool_id;  // empty: no pool, every request gets 503 / connection closed
 };
 

@@ -25,6 +25,7 @@
 
 #include "banyan/common/logging.h"
 #include "config/schema_error.h"
+#include "net/cidr.h"
 
 namespace banyan::dp::config {
 namespace detail {
@@ -370,6 +371,20 @@ Result<Listener> readListener(const Value& v, const std::string& path) {
                    : accept == "v2"  ? AcceptProxy::kV2
                    : accept == "any" ? AcceptProxy::kAny
                                      : AcceptProxy::kNone;
+  if (const Value* cidrs = findMember(v, "proxy_protocol_trusted_cidrs"); present(cidrs)) {
+    size_t i = 0;
+    for (const auto& c : cidrs->GetArray()) {
+      std::string text(c.GetString(), c.GetStringLength());
+      net::Cidr parsed;
+      if (!net::parseCidr(text, parsed)) {
+        return invalid(indexPath(path + "/proxy_protocol_trusted_cidrs", i),
+                       quote(text) + " is not an IP prefix like 192.0.2.0/24 or 2001:db8::/32" +
+                           " (host bits after the prefix must be zero)");
+      }
+      l.proxy_protocol_trusted_cidrs.push_back(std::move(text));
+      ++i;
+    }
+  }
   l.default_pool_id = readString(v, "default_pool_id");
   return l;
 }

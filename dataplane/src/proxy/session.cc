@@ -122,6 +122,15 @@ void appendHeader(std::string& out, std::string_view name, std::string_view valu
   out.append("\r\n");
 }
 
+// Only sources in proxy_protocol_trusted_cidrs (all, when it is empty) may tell
+// Banyan who the client is; anyone else is served as the client it is.
+bool trustsProxyHeader(const ListenerRt& listener, const sockaddr_storage& peer) {
+  if (listener.proxy_trusted.empty()) return true;
+  for (const auto& cidr : listener.proxy_trusted)
+    if (net::cidrContains(cidr, peer)) return true;
+  return false;
+}
+
 }  // namespace
 
 void BodyScan::start(http::BodyKind k, uint64_t length) {
@@ -176,7 +185,7 @@ ClientSession::ClientSession(Worker& worker, std::shared_ptr<const Snapshot> sna
       kick_(worker.loop(), [this] { advance(); }) {
   auto now = w_.loop().now();
   since_ = client_act_ = member_act_ = req_start_ = now;
-  if (listener.cfg->accept_proxy != config::AcceptProxy::kNone)
+  if (listener.cfg->accept_proxy != config::AcceptProxy::kNone && trustsProxyHeader(listener, peer))
     phase_ = Phase::ProxyHeader;
   else if (!http_)
     phase_ = Phase::TcpConnect;

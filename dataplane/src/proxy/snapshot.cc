@@ -80,6 +80,11 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
     lr.connection_limit = l.connection_limit >= 0
                               ? l.connection_limit
                               : static_cast<int64_t>(c.settings.default_connection_limit);
+    for (const auto& text : l.proxy_protocol_trusted_cidrs) {
+      net::Cidr cidr;
+      LB_CHECK(net::parseCidr(text, cidr), "trusted CIDRs were validated");
+      lr.proxy_trusted.push_back(cidr);
+    }
     lr.limits.max_request_line = c.settings.max_request_line;
     lr.limits.max_head = c.settings.max_header_bytes;
     lr.limits.max_headers = c.settings.max_headers;

@@ -15,6 +15,7 @@
 #include "config/model.h"
 #include "health/health_state.h"
 #include "http/parser.h"
+#include "net/cidr.h"
 #include "proxy/stats.h"
 
 namespace banyan::dp::proxy {
@@ -44,6 +45,7 @@ struct ListenerRt {
   const PoolRt* pool = nullptr;  // null: no default pool (or pool disabled)
   std::shared_ptr<Counters> counters;
   int64_t connection_limit = 0;
+  std::vector<net::Cidr> proxy_trusted;  // empty: every source may send a PROXY header
   http::Limits limits;
 };
 

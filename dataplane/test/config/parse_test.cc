@@ -186,6 +186,16 @@ TEST(ParseConfig, EmptyObjectIsAnEmptyConfig) {
   EXPECT_TRUE(result->pools.empty());
 }
 
+TEST(ParseConfig, TrustedProxySourcesAreKeptInOrder) {
+  auto result =
+      parseConfig(R"({"listeners": [{"id": "l", "address": "127.0.0.1", "protocol_port": 80,
+      "accept_proxy_protocol": "any",
+      "proxy_protocol_trusted_cidrs": ["192.0.2.0/24", "2001:db8::/32", "203.0.113.9"]}]})");
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ(result->listeners.at(0).proxy_protocol_trusted_cidrs,
+            (std::vector<std::string>{"192.0.2.0/24", "2001:db8::/32", "203.0.113.9"}));
+}
+
 TEST(ParseConfig, ZeroListenerTimeoutsMeanOctaviaDefaults) {
   auto result =
       parseConfig(R"({"listeners": [{"id": "l", "address": "127.0.0.1", "protocol_port": 80,
@@ -556,6 +566,12 @@ INSTANTIATE_TEST_SUITE_P(
             doc("",
                 pool(R"(, "members": [{"id": "m", "address": "10.0.0.256", "protocol_port": 1}])")),
             "/pools/0/members/0/address", "\"10.0.0.256\" is not an IPv4 or IPv6 address literal"},
+        Rejection{"TrustedCidrWithHostBits",
+                  doc(listener(R"(, "accept_proxy_protocol": "v2",
+                      "proxy_protocol_trusted_cidrs": ["192.0.2.0/24", "198.51.100.1/24"])")),
+                  "/listeners/0/proxy_protocol_trusted_cidrs/1",
+                  "\"198.51.100.1/24\" is not an IP prefix like 192.0.2.0/24 or 2001:db8::/32 "
+                  "(host bits after the prefix must be zero)"},
         Rejection{"BadMonitorAddress",
                   doc("", pool(", \"members\": [" + member(R"(, "monitor_address": "x")") + "]")),
                   "/pools/0/members/0/monitor_address",
