@@ -103,9 +103,16 @@ bool listHas(std::string_view list, std::string_view token) {
   return false;
 }
 
+// Hop-by-hop fields Banyan never forwards as received (RFC 9110 section 7.6.1).
+// Runs for every header of every message: compare only names of a matching length.
 bool isHopByHop(std::string_view name) {
-  return ieq(name, "connection") || ieq(name, "keep-alive") || ieq(name, "proxy-connection") ||
-         ieq(name, "te") || ieq(name, "upgrade");
+  switch (name.size()) {
+    case 2: return ieq(name, "te");
+    case 7: return ieq(name, "upgrade");
+    case 10: return ieq(name, "connection") || ieq(name, "keep-alive");
+    case 16: return ieq(name, "proxy-connection");
+    default: return false;
+  }
 }
 
 // Removes a header named by a Connection token (RFC 9110 section 7.6.1).
@@ -780,14 +787,14 @@ bool ClientSession::stepResponse() {
     bool named_tokens = false;
     for (const auto& hd : resp.headers)
       if (ieq(hd.name, "connection")) named_tokens = true;
-    std::string line;
+    std::string& head = w_.head_scratch;
+    head.clear();
     for (const auto& hd : resp.headers) {
       if (isHopByHop(hd.name)) continue;
       if (named_tokens && namedByConnection(resp.headers, hd.name)) continue;
-      line.clear();
-      appendHeader(line, hd.name, hd.value);
-      cout_.append(line);
+      appendHeader(head, hd.name, hd.value);
     }
+    cout_.append(head);
     if (!keep) {
       cout_.append("Connection: close\r\n\r\n");
       close_after_ = true;

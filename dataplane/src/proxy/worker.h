@@ -105,6 +105,7 @@ class Worker {
   std::vector<balancer::MemberView> views;
   http::RequestHead req_scratch;
   http::ResponseHead resp_scratch;
+  std::string head_scratch;
 
  private:
   friend class Acceptor;
