@@ -831,7 +831,10 @@ bool ClientSession::stepResponse() {
 
 void ClientSession::finishResponse() {
   if (w_.accessLog().enabled() && status_ != 101) logRequest();
-  bool reusable = resp_reusable_ && req_.complete() && up_ && !up_->eof && up_->in.empty();
+  // A member connection that carried a PROXY header speaks for this client
+  // only: it is never pooled for others.
+  bool reusable = resp_reusable_ && req_.complete() && up_ && !up_->eof && up_->in.empty() &&
+                  !pool_->send_proxy_v1 && !pool_->send_proxy_v2;
   if (!req_.complete()) close_after_ = true;  // the rest of the body cannot be skipped safely
   releaseUpstream(reusable);
   phase_ = close_after_ ? Phase::Closing : Phase::Head;
