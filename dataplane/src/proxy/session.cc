@@ -983,14 +983,10 @@ bool ClientSession::spliceStep(SplicePipe& pipe, bool to_member) {
 void ClientSession::sendError(int status, const char* termination) {
   termination_ = termination;
   status_ = status;
-  if (w_.accessLog().enabled()) logRequest();
-  if (up_) {
-    releaseUpstream(false);
-  } else if (member_counted_) {
-    releaseUpstream(false);
-  }
+  releaseUpstream(false);
   cout_.clear();
   cout_.append(errorResponse(status));
+  if (w_.accessLog().enabled()) logRequest();  // bytes_out counts the page
   resp_.start(http::BodyKind::None, 0);
   close_after_ = true;
   phase_ = Phase::Closing;
