@@ -837,6 +837,8 @@ void ClientSession::finishResponse() {
                   !pool_->send_proxy_v1 && !pool_->send_proxy_v2;
   if (!req_.complete()) close_after_ = true;  // the rest of the body cannot be skipped safely
   releaseUpstream(reusable);
+  pool_ = nullptr;
+  member_ = nullptr;
   phase_ = close_after_ ? Phase::Closing : Phase::Head;
   since_ = w_.loop().now();
   if (up_head_.capacity() > 4096) std::string().swap(up_head_);
