@@ -71,10 +71,14 @@ TEST(Timer, FutureTimerDoesNotFireBeforeItsDeadline) {
     ++fired;
     fired_at = loop.now();
   });
-  t.arm(3ms);
+  loop.refreshNow();
+  t.arm(20ms);
   const TimePoint deadline = t.deadline();
   loop.runOnce(0ms);
-  EXPECT_EQ(fired, 0);
+  // On a loaded machine 20 ms may already have passed; then it must have fired late, not early.
+  if (Clock::now() < deadline) {
+    EXPECT_EQ(fired, 0);
+  }
   ASSERT_TRUE(runUntil(loop, [&] { return fired > 0; }));
   EXPECT_EQ(fired, 1);
   EXPECT_GE(fired_at, deadline);
