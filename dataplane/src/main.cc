@@ -1,6 +1,7 @@
 // banyan-proxy: reads the config, builds the proxy, starts the loops, and
 // turns signals into actions (SIGHUP reload, SIGTERM/SIGINT drain and exit).
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -96,6 +97,15 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // Every client connection and every member connection is a descriptor: take
+  // all the kernel allows this process (the soft limit is often 1024).
+  rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &nofile) != 0)
+      LB_WARN("Cannot raise the open-file limit. error=%s", strerror(errno));
+  }
 
   size_t workers = loaded->settings.workers;
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());

@@ -128,5 +128,57 @@ TEST_F(Chaos, MisbehavingClientsLeaveTheProxyServingAndLeakNothing) {
   }
 }
 
+// Removing a listener while connections keep arriving on it: its socket goes
+// away between two loop iterations, and an event for it may still be queued.
+TEST_F(Chaos, ListenerRemovedAndRestoredUnderConnectionLoadKeepsTheProxyUp) {
+  const uint16_t other_port = pickFreePort();
+  ConfigSpec with_both = simpleConfig(port_, {memberOf(fast_)});
+  with_both.workers = 1;
+  ListenerSpec second = with_both.listener("l1");
+  second.id = "l2";
+  second.protocol_port = other_port;
+  with_both.listeners.push_back(second);
+  ConfigSpec with_one = simpleConfig(port_, {memberOf(fast_)});
+  with_one.workers = 1;
+  proxy_ = std::make_unique<ProxyProcess>(with_both.toJson());
+
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&stop, other_port] {
+      const auto deadline = Clock::now() + Millis(20000);
+      for (int i = 0; i < 100000 && !stop && Clock::now() < deadline; ++i) {
+        ConnectOptions o;
+        o.timeout_ms = 200;
+        Fd fd = tryConnect("127.0.0.1", other_port, o);
+        if (!fd.valid()) continue;  // refused while the listener is away
+        try {
+          sendAll(fd.get(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+          std::string answer;
+          readSome(fd.get(), answer, 200);
+        } catch (const std::exception&) {
+          // Reset: the connection was queued on the listener when it was removed.
+        }
+      }
+    });
+  }
+  std::string failure;  // the client threads must be joined whatever happens here
+  try {
+    for (int i = 0; i < 50 && failure.empty(); ++i) {
+      ConfigSpec& next = i % 2 == 0 ? with_one : with_both;
+      next.generation = static_cast<uint64_t>(i + 2);
+      ControlResponse resp = proxy_->put("/config", next.toJson());
+      if (resp.status != 200) failure = "apply " + std::to_string(i) + ": " + resp.body;
+    }
+  } catch (const std::exception& e) {
+    failure = e.what();  // the control socket went away: the proxy died
+  }
+  stop = true;
+  for (auto& th : clients) th.join();
+  ASSERT_TRUE(failure.empty()) << failure;
+  EXPECT_TRUE(proxy_->running());
+  EXPECT_EQ(HttpClient("127.0.0.1", port_).get("/after").status, 200);
+}
+
 }  // namespace
 }  // namespace banyan::test

@@ -127,15 +127,15 @@ void EventLoop::runOnce(Millis max_wait) {
   int n = epoll_wait(epfd_, events, kMaxEvents, nextTimeoutMs(max_wait));
   now_ = Clock::now();
   if (n < 0 && errno != EINTR) LB_CHECK(false, "epoll_wait failed");
+  bool woken = false;
   for (int i = 0; i < n; ++i) {
     auto* h = static_cast<Handler*>(events[i].data.ptr);
-    if (h == wake_handler_.get()) {
-      h->onEvents(events[i].events);
-      runPosted();
-      continue;
-    }
+    if (h == wake_handler_.get()) woken = true;
     h->onEvents(events[i].events);
   }
+  // Posted work runs after the batch: it may destroy handlers (a config apply
+  // removes a listener) whose events are still in `events`.
+  if (woken) runPosted();
   runTimers();
   doomed_.clear();
 }

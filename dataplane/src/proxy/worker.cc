@@ -58,7 +58,7 @@ void UpstreamConn::destroy() {
 
 // ---- Acceptor ----------------------------------------------------------------
 
-class Acceptor final : public event::Handler {
+class Acceptor final : public event::Handler, public event::Deletable {
  public:
   Acceptor(Worker& w, int fd, std::string key) : w_(w), fd_(fd), key_(std::move(key)) {
     socklen_t len = sizeof local_;
@@ -177,10 +177,14 @@ void Worker::applySnapshot(std::shared_ptr<const Snapshot> snap,
     acceptors_.emplace(key, std::move(a));
   }
   for (auto it = acceptors_.begin(); it != acceptors_.end();) {
-    if (!fds.count(it->first))
-      it = acceptors_.erase(it);
-    else
+    if (fds.count(it->first)) {
       ++it;
+      continue;
+    }
+    // An event for it may still be queued in this iteration: free it afterwards.
+    it->second->unregister();
+    loop_.deleteLater(std::move(it->second));
+    it = acceptors_.erase(it);
   }
   // Idle connections to members that left every pool are closed; busy ones
   // finish their request first (drain).
