@@ -774,7 +774,7 @@ bool ClientSession::stepResponse() {
       phase_ = Phase::Tunnel;
       req_.start(http::BodyKind::UntilClose, 0);
       resp_.start(http::BodyKind::UntilClose, 0);
-      if (w_.accessLog().enabled()) logRequest();
+      if (w_.accessLog().enabled()) logAccess();
       return true;
     }
     bool keep = req_keep_alive_ && !close_after_ && !w_.draining() &&
@@ -830,7 +830,7 @@ bool ClientSession::stepResponse() {
 }
 
 void ClientSession::finishResponse() {
-  if (w_.accessLog().enabled() && status_ != 101) logRequest();
+  if (w_.accessLog().enabled() && status_ != 101) logAccess();
   // A member connection that carried a PROXY header speaks for this client
   // only: it is never pooled for others.
   bool reusable = resp_reusable_ && req_.complete() && up_ && !up_->eof && up_->in.empty() &&
@@ -988,7 +988,7 @@ void ClientSession::sendError(int status, const char* termination) {
   releaseUpstream(false);
   cout_.clear();
   cout_.append(errorResponse(status));
-  if (w_.accessLog().enabled()) logRequest();  // bytes_out counts the page
+  if (w_.accessLog().enabled()) logAccess();  // bytes_out counts the page
   resp_.start(http::BodyKind::None, 0);
   close_after_ = true;
   phase_ = Phase::Closing;
@@ -1000,7 +1000,7 @@ void ClientSession::sendError(int status, const char* termination) {
 void ClientSession::close() {
   if (closed_) return;
   closed_ = true;
-  if (!http_ && w_.accessLog().enabled()) logTcp();
+  if (!http_ && w_.accessLog().enabled()) logAccess();
   releaseUpstream(false);
   timer_.cancel();
   kick_.cancel();
@@ -1137,35 +1137,23 @@ void appendEscaped(std::string& out, std::string_view s) {
 }
 }  // namespace
 
-void ClientSession::logRequest() {
+// One access-log line (docs/access-log.md): per request on HTTP listeners,
+// per connection on TCP listeners.
+void ClientSession::logAccess() {
   std::string line;
   line.reserve(256);
   appendTimestamp(line);
   line.append(" listener=").append(lis_->cfg->id);
   line.append(" client=").append(net::formatAddressPort(peer_));
-  line.append(" method=");
-  appendEscaped(line, log_method_.empty() ? "-" : log_method_);
-  line.append(" target=");
-  appendEscaped(line, log_target_.empty() ? "-" : log_target_);
-  line.append(" status=").append(std::to_string(status_));
+  if (http_) {
+    line.append(" method=");
+    appendEscaped(line, log_method_.empty() ? "-" : log_method_);
+    line.append(" target=");
+    appendEscaped(line, log_target_.empty() ? "-" : log_target_);
+    line.append(" status=").append(std::to_string(status_));
+  }
   line.append(" bytes_in=").append(std::to_string(req_bytes_in_));
   line.append(" bytes_out=").append(std::to_string(req_bytes_out_ + cout_.size()));
-  line.append(" pool=").append(pool_ ? pool_->cfg->id : "-");
-  line.append(" member=").append(member_ ? member_->cfg->id : "-");
-  auto ms = std::chrono::duration_cast<Millis>(w_.loop().now() - req_start_).count();
-  line.append(" duration_ms=").append(std::to_string(ms));
-  line.append(" termination=").append(termination_);
-  w_.accessLog().line(line);
-}
-
-void ClientSession::logTcp() {
-  std::string line;
-  line.reserve(200);
-  appendTimestamp(line);
-  line.append(" listener=").append(lis_->cfg->id);
-  line.append(" client=").append(net::formatAddressPort(peer_));
-  line.append(" bytes_in=").append(std::to_string(req_bytes_in_));
-  line.append(" bytes_out=").append(std::to_string(req_bytes_out_));
   line.append(" pool=").append(pool_ ? pool_->cfg->id : "-");
   line.append(" member=").append(member_ ? member_->cfg->id : "-");
   auto ms = std::chrono::duration_cast<Millis>(w_.loop().now() - req_start_).count();

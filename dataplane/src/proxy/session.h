@@ -68,8 +68,7 @@ class ClientSession final : public Session, public event::Handler {
   void close();
   void updateTimer();
   void onTimer();
-  void logTcp();
-  void logRequest();
+  void logAccess();
   bool tunnelStep();
   struct SplicePipe;
   bool spliceStep(SplicePipe& pipe, bool to_member);
