@@ -28,6 +28,9 @@ void registerWorkers(std::vector<Worker*> workers) { g_workers = std::move(worke
 
 UpstreamConn::UpstreamConn(Worker& w, int fd_in, std::string key_in)
     : worker(w), fd(fd_in), key(std::move(key_in)), idle_timer(w.loop(), [this] {
+        // The timer is left armed while a request borrows the connection
+        // (re-arming later is O(1)); only an idle connection expires.
+        if (owner) return;
         worker.forgetIdle(this);
         destroy();
       }) {}
@@ -240,7 +243,6 @@ UpstreamConn* Worker::takeIdle(const MemberRt& member) {
   UpstreamConn* c = it->second.back();
   it->second.pop_back();
   --idle_count_;
-  c->idle_timer.cancel();
   c->reused = true;
   return c;
 }
