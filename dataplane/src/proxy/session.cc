@@ -208,9 +208,7 @@ void ClientSession::start() {
   bump(slot.total_connections);
   bump(slot.active_connections, 1);
   w_.addSession(this);
-  // EPOLLOUT is asked for only once a write to the client blocks: most
-  // responses fit the socket buffer, and every ACK would otherwise wake us.
-  if (!w_.loop().add(fd_, EPOLLIN | EPOLLRDHUP | EPOLLET, this)) {
+  if (!w_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, this)) {
     close();
     return;
   }
@@ -332,7 +330,7 @@ bool ClientSession::flushClient() {
   ssize_t n = sendIov(fd_, iov, cnt);
   if (n < 0) {
     if (errno == EAGAIN) {
-      clientBlocked();
+      c_writable_ = false;
       return false;
     }
     if (errno == EINTR) return false;
@@ -351,18 +349,9 @@ bool ClientSession::flushClient() {
     up_->in.consume(from_body);
     resp_.ready -= from_body;
   }
-  if (done < (iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0))) clientBlocked();
+  if (done < (iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0))) c_writable_ = false;
   cout_.releaseIfEmpty();
   return true;
-}
-
-void ClientSession::clientBlocked() {
-  c_writable_ = false;
-  if (c_out_armed_) return;
-  // In edge-triggered mode the change re-checks readiness at once, so space
-  // freed since the failed send is not missed.
-  c_out_armed_ = w_.loop().modify(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, this);
-  if (!c_out_armed_) c_writable_ = true;  // cannot wait for it: keep trying on every event
 }
 
 // Writes the member's out buffer (heads Banyan built) then the forwardable
@@ -957,7 +946,6 @@ bool ClientSession::spliceStep(SplicePipe& pipe, bool to_member) {
         }
       } else if (n < 0 && errno == EAGAIN) {
         dst_writable = false;
-        if (!to_member) clientBlocked();
       } else if (n < 0 && errno != EINTR) {
         termination_ = to_member ? "member_abort" : "client_reset";
         close();

@@ -51,7 +51,6 @@ class ClientSession final : public Session, public event::Handler {
   bool readClient(size_t cap);
   bool readUpstream(size_t cap);
   bool flushClient();
-  void clientBlocked();
   bool flushUpstream();
   bool stepProxyHeader();
   bool stepHead();
@@ -87,7 +86,6 @@ class ClientSession final : public Session, public event::Handler {
   Buffer cout_;
   bool c_readable_ = false;
   bool c_writable_ = true;
-  bool c_out_armed_ = false;  // EPOLLOUT registered (after the first blocked write)
   bool c_eof_ = false;
   bool c_hup_ = false;  // the peer's FIN is queued behind the data: read until 0
   bool c_shut_wr_ = false;
