@@ -16,30 +16,8 @@
 # Results: BENCH/RELOAD lines in $BENCH_OUT/{compare,reload}-<UTC>.log, generated
 # configs and logs in $BENCH_OUT/work (BENCH_WORK).
 set -euo pipefail
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-log() { echo "[run-bench $(date +%H:%M:%S)] $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-BIN=${1:-${BANYAN_PROXY_BIN:-$REPO/build/dataplane/banyan-proxy}}
-[ -x "$BIN" ] || die "no banyan-proxy at $BIN (build it: cmake --build build --target banyan-proxy)"
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-export BANYAN_PROXY_BIN=$BIN
-
-export BENCH_DIR=${BENCH_DIR:-$REPO/../shared/bench}
-[ -x "$BENCH_DIR/compare.sh" ] || die "shared bench harness not found at $BENCH_DIR (set BENCH_DIR)"
-BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
-
-# Results live in the build folder the binary comes from (<build>/dataplane/banyan-proxy).
-if [ -z "${BENCH_OUT:-}" ]; then
-  case "$BIN" in
-    */dataplane/banyan-proxy) BENCH_OUT=$(dirname "$(dirname "$BIN")")/bench ;;
-    *) BENCH_OUT=$REPO/build/bench ;;
-  esac
-fi
-mkdir -p "$BENCH_OUT"
-export BENCH_WORK=${BENCH_WORK:-$BENCH_OUT/work}
-mkdir -p "$BENCH_WORK"
+# shellcheck source=tests/bench/bench-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-env.sh" run-bench "${1:-}"
 
 # ---- 1. tools -------------------------------------------------------------------
 missing=

@@ -14,25 +14,8 @@
 # "haproxy nginx" to run them at the same thread counts: nbthread / worker_processes),
 # BENCH_OUT, BENCH_RESULTS (default $BENCH_OUT/scaling-<UTC>.log), harness knobs.
 set -euo pipefail
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-log() { echo "[scaling $(date +%H:%M:%S)] $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-BIN=${1:-${BANYAN_PROXY_BIN:-$REPO/build/dataplane/banyan-proxy}}
-[ -x "$BIN" ] || die "no banyan-proxy at $BIN"
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-export BANYAN_PROXY_BIN=$BIN
-export BENCH_DIR=${BENCH_DIR:-$REPO/../shared/bench}
-[ -x "$BENCH_DIR/run.sh" ] || die "shared bench harness not found at $BENCH_DIR (set BENCH_DIR)"
-if [ -z "${BENCH_OUT:-}" ]; then
-  case "$BIN" in
-    */dataplane/banyan-proxy) BENCH_OUT=$(dirname "$(dirname "$BIN")")/bench ;;
-    *) BENCH_OUT=$REPO/build/bench ;;
-  esac
-fi
-mkdir -p "$BENCH_OUT"
-export BENCH_WORK=${BENCH_WORK:-$BENCH_OUT/work}
+# shellcheck source=tests/bench/bench-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-env.sh" scaling "${1:-}"
 export BENCH_RESULTS=${BENCH_RESULTS:-$BENCH_OUT/scaling-$(date -u +%Y%m%dT%H%M%SZ).log}
 SCEN=${SCALING_SCENARIO:-http-keepalive}
 CMD="$(printf '%q' "$HERE/banyan-bench-adapter.sh") {config}"
