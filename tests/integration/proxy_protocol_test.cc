@@ -119,6 +119,20 @@ TEST_F(ProxyProtocol, HttpPoolProxyNeverSharesAMemberConnectionBetweenClients) {
   }
 }
 
+TEST_F(ProxyProtocol, HttpPoolProxyKeepsOneMemberConnectionPerKeepAliveClient) {
+  proxy_ = std::make_unique<ProxyProcess>(
+      simpleConfig(port_, {memberOf(http_member_)}, "HTTP", "PROXYV2").toJson());
+  HttpClient c("127.0.0.1", port_, fromClient());
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(c.get("/k" + std::to_string(i)).status, 200);
+  auto conns = http_member_.connections();
+  ASSERT_EQ(conns.size(), 1u) << "each request of one client opened its own member connection";
+  expectV2(conns[0].proxy_header, "127.0.0.78", "127.0.0.1", c.localPort(), port_);
+  EXPECT_EQ(http_member_.requestCount(), 3u);
+  // The header went out once, at the start of the connection.
+  std::string first = conns[0].first_bytes;
+  EXPECT_EQ(first.find("\r\n\r\n\x0d\x0a\x0d\x0a"), std::string::npos);
+}
+
 TEST_F(ProxyProtocol, TcpPoolProxySendsAV1HeaderFirst) {
   proxy_ = std::make_unique<ProxyProcess>(
       simpleConfig(port_, {memberOf(tcp_member_)}, "TCP", "PROXY").toJson());

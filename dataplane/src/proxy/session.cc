@@ -200,6 +200,7 @@ ClientSession::ClientSession(Worker& worker, std::shared_ptr<const Snapshot> sna
 
 ClientSession::~ClientSession() {
   if (up_) up_->destroy();
+  if (private_up_) private_up_->destroy();
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -228,6 +229,11 @@ void ClientSession::onEvents(uint32_t events) {
 }
 
 void ClientSession::onUpstreamEvents(UpstreamConn& up, uint32_t events) {
+  if (&up == private_up_) {
+    // Between requests the member has nothing to say: it closed or misbehaved.
+    dropPrivateUpstream();
+    return;
+  }
   if (closed_ || &up != up_) return;
   if (!up.connected) {
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
@@ -646,7 +652,16 @@ bool ClientSession::attachMember() {
     member_counted_ = true;
   }
   UpstreamConn* idle = nullptr;
-  if (http_ && !pool_->send_proxy_v1 && !pool_->send_proxy_v2) idle = w_.takeIdle(*member_);
+  if (pool_->send_proxy_v1 || pool_->send_proxy_v2) {
+    if (private_up_ && private_up_->key == member_->address_key) {
+      idle = private_up_;  // already told the member who this client is
+      private_up_ = nullptr;
+    } else {
+      dropPrivateUpstream();
+    }
+  } else if (http_) {
+    idle = w_.takeIdle(*member_);
+  }
   if (idle) {
     up_ = idle;
     up_->owner = this;
@@ -831,17 +846,29 @@ bool ClientSession::stepResponse() {
 
 void ClientSession::finishResponse() {
   if (w_.accessLog().enabled() && status_ != 101) logAccess();
-  // A member connection that carried a PROXY header speaks for this client
-  // only: it is never pooled for others.
-  bool reusable = resp_reusable_ && req_.complete() && up_ && !up_->eof && up_->in.empty() &&
-                  !pool_->send_proxy_v1 && !pool_->send_proxy_v2;
+  bool reusable = resp_reusable_ && req_.complete() && up_ && !up_->eof && up_->in.empty();
   if (!req_.complete()) close_after_ = true;  // the rest of the body cannot be skipped safely
-  releaseUpstream(reusable);
+  if ((pool_->send_proxy_v1 || pool_->send_proxy_v2) && reusable && !close_after_) {
+    // A member connection that carried a PROXY header speaks for this client
+    // only: keep it for this client's next request, never pool it for others.
+    private_up_ = up_;
+    private_up_->reused = true;
+    up_ = nullptr;
+    releaseUpstream(false);  // the member counters
+  } else {
+    releaseUpstream(reusable && !pool_->send_proxy_v1 && !pool_->send_proxy_v2);
+  }
   pool_ = nullptr;
   member_ = nullptr;
   phase_ = close_after_ ? Phase::Closing : Phase::Head;
   since_ = w_.loop().now();
   if (up_head_.capacity() > 4096) std::string().swap(up_head_);
+}
+
+void ClientSession::dropPrivateUpstream() {
+  if (!private_up_) return;
+  private_up_->destroy();
+  private_up_ = nullptr;
 }
 
 void ClientSession::releaseUpstream(bool reusable) {
@@ -1002,6 +1029,7 @@ void ClientSession::close() {
   closed_ = true;
   if (!http_ && w_.accessLog().enabled()) logAccess();
   releaseUpstream(false);
+  dropPrivateUpstream();
   timer_.cancel();
   kick_.cancel();
   ::close(fd_);  // also leaves the epoll set: the fd is never duplicated

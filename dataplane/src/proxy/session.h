@@ -65,6 +65,7 @@ class ClientSession final : public Session, public event::Handler {
   void finishResponse();
   void sendError(int status, const char* termination);
   void releaseUpstream(bool reusable);
+  void dropPrivateUpstream();
   void close();
   void updateTimer();
   void onTimer();
@@ -92,6 +93,9 @@ class ClientSession final : public Session, public event::Handler {
   bool closed_ = false;
   bool close_after_ = false;  // close once cout_ is flushed
   UpstreamConn* up_ = nullptr;
+  // PROXY/PROXYV2 pools: the member connection that carries this client's
+  // PROXY header, kept between requests for this client only.
+  UpstreamConn* private_up_ = nullptr;
   const PoolRt* pool_ = nullptr;
   const MemberRt* member_ = nullptr;
   uint32_t attempts_ = 0;
