@@ -24,6 +24,21 @@ void ChunkedScanner::reset() {
   name_bytes_ = 0;
 }
 
+// After a chunk size, an extension name or an extension value, ';' starts the
+// next extension and CR ends the size line. False for any other byte.
+bool ChunkedScanner::nextExtensionOrLineEnd(char c) {
+  if (c == ';') {
+    state_ = State::ExtName;
+    name_bytes_ = 0;
+    return true;
+  }
+  if (c == '\r') {
+    state_ = State::SizeLf;
+    return true;
+  }
+  return false;
+}
+
 ChunkedScanner::Step ChunkedScanner::fail(ParseError e) {
   state_ = State::Failed;
   error_ = e;
@@ -71,11 +86,8 @@ ChunkedScanner::Step ChunkedScanner::feed(std::string_view input) {
         }
         if (size_digits_ == 0) return fail(ParseError::BadChunkSize);
         last_chunk_ = remaining_ == 0;
-        if (c == '\r') {
-          state_ = State::SizeLf;
-        } else if (c == ';') {
-          state_ = State::ExtName;
-          name_bytes_ = 0;
+        if (nextExtensionOrLineEnd(c)) {
+          // another extension, or the end of the size line
         } else if (isWs(c)) {
           state_ = State::ExtBws;
         } else if (c == '\n') {
@@ -85,11 +97,8 @@ ChunkedScanner::Step ChunkedScanner::feed(std::string_view input) {
         }
         break;
       case State::ExtBws:
-        if (c == ';') {
-          state_ = State::ExtName;
-          name_bytes_ = 0;
-        } else if (c == '\r') {
-          state_ = State::SizeLf;
+        if (nextExtensionOrLineEnd(c)) {
+          // another extension, or the end of the size line
         } else if (c == '\n') {
           return fail(ParseError::BareLF);
         } else if (!isWs(c)) {
@@ -107,10 +116,7 @@ ChunkedScanner::Step ChunkedScanner::feed(std::string_view input) {
           state_ = State::ExtNameBws;
         } else if (c == '=') {
           state_ = State::ExtValStart;
-        } else if (c == ';') {
-          name_bytes_ = 0;
-        } else if (c == '\r') {
-          state_ = State::SizeLf;
+        } else if (nextExtensionOrLineEnd(c)) {
         } else if (c == '\n') {
           return fail(ParseError::BareLF);
         } else {
@@ -120,11 +126,7 @@ ChunkedScanner::Step ChunkedScanner::feed(std::string_view input) {
       case State::ExtNameBws:
         if (c == '=') {
           state_ = State::ExtValStart;
-        } else if (c == ';') {
-          state_ = State::ExtName;
-          name_bytes_ = 0;
-        } else if (c == '\r') {
-          state_ = State::SizeLf;
+        } else if (nextExtensionOrLineEnd(c)) {
         } else if (c == '\n') {
           return fail(ParseError::BareLF);
         } else if (!isWs(c)) {
@@ -147,11 +149,7 @@ ChunkedScanner::Step ChunkedScanner::feed(std::string_view input) {
           // more of the value
         } else if (isWs(c)) {
           state_ = State::ExtBws;
-        } else if (c == ';') {
-          state_ = State::ExtName;
-          name_bytes_ = 0;
-        } else if (c == '\r') {
-          state_ = State::SizeLf;
+        } else if (nextExtensionOrLineEnd(c)) {
         } else if (c == '\n') {
           return fail(ParseError::BareLF);
         } else {

@@ -174,6 +174,7 @@ class ChunkedScanner {
     Failed,
   };
   Step fail(ParseError e);
+  bool nextExtensionOrLineEnd(char c);
 
   Limits limits_;
   State state_ = State::Size;
