@@ -718,9 +718,7 @@ void ClientSession::onConnectFailed(int err) {
       member_->counters->shared_active.fetch_sub(1, std::memory_order_relaxed);
       member_counted_ = false;
     }
-    uint32_t attempts = attempts_;
-    if (!attachMember()) return;
-    attempts_ = std::max(attempts_, attempts);
+    attachMember();  // counts the next attempt when it connects
     return;
   }
   termination_ = "member_connect";
