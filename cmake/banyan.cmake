@@ -10,6 +10,28 @@ function(banyan_dp_library name)
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
 endfunction()
 
+# banyan_library(NAME SOURCES... [DEPS ...]): a provider or agent module library. These
+# components may use exceptions inside a module (cpprestsdk, RapidJSON wrappers) but
+# return Result<T> across module boundaries (STYLE.md, "Errors"). The include root is
+# the component's src/ folder, so modules include each other as "store/store.h".
+function(banyan_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${BANYAN_COMPONENT_SRC})
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# banyan_add_module_dirs(DIR): add_subdirectory() every folder of DIR that has a
+# CMakeLists.txt, so a new module needs no edit of its parent.
+function(banyan_add_module_dirs dir)
+  file(GLOB _dirs LIST_DIRECTORIES true ${dir}/*)
+  foreach(_d ${_dirs})
+    if(IS_DIRECTORY ${_d} AND EXISTS ${_d}/CMakeLists.txt)
+      add_subdirectory(${_d})
+    endif()
+  endforeach()
+endfunction()
+
 # banyan_test(NAME SOURCES... [DEPS ...] [LABELS ...]): a GoogleTest binary, each test
 # case registered with CTest.
 function(banyan_test name)

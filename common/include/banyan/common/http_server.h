@@ -1,0 +1,76 @@
+// A small HTTP/1.1 server facade for the control plane (the provider's API, the
+// amphora agent's API). It keeps cpprestsdk and boost out of every other header: the
+// handler sees plain structs. Requests are served on a pool of threads; the handler
+// must be thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "banyan/common/result.h"
+
+namespace banyan::common {
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpRequest {
+  std::string method;        // "GET", "PUT", ...
+  std::string path;          // percent-decoded path, no query: "/v2/lbaas/loadbalancers"
+  std::string raw_path;      // as sent, without the query
+  std::string query;         // raw query string without '?', "" when none
+  std::vector<std::pair<std::string, std::string>> query_params;  // decoded, in order, repeats kept
+  HttpHeaders headers;
+  std::string body;
+  std::string peer_address;  // "127.0.0.1" or "::1"
+
+  // Case-insensitive header lookup; the first one wins.
+  std::optional<std::string> header(std::string_view name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  HttpHeaders headers;       // Content-Type is set from content_type unless given here
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct HttpServerTls {
+  std::string cert_file;     // PEM server certificate (chain may follow)
+  std::string key_file;      // PEM private key
+  std::string client_ca_file;  // non-empty: mutual TLS; clients must present a certificate
+                               // signed by this CA, or the handshake fails
+};
+
+struct HttpServerOptions {
+  std::string address = "127.0.0.1";  // IPv4 or IPv6 literal, or a host name
+  uint16_t port = 0;                  // 0: pick a free port (see HttpServer::port())
+  size_t max_body_bytes = 1 << 20;    // larger bodies get 413 without reaching the handler
+  std::optional<HttpServerTls> tls;
+};
+
+class HttpServer {
+ public:
+  virtual ~HttpServer() = default;
+  virtual uint16_t port() const = 0;
+  // Stops accepting and waits for handlers in flight. Also done by the destructor.
+  virtual void stop() = 0;
+  // Re-reads the TLS certificate and key (and client CA) from the same files, for
+  // certificate rotation without a process restart. Connections in flight keep theirs.
+  virtual Result<void> reloadTls() = 0;
+};
+
+// Starts serving; the handler is called for every request (body already read).
+// A handler that throws gets a 500 and a log line; it never takes the server down.
+Result<std::unique_ptr<HttpServer>> startHttpServer(const HttpServerOptions& options,
+                                                    HttpHandler handler);
+
+}  // namespace banyan::common

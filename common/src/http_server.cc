@@ -1,0 +1,310 @@
+// cpprestsdk behind the plain structs of http_server.h. Everything cpprest and boost
+// stays in this file.
+#include "banyan/common/http_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cstring>
+#include <strings.h>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include <boost/asio/ssl.hpp>
+#include <cpprest/http_listener.h>
+#include <cpprest/uri.h>
+#include <openssl/ssl.h>
+
+#include "banyan/common/logging.h"
+
+namespace banyan::common {
+
+namespace http = web::http;
+
+std::optional<std::string> HttpRequest::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (key.size() == name.size() &&
+        std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return value;
+    }
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// A free port for the listener: cpprestsdk cannot report the port it bound when given 0.
+// The short race with another process taking it is handled by retrying open().
+Result<uint16_t> pickFreePort(const std::string& address) {
+  bool v6 = address.find(':') != std::string::npos;
+  int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return makeError(ErrorCode::kUnavailable, std::string("socket: ") + std::strerror(errno));
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (v6) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+    sa->sin6_family = AF_INET6;
+    if (::inet_pton(AF_INET6, address.c_str(), &sa->sin6_addr) != 1) sa->sin6_addr = in6addr_loopback;
+    len = sizeof(*sa);
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+    sa->sin_family = AF_INET;
+    if (::inet_pton(AF_INET, address.c_str(), &sa->sin_addr) != 1) sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof(*sa);
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    int err = errno;
+    ::close(fd);
+    return makeError(ErrorCode::kUnavailable, std::string("bind: ") + std::strerror(err), address);
+  }
+  uint16_t port = v6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                     : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  ::close(fd);
+  return port;
+}
+
+Result<std::string> readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return makeError(ErrorCode::kUnavailable, "cannot read file", path);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// The PEM material a TLS listener serves, read once per start/reload so a handshake
+// never touches the disk.
+struct TlsMaterial {
+  std::string cert_chain;
+  std::string key;
+  std::string client_ca;
+};
+
+Result<TlsMaterial> loadTls(const HttpServerTls& tls) {
+  TlsMaterial m;
+  auto cert = readFile(tls.cert_file);
+  if (!cert) return cert.error();
+  auto key = readFile(tls.key_file);
+  if (!key) return key.error();
+  m.cert_chain = std::move(cert.value());
+  m.key = std::move(key.value());
+  if (!tls.client_ca_file.empty()) {
+    auto ca = readFile(tls.client_ca_file);
+    if (!ca) return ca.error();
+    m.client_ca = std::move(ca.value());
+  }
+  // Check now that the material is usable, so a bad rotation is refused instead of
+  // failing every later handshake.
+  try {
+    boost::asio::ssl::context ctx(boost::asio::ssl::context::tls_server);
+    ctx.use_certificate_chain(boost::asio::buffer(m.cert_chain));
+    ctx.use_private_key(boost::asio::buffer(m.key), boost::asio::ssl::context::pem);
+    if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+      return makeError(ErrorCode::kInvalidArgument, "private key does not match the certificate", tls.key_file);
+    }
+    if (!m.client_ca.empty()) ctx.add_certificate_authority(boost::asio::buffer(m.client_ca));
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    // OpenSSL reports a key of another certificate as "key values mismatch".
+    if (why.find("mismatch") != std::string::npos) {
+      return makeError(ErrorCode::kInvalidArgument, "private key does not match the certificate", tls.key_file);
+    }
+    return makeError(ErrorCode::kInvalidArgument, "TLS material refused: " + why, tls.cert_file);
+  }
+  return m;
+}
+
+class CpprestHttpServer final : public HttpServer {
+ public:
+  CpprestHttpServer(HttpServerOptions options, HttpHandler handler)
+      : options_(std::move(options)), handler_(std::move(handler)) {}
+  ~CpprestHttpServer() override { stop(); }
+
+  Result<void> start() {
+    if (options_.tls) {
+      auto m = loadTls(*options_.tls);
+      if (!m) return m.error();
+      tls_ = std::make_shared<const TlsMaterial>(std::move(m.value()));
+    }
+    const int attempts = options_.port == 0 ? 5 : 1;
+    Error last;
+    for (int i = 0; i < attempts; ++i) {
+      uint16_t port = options_.port;
+      if (port == 0) {
+        auto p = pickFreePort(options_.address);
+        if (!p) return p.error();
+        port = p.value();
+      }
+      auto r = open(port);
+      if (r) {
+        port_ = port;
+        return {};
+      }
+      last = r.error();
+    }
+    return last;
+  }
+
+  uint16_t port() const override { return port_; }
+
+  void stop() override {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (!listener_) return;
+    try {
+      listener_->close().wait();
+    } catch (const std::exception& e) {
+      LB_WARN("http server close failed port=%u error=%s", port_, e.what());
+    }
+    listener_.reset();
+  }
+
+  Result<void> reloadTls() override {
+    if (!options_.tls) return makeError(ErrorCode::kInvalidArgument, "server has no TLS");
+    auto m = loadTls(*options_.tls);
+    if (!m) return m.error();
+    std::lock_guard<std::mutex> lock(tls_mu_);
+    tls_ = std::make_shared<const TlsMaterial>(std::move(m.value()));
+    return {};
+  }
+
+ private:
+  std::shared_ptr<const TlsMaterial> tlsMaterial() {
+    std::lock_guard<std::mutex> lock(tls_mu_);
+    return tls_;
+  }
+
+  Result<void> open(uint16_t port) {
+    std::string host = options_.address;
+    if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
+    std::string url = std::string(options_.tls ? "https" : "http") + "://" + host + ":" + std::to_string(port);
+    http::experimental::listener::http_listener_config config;
+    if (options_.tls) {
+      // cpprestsdk builds a fresh asio context per connection with this callback, so a
+      // reloadTls() takes effect at the next handshake.
+      config.set_ssl_context_callback([this](boost::asio::ssl::context& ctx) {
+        auto m = tlsMaterial();
+        ctx.set_options(boost::asio::ssl::context::default_workarounds | boost::asio::ssl::context::no_sslv2 |
+                        boost::asio::ssl::context::no_sslv3 | boost::asio::ssl::context::no_tlsv1 |
+                        boost::asio::ssl::context::no_tlsv1_1);
+        ctx.use_certificate_chain(boost::asio::buffer(m->cert_chain));
+        ctx.use_private_key(boost::asio::buffer(m->key), boost::asio::ssl::context::pem);
+        if (!m->client_ca.empty()) {
+          ctx.add_certificate_authority(boost::asio::buffer(m->client_ca));
+          ctx.set_verify_mode(boost::asio::ssl::verify_peer | boost::asio::ssl::verify_fail_if_no_peer_cert);
+        }
+      });
+    }
+    try {
+      auto listener = std::make_unique<http::experimental::listener::http_listener>(url, config);
+      listener->support([this](http::http_request request) { serve(std::move(request)); });
+      listener->open().wait();
+      listener_ = std::move(listener);
+    } catch (const std::exception& e) {
+      return makeError(ErrorCode::kUnavailable, std::string("cannot listen: ") + e.what(), url);
+    }
+    return {};
+  }
+
+  void serve(http::http_request request) {
+    HttpResponse response;
+    try {
+      response = handle(request);
+    } catch (const std::exception& e) {
+      LB_ERROR("http handler failed method=%s path=%s error=%s", request.method().c_str(),
+               request.relative_uri().path().c_str(), e.what());
+      response = HttpResponse{500, {}, "application/json",
+                              R"({"faultcode": "Server", "faultstring": "Internal Server Error", "debuginfo": null})"};
+    }
+    http::http_response reply(static_cast<http::status_code>(response.status));
+    std::string content_type = response.content_type;
+    for (auto& [k, v] : response.headers) {
+      if (strcasecmp(k.c_str(), "content-type") == 0) {
+        content_type = v;
+      } else {
+        reply.headers().add(k, v);
+      }
+    }
+    if (!response.body.empty()) {
+      reply.set_body(std::move(response.body), content_type);
+    } else if (response.status != 204 && response.status != 304) {
+      reply.headers().set_content_type(content_type);
+      reply.headers().set_content_length(0);
+    }
+    request.reply(reply).then([](pplx::task<void> t) {
+      try {
+        t.get();
+      } catch (const std::exception&) {
+        // The client went away; nothing to do.
+      }
+    });
+  }
+
+  HttpResponse handle(http::http_request& request) {
+    const auto& headers = request.headers();
+    if (headers.has(http::header_names::content_length) &&
+        headers.content_length() > options_.max_body_bytes) {
+      return tooLarge();
+    }
+    HttpRequest req;
+    req.method = request.method();
+    const auto& uri = request.relative_uri();
+    req.raw_path = uri.path();
+    req.path = web::uri::decode(uri.path());
+    req.query = uri.query();
+    if (!req.query.empty()) {
+      std::string_view q = req.query;
+      while (!q.empty()) {
+        auto amp = q.find('&');
+        auto part = q.substr(0, amp);
+        q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+        if (part.empty()) continue;
+        auto eq = part.find('=');
+        std::string key(part.substr(0, eq));
+        std::string value(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1));
+        for (auto* s : {&key, &value}) std::replace(s->begin(), s->end(), '+', ' ');
+        req.query_params.emplace_back(web::uri::decode(key), web::uri::decode(value));
+      }
+    }
+    for (const auto& [k, v] : headers) req.headers.emplace_back(k, v);
+    req.peer_address = request.remote_address();
+    if (request.method() != http::methods::GET && request.method() != http::methods::HEAD) {
+      auto body = request.extract_vector().get();
+      if (body.size() > options_.max_body_bytes) return tooLarge();
+      req.body.assign(body.begin(), body.end());
+    }
+    return handler_(req);
+  }
+
+  HttpResponse tooLarge() const {
+    return HttpResponse{413, {}, "application/json",
+                        R"({"faultcode": "Client", "faultstring": "Request Entity Too Large", "debuginfo": null})"};
+  }
+
+  HttpServerOptions options_;
+  HttpHandler handler_;
+  std::unique_ptr<http::experimental::listener::http_listener> listener_;
+  std::mutex stop_mu_;
+  std::mutex tls_mu_;
+  std::shared_ptr<const TlsMaterial> tls_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<HttpServer>> startHttpServer(const HttpServerOptions& options, HttpHandler handler) {
+  auto server = std::make_unique<CpprestHttpServer>(options, std::move(handler));
+  auto r = server->start();
+  if (!r) return r.error();
+  return std::unique_ptr<HttpServer>(std::move(server));
+}
+
+}  // namespace banyan::common

@@ -1,0 +1,127 @@
+// The provider's database seam: every API object, the durable job queue, and the
+// transactions that keep them consistent across several provider processes.
+//
+// Objects are stored as JSON documents with a few indexed columns. The API layer owns
+// the meaning of every field (Octavia's); the store only filters by the indexed columns
+// and keeps writes atomic. Implementations: SQLite (embedded default, WAL) and
+// PostgreSQL (several API/worker nodes on one database). Both are thread-safe: any
+// thread may call any method; each call to read()/write() runs on one connection.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "banyan/common/result.h"
+
+namespace banyan::provider::store {
+
+using common::Result;
+
+// One object. kind is a lowercase identifier chosen by the caller: "loadbalancer",
+// "listener", "pool", "member", "healthmonitor", "l7policy", "l7rule", "quota",
+// "flavor", "flavorprofile", "availability_zone", "availability_zone_profile",
+// "amphora", ... The store never looks inside body.
+struct Record {
+  std::string kind;
+  std::string id;
+  std::string project_id;        // "" for objects of no project (flavors, providers)
+  std::string parent_id;         // listener/pool -> load balancer, member/health monitor -> pool,
+                                 // l7policy -> listener, l7rule -> l7policy; "" if none
+  std::string load_balancer_id;  // the load balancer the object hangs under; "" if none
+  std::string body;              // a JSON object
+  int64_t revision = 0;          // set by the store: 1 on insert, +1 on every update
+};
+
+// Which records list()/count() return. Unset fields do not filter. Results come in
+// insertion order (stable across calls), which the API's default sort relies on.
+struct Query {
+  std::string kind;
+  std::optional<std::string> project_id;
+  std::optional<std::string> parent_id;
+  std::optional<std::string> load_balancer_id;
+  std::vector<std::string> ids;  // when non-empty, only these ids
+};
+
+// Work for the controller, written in the same transaction as the objects it is about,
+// so an accepted API request is never lost.
+struct JobSpec {
+  std::string kind;         // e.g. "loadbalancer.create"
+  std::string payload;      // JSON, the store never looks inside
+  std::string serial_key;   // jobs with the same non-empty key never run at the same
+                            // time and start in enqueue order (the load balancer id)
+  std::chrono::milliseconds delay{0};  // not claimable before now + delay
+};
+
+struct Job {
+  int64_t id = 0;
+  std::string kind;
+  std::string payload;
+  std::string serial_key;
+  int attempts = 0;         // how many times it was claimed, this claim included
+  std::string last_error;   // from the last retryJob()
+};
+
+// A transaction in progress. Valid only inside the callback given to Store::read or
+// Store::write. Errors: kNotFound, kConflict (duplicate id), kUnavailable (database).
+class Transaction {
+ public:
+  virtual ~Transaction() = default;
+
+  virtual Result<std::optional<Record>> get(std::string_view kind, std::string_view id) = 0;
+  virtual Result<std::vector<Record>> list(const Query& query) = 0;
+  virtual Result<int64_t> count(const Query& query) = 0;
+
+  // Writes; calling one inside Store::read is a broken invariant.
+  virtual Result<void> insert(Record& record) = 0;  // kConflict when (kind, id) exists
+  virtual Result<void> update(Record& record) = 0;  // kNotFound when missing; bumps revision
+  virtual Result<void> remove(std::string_view kind, std::string_view id) = 0;  // kNotFound
+  // Serialises writers on key until the transaction ends (PostgreSQL: an advisory
+  // transaction lock; SQLite: write transactions are already serial). Callers lock
+  // "loadbalancer:<id>" before a status check-and-set, "quota:<project>" before a
+  // quota count-and-insert.
+  virtual Result<void> lockKey(std::string_view key) = 0;
+  virtual Result<int64_t> enqueueJob(const JobSpec& job) = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Brings the schema to the newest version (idempotent; safe when several processes
+  // start at once). Also run by openStore().
+  virtual Result<void> migrate() = 0;
+  virtual Result<int> schemaVersion() = 0;
+
+  // Runs fn in a transaction. write() commits when fn returns ok and rolls back
+  // otherwise (fn's error is returned); on a serialization failure or deadlock it
+  // retries fn a few times, so fn must have no effect outside the transaction.
+  virtual Result<void> read(const std::function<Result<void>(Transaction&)>& fn) = 0;
+  virtual Result<void> write(const std::function<Result<void>(Transaction&)>& fn) = 0;
+
+  // The job queue. claimJob takes the oldest claimable job: queued and due, or claimed
+  // by a worker whose lease ran out (it died); never one whose serial_key has another
+  // job under a live claim. Several processes may claim at once and never get the same
+  // job (PostgreSQL: FOR UPDATE SKIP LOCKED).
+  virtual Result<std::optional<Job>> claimJob(std::string_view worker_id,
+                                              std::chrono::milliseconds lease) = 0;
+  virtual Result<void> renewJob(int64_t job_id, std::string_view worker_id,
+                                std::chrono::milliseconds lease) = 0;  // kConflict: claim lost
+  virtual Result<void> finishJob(int64_t job_id, std::string_view worker_id) = 0;
+  virtual Result<void> retryJob(int64_t job_id, std::string_view worker_id,
+                                std::chrono::milliseconds delay, std::string_view error) = 0;
+  virtual Result<int64_t> pendingJobs() = 0;  // queued or claimed
+};
+
+// Opens a store from an Octavia-style connection URL and migrates it:
+//   sqlite:////var/lib/banyan/banyan.sqlite   (absolute path after "sqlite:///")
+//   sqlite:///relative/path.sqlite
+//   postgresql://user:password@host:port/dbname[?options]   (also postgresql+psycopg2://)
+Result<std::unique_ptr<Store>> openStore(std::string_view url);
+
+}  // namespace banyan::provider::store
