@@ -1,0 +1,60 @@
+// A small synchronous HTTP(S) client facade for the control plane: Keystone token
+// validation, the controller's mutual-TLS calls to amphora agents, OpenStack REST APIs.
+// It keeps cpprestsdk and boost out of every other header. One HttpClient may be used
+// from many threads at once; connections are pooled per scheme://host:port.
+// Nothing throws across this boundary: transport failures (refused, reset, timeout, TLS
+// handshake or certificate verification failure) come back as kUnavailable with a
+// message naming the method and URL; an HTTP error status is a successful response.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "banyan/common/http_server.h"  // HttpHeaders
+#include "banyan/common/result.h"
+
+namespace banyan::common {
+
+struct HttpClientOptions {
+  // PEM bundle of CAs that may sign server certificates. "" = the system's default store.
+  std::string ca_file{};
+  // PEM client certificate (chain may follow) and key: mutual TLS. Both or neither.
+  std::string client_cert_file{};
+  std::string client_key_file{};
+  // false: accept any server certificate and host name (like "insecure = True" in
+  // keystonemiddleware). Only for tests and lab setups.
+  bool verify = true;
+};
+
+struct HttpClientResponse {
+  int status = 0;
+  HttpHeaders headers;
+  std::string body;
+
+  // Case-insensitive header lookup; the first one wins.
+  std::optional<std::string> header(std::string_view name) const;
+};
+
+class HttpClient {
+ public:
+  virtual ~HttpClient() = default;
+
+  // Sends one request and waits for the whole response, at most `timeout` per network
+  // step (connect, each read, each write; cpprestsdk's semantics). url is absolute:
+  // "https://127.0.0.1:9876/v3/auth/tokens?nocatalog". A "Content-Type" in headers is
+  // sent with the body; the body is sent as is (bytes, no charset conversion).
+  // Errors: kInvalidArgument for a malformed URL or method, kUnavailable otherwise.
+  virtual Result<HttpClientResponse> request(std::string_view method, const std::string& url,
+                                             const HttpHeaders& headers, const std::string& body,
+                                             std::chrono::milliseconds timeout) = 0;
+};
+
+// Checks the CA, certificate and key files up front (readable, parseable, key matches
+// the certificate) so that a misconfiguration fails at startup with kInvalidArgument,
+// not at the first request.
+Result<std::unique_ptr<HttpClient>> makeHttpClient(const HttpClientOptions& options = {});
+
+}  // namespace banyan::common

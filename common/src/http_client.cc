@@ -1,0 +1,189 @@
+#include "banyan/common/http_client.h"
+
+#include <cpprest/http_client.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <mutex>
+
+namespace banyan::common {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string opensslError() {
+  unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return "unknown OpenSSL error";
+  char buf[256];
+  ERR_error_string_n(code, buf, sizeof(buf));
+  return buf;
+}
+
+// Loads the CA bundle and client certificate into an OpenSSL context. Used both to check
+// the files up front (on a scratch context) and on every connection context cpprestsdk makes.
+Result<void> configureTls(SSL_CTX* ctx, const HttpClientOptions& options) {
+  if (!options.ca_file.empty() &&
+      SSL_CTX_load_verify_locations(ctx, options.ca_file.c_str(), nullptr) != 1) {
+    return makeError(ErrorCode::kInvalidArgument, "cannot load the CA file: " + opensslError(),
+                     options.ca_file);
+  }
+  if (!options.client_cert_file.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, options.client_cert_file.c_str()) != 1) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "cannot load the client certificate: " + opensslError(),
+                       options.client_cert_file);
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, options.client_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+      return makeError(ErrorCode::kInvalidArgument, "cannot load the client key: " + opensslError(),
+                       options.client_key_file);
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "the client key does not match the client certificate",
+                       options.client_key_file);
+    }
+  }
+  return {};
+}
+
+class CpprestHttpClient final : public HttpClient {
+ public:
+  explicit CpprestHttpClient(HttpClientOptions options) : options_(std::move(options)) {}
+
+  Result<HttpClientResponse> request(std::string_view method, const std::string& url,
+                                     const HttpHeaders& headers, const std::string& body,
+                                     std::chrono::milliseconds timeout) override {
+    // A pooled keep-alive connection the server has closed meanwhile (Keystone under
+    // uwsgi or Apache does this) fails while the request is written: the server never
+    // got a whole request, so sending it once more on a fresh connection is safe even
+    // for a POST. cpprestsdk retries such a failure only while reading the status line.
+    // Up to three tries: each failed one uses up one stale pooled connection.
+    auto result = attempt(method, url, headers, body, timeout);
+    for (int retry = 0;
+         retry < 2 && !result.ok() && result.error().code == ErrorCode::kUnavailable &&
+         result.error().message.find("Failed to write request") != std::string::npos;
+         ++retry) {
+      result = attempt(method, url, headers, body, timeout);
+    }
+    return result;
+  }
+
+ private:
+  Result<HttpClientResponse> attempt(std::string_view method, const std::string& url,
+                                     const HttpHeaders& headers, const std::string& body,
+                                     std::chrono::milliseconds timeout) {
+    std::string what = std::string(method) + " " + redact(url);
+    if (method.empty() || !std::all_of(method.begin(), method.end(), [](unsigned char c) {
+          return std::isupper(c) || c == '-' || c == '_';
+        })) {
+      return makeError(ErrorCode::kInvalidArgument, "bad HTTP method", std::string(method));
+    }
+    // cpprestsdk throws for almost everything; nothing may escape this function.
+    try {
+      web::uri uri(url);
+      if ((uri.scheme() != "http" && uri.scheme() != "https") || uri.host().empty()) {
+        return makeError(ErrorCode::kInvalidArgument, "URL must be absolute http(s)://host/...",
+                         url);
+      }
+      auto client = clientFor(uri, timeout);
+      web::http::http_request req{web::http::method(std::string(method))};
+      web::uri_builder path_and_query;
+      path_and_query.set_path(uri.path(), false);
+      path_and_query.set_query(uri.query(), false);
+      req.set_request_uri(path_and_query.to_uri());
+      std::string content_type;
+      for (const auto& [name, value] : headers) {
+        if (iequals(name, "Content-Type")) {
+          content_type = value;
+          continue;
+        }
+        req.headers().add(name, value);
+      }
+      if (!body.empty() || !content_type.empty()) {
+        req.set_body(body,
+                     content_type.empty() ? std::string("application/octet-stream") : content_type);
+      }
+      web::http::http_response resp = client->request(req).get();
+      HttpClientResponse out;
+      out.status = resp.status_code();
+      for (const auto& [name, value] : resp.headers()) out.headers.emplace_back(name, value);
+      std::vector<unsigned char> bytes = resp.extract_vector().get();
+      out.body.assign(bytes.begin(), bytes.end());
+      return out;
+    } catch (const web::uri_exception& e) {
+      return makeError(ErrorCode::kInvalidArgument, std::string("malformed URL: ") + e.what(), url);
+    } catch (const std::exception& e) {
+      return makeError(ErrorCode::kUnavailable, what + " failed: " + e.what(), url);
+    } catch (...) {
+      return makeError(ErrorCode::kUnavailable, what + " failed", url);
+    }
+  }
+
+  // Drop the query: it may carry secrets, and errors are logged.
+  static std::string redact(const std::string& url) { return url.substr(0, url.find('?')); }
+
+  std::shared_ptr<web::http::client::http_client> clientFor(const web::uri& uri,
+                                                            std::chrono::milliseconds timeout) {
+    web::uri_builder base;
+    base.set_scheme(uri.scheme()).set_host(uri.host());
+    if (uri.port() > 0) base.set_port(uri.port());
+    std::string key = base.to_string() + "#" + std::to_string(timeout.count());
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = clients_.find(key);
+    if (it != clients_.end()) return it->second;
+    web::http::client::http_client_config config;
+    config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(
+        std::max(timeout, std::chrono::milliseconds(1))));
+    // Never through a proxy from the environment: control-plane peers are direct.
+    config.set_proxy(web::web_proxy(web::web_proxy::disabled));
+    config.set_validate_certificates(options_.verify);
+    HttpClientOptions options = options_;
+    config.set_ssl_context_callback([options](boost::asio::ssl::context& ctx) {
+      SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+      auto configured = configureTls(ctx.native_handle(), options);
+      // Checked in makeHttpClient; files that vanished since fail the handshake.
+      if (!configured) throw std::runtime_error(configured.error().message);
+    });
+    auto client = std::make_shared<web::http::client::http_client>(base.to_uri(), config);
+    // Bounded: a client per distinct (origin, timeout); callers use a handful.
+    clients_.emplace(key, client);
+    return client;
+  }
+
+  const HttpClientOptions options_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<web::http::client::http_client>> clients_;
+};
+
+}  // namespace
+
+std::optional<std::string> HttpClientResponse::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (iequals(k, name)) return v;
+  }
+  return std::nullopt;
+}
+
+Result<std::unique_ptr<HttpClient>> makeHttpClient(const HttpClientOptions& options) {
+  if (options.client_cert_file.empty() != options.client_key_file.empty()) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "a client certificate needs its key and a key its certificate");
+  }
+  SSL_CTX* scratch = SSL_CTX_new(TLS_client_method());
+  if (scratch == nullptr) return makeError(ErrorCode::kInternal, "SSL_CTX_new: " + opensslError());
+  auto checked = configureTls(scratch, options);
+  SSL_CTX_free(scratch);
+  if (!checked) return checked.error();
+  return std::unique_ptr<HttpClient>(std::make_unique<CpprestHttpClient>(options));
+}
+
+}  // namespace banyan::common
