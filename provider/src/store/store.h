@@ -73,6 +73,8 @@ class Transaction {
  public:
   virtual ~Transaction() = default;
 
+  // Inside Store::write, get() also locks the record until the transaction ends
+  // (PostgreSQL: FOR UPDATE), so get-then-update never loses a concurrent update.
   virtual Result<std::optional<Record>> get(std::string_view kind, std::string_view id) = 0;
   virtual Result<std::vector<Record>> list(const Query& query) = 0;
   virtual Result<int64_t> count(const Query& query) = 0;
@@ -101,6 +103,7 @@ class Store {
   // Runs fn in a transaction. write() commits when fn returns ok and rolls back
   // otherwise (fn's error is returned); on a serialization failure or deadlock it
   // retries fn a few times, so fn must have no effect outside the transaction.
+  // fn must not call this same Store again (a nested write() would wait for itself).
   virtual Result<void> read(const std::function<Result<void>(Transaction&)>& fn) = 0;
   virtual Result<void> write(const std::function<Result<void>(Transaction&)>& fn) = 0;
 

@@ -1,0 +1,627 @@
+#include "store/postgres_store.h"
+
+#include <libpq-fe.h>
+
+#include <cstdlib>
+#include <random>
+#include <thread>
+
+#include "banyan/common/logging.h"
+#include "store/store_internal.h"
+
+namespace banyan::provider::store {
+namespace {
+
+using common::Error;
+using common::ErrorCode;
+using common::makeError;
+
+// Serialization failures and deadlocks are transient: the loser of a race retries.
+constexpr int kMaxAttempts = 8;
+// How many candidate jobs one claimJob() inspects before reporting none claimable; only
+// serialised jobs whose key turns out busy are skipped, so this is rarely reached.
+constexpr int kMaxClaimCandidates = 32;
+constexpr std::chrono::seconds kPoolWait{30};
+
+struct Migration {
+  int version;
+  std::vector<const char*> statements;
+};
+
+// Append-only: a released migration is never edited, a change is a new version.
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> kMigrations = {
+      {1,
+       {
+           "CREATE TABLE records ("
+           " kind text NOT NULL, id text NOT NULL,"
+           " seq bigint GENERATED ALWAYS AS IDENTITY,"
+           " project_id text NOT NULL DEFAULT '', parent_id text NOT NULL DEFAULT '',"
+           " load_balancer_id text NOT NULL DEFAULT '',"
+           " revision bigint NOT NULL, body text NOT NULL,"
+           " created_at timestamptz NOT NULL DEFAULT now(),"
+           " updated_at timestamptz NOT NULL DEFAULT now(),"
+           " PRIMARY KEY (kind, id))",
+           "CREATE INDEX records_kind_seq ON records (kind, seq)",
+           "CREATE INDEX records_project ON records (kind, project_id, seq)",
+           "CREATE INDEX records_parent ON records (kind, parent_id, seq)",
+           "CREATE INDEX records_load_balancer ON records (kind, load_balancer_id, seq)",
+           // Lease and schedule times come from the database clock (clock_timestamp()),
+           // the one clock every provider process shares.
+           "CREATE TABLE jobs ("
+           " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+           " kind text NOT NULL, payload text NOT NULL, serial_key text NOT NULL DEFAULT '',"
+           " state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued','claimed','done')),"
+           " claimed_by text, lease_until timestamptz, run_after timestamptz NOT NULL,"
+           " attempts integer NOT NULL DEFAULT 0, last_error text NOT NULL DEFAULT '',"
+           " created_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz)",
+           "CREATE INDEX jobs_open ON jobs (state, id) WHERE state <> 'done'",
+           "CREATE INDEX jobs_serial ON jobs (serial_key, id) WHERE state <> 'done'",
+       }},
+  };
+  return kMigrations;
+}
+
+void quietNotices(void*, const char* message) {
+  // "relation already exists, skipping" and friends: not worth stderr.
+  LB_DEBUG("postgres notice: %s", message);
+}
+
+int64_t toInt64(const char* text) { return std::strtoll(text, nullptr, 10); }
+
+}  // namespace
+
+// One PGconn. Tracks the current transaction: after the first failed statement the
+// server rejects everything until ROLLBACK, so later calls return that first error
+// without a round trip, and runTx() decides from it whether to retry.
+class PostgresStore::Connection {
+ public:
+  explicit Connection(PGconn* conn) : conn_(conn) { PQsetNoticeProcessor(conn_, quietNotices, nullptr); }
+  ~Connection() { PQfinish(conn_); }
+
+  bool broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+  PGconn* raw() { return conn_; }
+  bool reset() {
+    PQreset(conn_);
+    PQsetNoticeProcessor(conn_, quietNotices, nullptr);
+    clearTx();
+    return !broken();
+  }
+
+  void clearTx() {
+    tx_error_.reset();
+    tx_sqlstate_.clear();
+  }
+  const std::optional<Error>& txError() const { return tx_error_; }
+  const std::string& txSqlstate() const { return tx_sqlstate_; }
+  bool txRetryable() const { return tx_sqlstate_ == "40001" || tx_sqlstate_ == "40P01"; }
+
+  using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+  // Runs sql with text parameters $1..$n. kConflict on unique violations, kUnavailable
+  // otherwise (the message carries the server's text and SQLSTATE).
+  Result<ResultPtr> exec(const char* sql, const std::vector<std::string>& params = {}) {
+    if (tx_error_) return *tx_error_;
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    values.reserve(params.size());
+    for (const auto& p : params) {
+      values.push_back(p.c_str());
+      lengths.push_back(static_cast<int>(p.size()));
+    }
+    ResultPtr res(PQexecParams(conn_, sql, static_cast<int>(params.size()), nullptr, values.data(),
+                               lengths.data(), nullptr, 0),
+                  &PQclear);
+    ExecStatusType status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return res;
+    const char* state = res ? PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) : nullptr;
+    tx_sqlstate_ = state ? state : "";
+    std::string message = "postgres: ";
+    const char* primary = res ? PQresultErrorField(res.get(), PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+    message += primary ? primary : PQerrorMessage(conn_);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    if (!tx_sqlstate_.empty()) message += " (SQLSTATE " + tx_sqlstate_ + ")";
+    ErrorCode code = tx_sqlstate_ == "23505" ? ErrorCode::kConflict : ErrorCode::kUnavailable;
+    tx_error_ = makeError(code, std::move(message), "postgres");
+    return *tx_error_;
+  }
+
+  // For statements outside a transaction's bookkeeping (BEGIN, COMMIT, ROLLBACK).
+  Result<void> command(const char* sql) {
+    auto r = exec(sql);
+    if (!r.ok()) return r.error();
+    return {};
+  }
+
+ private:
+  PGconn* conn_;
+  std::optional<Error> tx_error_;
+  std::string tx_sqlstate_;
+};
+
+namespace {
+
+using Conn = PostgresStore::Connection;
+
+Error notFound(std::string_view kind, std::string_view id) {
+  return makeError(ErrorCode::kNotFound, std::string(kind) + " " + std::string(id) + " not found",
+                   std::string(kind));
+}
+
+Record readRecord(PGresult* res, int row) {
+  Record r;
+  r.kind = PQgetvalue(res, row, 0);
+  r.id = PQgetvalue(res, row, 1);
+  r.project_id = PQgetvalue(res, row, 2);
+  r.parent_id = PQgetvalue(res, row, 3);
+  r.load_balancer_id = PQgetvalue(res, row, 4);
+  r.revision = toInt64(PQgetvalue(res, row, 5));
+  r.body.assign(PQgetvalue(res, row, 6), static_cast<size_t>(PQgetlength(res, row, 6)));
+  return r;
+}
+
+class PostgresTransaction final : public Transaction {
+ public:
+  PostgresTransaction(Conn& conn, bool writable) : conn_(conn), writable_(writable) {}
+
+  Result<std::optional<Record>> get(std::string_view kind, std::string_view id) override {
+    // In a write, get() locks the row: READ COMMITTED would otherwise let two
+    // get-then-update writers both read the old body and lose one update, which SQLite's
+    // serial writers never do. (Phantoms in list/count are what lockKey() is for.)
+    auto res = conn_.exec(writable_ ? "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body"
+                                      " FROM records WHERE kind = $1 AND id = $2 FOR UPDATE"
+                                    : "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body"
+                                      " FROM records WHERE kind = $1 AND id = $2",
+                          {std::string(kind), std::string(id)});
+    if (!res.ok()) return res.error();
+    if (PQntuples(res->get()) == 0) return std::optional<Record>();
+    return std::optional<Record>(readRecord(res->get(), 0));
+  }
+
+  Result<std::vector<Record>> list(const Query& query) override {
+    std::vector<std::string> params;
+    std::string sql =
+        "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records" +
+        where(query, params) + " ORDER BY seq";
+    auto res = conn_.exec(sql.c_str(), params);
+    if (!res.ok()) return res.error();
+    std::vector<Record> out;
+    int n = PQntuples(res->get());
+    out.reserve(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) out.push_back(readRecord(res->get(), i));
+    return out;
+  }
+
+  Result<int64_t> count(const Query& query) override {
+    std::vector<std::string> params;
+    std::string sql = "SELECT count(*) FROM records" + where(query, params);
+    auto res = conn_.exec(sql.c_str(), params);
+    if (!res.ok()) return res.error();
+    return toInt64(PQgetvalue(res->get(), 0, 0));
+  }
+
+  Result<void> insert(Record& record) override {
+    requireWritable("insert");
+    // ON CONFLICT keeps the transaction usable: a unique violation would abort it.
+    auto res = conn_.exec(
+        "INSERT INTO records (kind, id, project_id, parent_id, load_balancer_id, revision, body)"
+        " VALUES ($1, $2, $3, $4, $5, 1, $6) ON CONFLICT (kind, id) DO NOTHING",
+        {record.kind, record.id, record.project_id, record.parent_id, record.load_balancer_id,
+         record.body});
+    if (!res.ok()) return res.error();
+    if (toInt64(PQcmdTuples(res->get())) == 0)
+      return makeError(ErrorCode::kConflict, record.kind + " " + record.id + " already exists",
+                       record.kind);
+    record.revision = 1;
+    return {};
+  }
+
+  Result<void> update(Record& record) override {
+    requireWritable("update");
+    auto res = conn_.exec(
+        "UPDATE records SET project_id = $3, parent_id = $4, load_balancer_id = $5, body = $6,"
+        " updated_at = now(), revision = revision + 1 WHERE kind = $1 AND id = $2 RETURNING revision",
+        {record.kind, record.id, record.project_id, record.parent_id, record.load_balancer_id,
+         record.body});
+    if (!res.ok()) return res.error();
+    if (PQntuples(res->get()) == 0) return notFound(record.kind, record.id);
+    record.revision = toInt64(PQgetvalue(res->get(), 0, 0));
+    return {};
+  }
+
+  Result<void> remove(std::string_view kind, std::string_view id) override {
+    requireWritable("remove");
+    auto res = conn_.exec("DELETE FROM records WHERE kind = $1 AND id = $2",
+                          {std::string(kind), std::string(id)});
+    if (!res.ok()) return res.error();
+    if (toInt64(PQcmdTuples(res->get())) == 0) return notFound(kind, id);
+    return {};
+  }
+
+  Result<void> lockKey(std::string_view key) override {
+    requireWritable("lockKey");
+    auto res = conn_.exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", {std::string(key)});
+    if (!res.ok()) return res.error();
+    return {};
+  }
+
+  Result<int64_t> enqueueJob(const JobSpec& job) override {
+    requireWritable("enqueueJob");
+    auto res = conn_.exec(
+        "INSERT INTO jobs (kind, payload, serial_key, run_after)"
+        " VALUES ($1, $2, $3, clock_timestamp() + $4::bigint * interval '1 millisecond') RETURNING id",
+        {job.kind, job.payload, job.serial_key,
+         std::to_string(std::max<int64_t>(0, job.delay.count()))});
+    if (!res.ok()) return res.error();
+    return toInt64(PQgetvalue(res->get(), 0, 0));
+  }
+
+ private:
+  void requireWritable(const char* what) {
+    LB_CHECK(writable_, what);  // a write inside Store::read() is a caller bug
+  }
+
+  static std::string where(const Query& q, std::vector<std::string>& params) {
+    params.push_back(q.kind);
+    std::string sql = " WHERE kind = $1";
+    auto add = [&](const char* column, const std::string& value) {
+      params.push_back(value);
+      sql += std::string(" AND ") + column + " = $" + std::to_string(params.size());
+    };
+    if (q.project_id) add("project_id", *q.project_id);
+    if (q.parent_id) add("parent_id", *q.parent_id);
+    if (q.load_balancer_id) add("load_balancer_id", *q.load_balancer_id);
+    if (!q.ids.empty()) {
+      params.push_back(internal::pgTextArray(q.ids));
+      sql += " AND id = ANY($" + std::to_string(params.size()) + "::text[])";
+    }
+    return sql;
+  }
+
+  Conn& conn_;
+  bool writable_;
+};
+
+}  // namespace
+
+PostgresStore::PostgresStore(PostgresOptions options) : options_(std::move(options)) {}
+
+PostgresStore::~PostgresStore() = default;
+
+Result<std::unique_ptr<PostgresStore>> PostgresStore::open(PostgresOptions options) {
+  if (options.pool_size < 1) options.pool_size = 1;
+  std::unique_ptr<PostgresStore> store(new PostgresStore(std::move(options)));
+  auto conn = store->acquire();
+  if (!conn.ok()) return conn.error();
+  store->release(std::move(*conn));
+  return store;
+}
+
+Result<std::unique_ptr<PostgresStore::Connection>> PostgresStore::acquire() {
+  {
+    std::unique_lock<std::mutex> lock(pool_mu_);
+    // Bounded: a caller that nests Store calls inside a callback can exhaust the pool,
+    // and must get an error rather than hang an API thread forever.
+    if (!pool_cv_.wait_for(lock, kPoolWait, [&] { return !idle_.empty() || open_ < options_.pool_size; }))
+      return makeError(ErrorCode::kUnavailable,
+                       "all " + std::to_string(options_.pool_size) +
+                           " PostgreSQL connections of this store stayed busy",
+                       "postgres");
+    if (!idle_.empty()) {
+      auto conn = std::move(idle_.back());
+      idle_.pop_back();
+      return conn;
+    }
+    ++open_;
+  }
+  std::vector<const char*> keys;
+  std::vector<const char*> values;
+  bool has_timeout = false, has_app = false;
+  for (const auto& [k, v] : options_.params) {
+    keys.push_back(k.c_str());
+    values.push_back(v.c_str());
+    has_timeout |= k == "connect_timeout";
+    has_app |= k == "application_name";
+  }
+  if (!has_timeout) {
+    keys.push_back("connect_timeout");
+    values.push_back("10");
+  }
+  if (!has_app) {
+    keys.push_back("application_name");
+    values.push_back("banyan-provider");
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  auto conn = std::make_unique<Connection>(PQconnectdbParams(keys.data(), values.data(), 0));
+  if (conn->broken()) {
+    auto reset_count = [&] {
+      std::lock_guard<std::mutex> lock(pool_mu_);
+      --open_;
+      pool_cv_.notify_one();
+    };
+    reset_count();
+    std::string context;
+    for (const auto& [k, v] : options_.params)
+      if (k == "host" || k == "port" || k == "dbname" || k == "user") context += k + "=" + v + " ";
+    // libpq's message never contains the password.
+    std::string message = std::string("cannot connect to PostgreSQL: ") + PQerrorMessage(conn->raw());
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+    return makeError(ErrorCode::kUnavailable, std::move(message), context);
+  }
+  return conn;
+}
+
+void PostgresStore::release(std::unique_ptr<Connection> conn) {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  if (conn && !conn->broken()) {
+    conn->clearTx();
+    idle_.push_back(std::move(conn));
+  } else {
+    --open_;
+  }
+  pool_cv_.notify_one();
+}
+
+Result<void> PostgresStore::runTx(const char* begin_sql,
+                                  const std::function<Result<void>(Connection&)>& body) {
+  bool reconnected = false;
+  std::minstd_rand jitter(std::random_device{}());
+  Result<void> last = makeError(ErrorCode::kInternal, "no attempt made");
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    auto acquired = acquire();
+    if (!acquired.ok()) return acquired.error();
+    std::unique_ptr<Connection> conn = std::move(*acquired);
+    conn->clearTx();
+    Result<void> begun = conn->command(begin_sql);
+    if (!begun.ok() && conn->broken() && !reconnected) {
+      // An idle pooled connection can have been cut (server restart, idle timeout).
+      reconnected = true;
+      LB_WARN("postgres connection broken; reconnecting error=%s", begun.error().message.c_str());
+      if (conn->reset()) begun = conn->command(begin_sql);
+    }
+    if (!begun.ok()) {
+      release(std::move(conn));
+      return begun;
+    }
+    Result<void> result;
+    try {
+      result = body(*conn);
+    } catch (...) {
+      // Not ours to handle (callers may throw through fn), but the connection must go
+      // back clean and its pool slot must not leak.
+      if (!conn->broken()) {
+        conn->clearTx();
+        (void)conn->command("ROLLBACK");
+      }
+      release(std::move(conn));
+      throw;
+    }
+    if (conn->txError()) {
+      // A statement failed: the transaction is aborted whatever body returned.
+      Error error = *conn->txError();
+      bool retry = conn->txRetryable();
+      bool broken = conn->broken();
+      conn->clearTx();
+      if (!broken) (void)conn->command("ROLLBACK");
+      if (broken && !reconnected) {
+        reconnected = true;
+        LB_WARN("postgres connection lost in a transaction; retrying error=%s", error.message.c_str());
+        if (conn->reset()) {
+          release(std::move(conn));
+          continue;
+        }
+      }
+      release(std::move(conn));
+      if (!retry) return error;
+      last = error;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1 + jitter() % (5 << attempt)));
+      continue;
+    }
+    if (!result.ok()) {
+      (void)conn->command("ROLLBACK");
+      release(std::move(conn));
+      return result;
+    }
+    Result<void> committed = conn->command("COMMIT");
+    bool retry = !committed.ok() && conn->txRetryable();
+    if (!committed.ok() && conn->broken()) {
+      // The commit may or may not have landed; retrying could apply fn twice.
+      release(std::move(conn));
+      return makeError(ErrorCode::kUnavailable,
+                       "postgres connection lost during COMMIT; outcome unknown", "postgres");
+    }
+    conn->clearTx();
+    release(std::move(conn));
+    if (committed.ok()) return {};
+    if (!retry) return committed;
+    last = committed;
+  }
+  return makeError(ErrorCode::kUnavailable,
+                   "postgres transaction kept failing after retries: " + last.error().message, "postgres");
+}
+
+Result<void> PostgresStore::migrate() {
+  return runTx("BEGIN", [](Connection& c) -> Result<void> {
+    // Two processes starting together must not both create the tables: whoever takes
+    // this lock first migrates, the other then finds the work done.
+    if (auto r = c.exec("SELECT pg_advisory_xact_lock(hashtextextended('banyan.schema_migrations', 0))");
+        !r.ok())
+      return r.error();
+    if (auto r = c.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
+        !r.ok())
+      return r.error();
+    auto current = c.exec("SELECT coalesce(max(version), 0) FROM schema_migrations");
+    if (!current.ok()) return current.error();
+    int64_t version = toInt64(PQgetvalue(current->get(), 0, 0));
+    for (const Migration& m : migrations()) {
+      if (m.version <= version) continue;
+      for (const char* sql : m.statements)
+        if (auto r = c.exec(sql); !r.ok()) return r.error();
+      if (auto r = c.exec("INSERT INTO schema_migrations (version) VALUES ($1)",
+                          {std::to_string(m.version)});
+          !r.ok())
+        return r.error();
+      LB_INFO("store schema migrated version=%d backend=postgresql", m.version);
+    }
+    return {};
+  });
+}
+
+Result<int> PostgresStore::schemaVersion() {
+  int version = 0;
+  auto r = runTx("BEGIN READ ONLY", [&](Connection& c) -> Result<void> {
+    auto exists = c.exec("SELECT to_regclass('schema_migrations') IS NOT NULL");
+    if (!exists.ok()) return exists.error();
+    if (std::string_view(PQgetvalue(exists->get(), 0, 0)) != "t") return {};
+    auto res = c.exec("SELECT coalesce(max(version), 0) FROM schema_migrations");
+    if (!res.ok()) return res.error();
+    version = static_cast<int>(toInt64(PQgetvalue(res->get(), 0, 0)));
+    return {};
+  });
+  if (!r.ok()) return r.error();
+  return version;
+}
+
+Result<void> PostgresStore::read(const std::function<Result<void>(Transaction&)>& fn) {
+  return runTx("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", [&](Connection& c) {
+    PostgresTransaction tx(c, /*writable=*/false);
+    return fn(tx);
+  });
+}
+
+Result<void> PostgresStore::write(const std::function<Result<void>(Transaction&)>& fn) {
+  return runTx("BEGIN ISOLATION LEVEL READ COMMITTED", [&](Connection& c) {
+    PostgresTransaction tx(c, /*writable=*/true);
+    return fn(tx);
+  });
+}
+
+Result<std::optional<Job>> PostgresStore::claimJob(std::string_view worker_id,
+                                                   std::chrono::milliseconds lease) {
+  std::optional<Job> claimed;
+  auto r = runTx("BEGIN ISOLATION LEVEL READ COMMITTED", [&](Connection& c) -> Result<void> {
+    claimed.reset();
+    std::vector<std::string> skipped;  // serialised candidates whose key is busy
+    for (int i = 0; i < kMaxClaimCandidates; ++i) {
+      // SKIP LOCKED: a job another process is claiming right now is not waited for.
+      auto candidate = c.exec(
+          "SELECT j.id, j.serial_key FROM jobs AS j WHERE j.state <> 'done'"
+          " AND ((j.state = 'queued' AND j.run_after <= clock_timestamp())"
+          "   OR (j.state = 'claimed' AND j.lease_until <= clock_timestamp()))"
+          " AND NOT (j.id = ANY($1::bigint[]))"
+          " AND (j.serial_key = '' OR ("
+          "  NOT EXISTS (SELECT 1 FROM jobs AS o WHERE o.serial_key = j.serial_key AND o.id < j.id"
+          "              AND o.state <> 'done')"
+          "  AND NOT EXISTS (SELECT 1 FROM jobs AS o WHERE o.serial_key = j.serial_key AND o.id <> j.id"
+          "              AND o.state = 'claimed' AND o.lease_until > clock_timestamp())))"
+          " ORDER BY j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
+          {internal::pgTextArray(skipped)});
+      if (!candidate.ok()) return candidate.error();
+      if (PQntuples(candidate->get()) == 0) return {};
+      std::string id = PQgetvalue(candidate->get(), 0, 0);
+      std::string serial_key = PQgetvalue(candidate->get(), 0, 1);
+      if (!serial_key.empty()) {
+        // The candidate query ran on a snapshot taken before other claimers of this key
+        // committed. Serialise claimers per key, then look again with a fresh snapshot
+        // (READ COMMITTED: each statement sees what committed before it started).
+        if (auto l = c.exec("SELECT pg_advisory_xact_lock(hashtextextended('banyan.job:' || $1, 0))",
+                            {serial_key});
+            !l.ok())
+          return l.error();
+        auto free = c.exec(
+            "SELECT NOT EXISTS (SELECT 1 FROM jobs AS o WHERE o.serial_key = $2 AND o.id < $1::bigint"
+            "                   AND o.state <> 'done')"
+            "   AND NOT EXISTS (SELECT 1 FROM jobs AS o WHERE o.serial_key = $2 AND o.id <> $1::bigint"
+            "                   AND o.state = 'claimed' AND o.lease_until > clock_timestamp())",
+            {id, serial_key});
+        if (!free.ok()) return free.error();
+        if (std::string_view(PQgetvalue(free->get(), 0, 0)) != "t") {
+          skipped.push_back(id);
+          continue;
+        }
+      }
+      auto res = c.exec(
+          "UPDATE jobs SET state = 'claimed', claimed_by = $2, attempts = attempts + 1,"
+          " lease_until = clock_timestamp() + $3::bigint * interval '1 millisecond'"
+          " WHERE id = $1::bigint RETURNING id, kind, payload, serial_key, attempts, last_error",
+          {id, std::string(worker_id), std::to_string(lease.count())});
+      if (!res.ok()) return res.error();
+      LB_CHECK(PQntuples(res->get()) == 1, "a job locked FOR UPDATE vanished");
+      Job job;
+      job.id = toInt64(PQgetvalue(res->get(), 0, 0));
+      job.kind = PQgetvalue(res->get(), 0, 1);
+      job.payload.assign(PQgetvalue(res->get(), 0, 2), static_cast<size_t>(PQgetlength(res->get(), 0, 2)));
+      job.serial_key = PQgetvalue(res->get(), 0, 3);
+      job.attempts = static_cast<int>(toInt64(PQgetvalue(res->get(), 0, 4)));
+      job.last_error = PQgetvalue(res->get(), 0, 5);
+      claimed = std::move(job);
+      return {};
+    }
+    return {};
+  });
+  if (!r.ok()) return r.error();
+  return claimed;
+}
+
+namespace {
+
+Result<void> expectOneRow(Result<Conn::ResultPtr>& res, int64_t job_id, std::string_view worker_id) {
+  if (!res.ok()) return res.error();
+  if (toInt64(PQcmdTuples(res->get())) == 0)
+    return makeError(ErrorCode::kConflict,
+                     "job " + std::to_string(job_id) + " is no longer claimed by " + std::string(worker_id),
+                     "job");
+  return {};
+}
+
+}  // namespace
+
+Result<void> PostgresStore::renewJob(int64_t job_id, std::string_view worker_id,
+                                     std::chrono::milliseconds lease) {
+  return runTx("BEGIN", [&](Connection& c) {
+    auto res = c.exec(
+        "UPDATE jobs SET lease_until = clock_timestamp() + $3::bigint * interval '1 millisecond'"
+        " WHERE id = $1::bigint AND state = 'claimed' AND claimed_by = $2",
+        {std::to_string(job_id), std::string(worker_id), std::to_string(lease.count())});
+    return expectOneRow(res, job_id, worker_id);
+  });
+}
+
+Result<void> PostgresStore::finishJob(int64_t job_id, std::string_view worker_id) {
+  return runTx("BEGIN", [&](Connection& c) {
+    auto res = c.exec(
+        "UPDATE jobs SET state = 'done', finished_at = clock_timestamp(), lease_until = NULL"
+        " WHERE id = $1::bigint AND state = 'claimed' AND claimed_by = $2",
+        {std::to_string(job_id), std::string(worker_id)});
+    return expectOneRow(res, job_id, worker_id);
+  });
+}
+
+Result<void> PostgresStore::retryJob(int64_t job_id, std::string_view worker_id,
+                                     std::chrono::milliseconds delay, std::string_view error) {
+  return runTx("BEGIN", [&](Connection& c) {
+    auto res = c.exec(
+        "UPDATE jobs SET state = 'queued', claimed_by = NULL, lease_until = NULL, last_error = $4,"
+        " run_after = clock_timestamp() + $3::bigint * interval '1 millisecond'"
+        " WHERE id = $1::bigint AND state = 'claimed' AND claimed_by = $2",
+        {std::to_string(job_id), std::string(worker_id),
+         std::to_string(std::max<int64_t>(0, delay.count())), std::string(error)});
+    return expectOneRow(res, job_id, worker_id);
+  });
+}
+
+Result<int64_t> PostgresStore::pendingJobs() {
+  int64_t count = 0;
+  auto r = runTx("BEGIN READ ONLY", [&](Connection& c) -> Result<void> {
+    auto res = c.exec("SELECT count(*) FROM jobs WHERE state <> 'done'");
+    if (!res.ok()) return res.error();
+    count = toInt64(PQgetvalue(res->get(), 0, 0));
+    return {};
+  });
+  if (!r.ok()) return r.error();
+  return count;
+}
+
+}  // namespace banyan::provider::store

@@ -1,0 +1,67 @@
+// The shared store: PostgreSQL through libpq, for several provider processes (API and
+// worker nodes) on one database.
+//
+// Thread-safe. A pool of up to pool_size connections; a caller waits when all are in
+// use. write() runs READ COMMITTED and retries fn on serialization failures and
+// deadlocks (SQLSTATE 40001/40P01); read() runs REPEATABLE READ READ ONLY so a list and
+// a count in one callback agree. A connection found broken is reconnected once per call.
+// lockKey() is pg_advisory_xact_lock(hashtextextended(key, 0)). Inside write(), get()
+// locks the row it reads (FOR UPDATE), so get-then-update never loses an update.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/store.h"
+
+namespace banyan::provider::store {
+
+struct PostgresOptions {
+  // libpq keywords and values (host, port, dbname, user, password, sslmode, ...).
+  std::vector<std::pair<std::string, std::string>> params;
+  int pool_size = 8;
+};
+
+class PostgresStore final : public Store {
+ public:
+  // Connects once (so a wrong password fails here, not on the first request) without
+  // migrating; openStore() migrates.
+  static Result<std::unique_ptr<PostgresStore>> open(PostgresOptions options);
+  ~PostgresStore() override;
+
+  Result<void> migrate() override;
+  Result<int> schemaVersion() override;
+  Result<void> read(const std::function<Result<void>(Transaction&)>& fn) override;
+  Result<void> write(const std::function<Result<void>(Transaction&)>& fn) override;
+  Result<std::optional<Job>> claimJob(std::string_view worker_id,
+                                      std::chrono::milliseconds lease) override;
+  Result<void> renewJob(int64_t job_id, std::string_view worker_id,
+                        std::chrono::milliseconds lease) override;
+  Result<void> finishJob(int64_t job_id, std::string_view worker_id) override;
+  Result<void> retryJob(int64_t job_id, std::string_view worker_id,
+                        std::chrono::milliseconds delay, std::string_view error) override;
+  Result<int64_t> pendingJobs() override;
+
+  class Connection;  // one PGconn and the state of its current transaction
+
+ private:
+  explicit PostgresStore(PostgresOptions options);
+
+  Result<std::unique_ptr<Connection>> acquire();
+  void release(std::unique_ptr<Connection> conn);
+  // Runs body between begin_sql and COMMIT on a pooled connection, with the retries
+  // described above. body must have no effect outside the transaction.
+  Result<void> runTx(const char* begin_sql, const std::function<Result<void>(Connection&)>& body);
+
+  PostgresOptions options_;
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  int open_ = 0;  // connections handed out or idle
+};
+
+}  // namespace banyan::provider::store
