@@ -1,0 +1,82 @@
+// The agent's nftables table: `table inet banyan`, owned by the agent and
+// replaced as a whole in ONE netlink transaction (delete-if-present + create +
+// chains + sets + rules). The kernel applies a transaction completely or not at
+// all, so a failure at any point leaves the previous ruleset in place, and
+// traffic never sees a half-built table. Nothing outside this table is touched.
+//
+// What the filter does (chain `input`, hooked at input, policy accept):
+//   - loopback traffic is accepted;
+//   - VRRP (IP protocol 112) and TCP to agent_port are accepted from
+//     management_cidrs only, dropped from anywhere else — checked per packet,
+//     before conntrack, so a host we send VRRP to cannot answer past the check;
+//   - established/related traffic is accepted;
+//   - to a VIP, only listener ports from the listener's allowed_cidrs pass
+//     (empty allowed_cidrs = everyone), plus IPv6 neighbour discovery (without
+//     it an IPv6 VIP is unreachable); everything else to a VIP is dropped;
+//   - traffic to the host's other addresses is left alone.
+// Forwarded traffic is not filtered here (the L4 NAT chains below change the
+// destination before the input hook; members are reached by forwarding).
+//
+// Calls act on the calling thread's network namespace and are not synchronised
+// with each other: the agent serialises applies (one API request at a time).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "banyan/common/result.h"
+
+namespace banyan::agent::system {
+
+// Building block for in-kernel L4 load balancing (a later issue wires it to L4
+// listeners): DNAT of new flows to a VIP:port onto members chosen by a Jenkins
+// hash of (source address, source port) looked up in a slot table — pass a
+// Maglev table as `slots` so a member change moves the minimum of flows — and
+// optionally SNAT (masquerade, or a fixed address) of those flows on the way
+// out so members' replies come back through the amphora.
+struct L4NatSpec {
+  std::string vip;  // same family as every member
+  uint16_t port = 0;
+  std::string protocol = "tcp";  // tcp|udp|sctp
+  struct Member {
+    std::string address;
+    uint16_t port = 0;
+  };
+  std::vector<Member> members;
+  // slot -> index into members; the hash picks a slot. Empty: one slot per
+  // member in order. At most 65536 slots.
+  std::vector<uint32_t> slots;
+  uint32_t hash_seed = 0;  // equal on both amphorae, or flows remap on failover
+  bool snat = true;
+  std::string snat_address;  // empty with snat: masquerade (the egress address)
+};
+
+struct FirewallSpec {
+  std::vector<std::string> vips;
+  struct Listener {
+    std::string vip;
+    uint16_t port = 0;
+    std::string protocol = "tcp";            // tcp|udp|sctp
+    std::vector<std::string> allowed_cidrs;  // empty = all
+  };
+  std::vector<Listener> listeners;
+  std::vector<std::string> management_cidrs;
+  uint16_t agent_port = 9443;
+  bool allow_vrrp = true;         // false: VRRP is dropped from everyone (SINGLE topology)
+  std::vector<L4NatSpec> l4_nat;  // see L4NatSpec; empty for proxy-served listeners
+};
+
+inline constexpr const char* kFirewallTable = "banyan";
+
+// Validates the spec (kInvalidArgument names the bad field, e.g.
+// "/listeners/0/allowed_cidrs/1") and then replaces the table atomically.
+common::Result<void> applyFirewall(const FirewallSpec& spec);
+// Deletes the table; absent already is success.
+common::Result<void> removeFirewall();
+// The same transaction applyFirewall would send, in libnftnl's textual form
+// (one object per paragraph, rules with their expressions), without touching
+// the kernel. For tests and for a debug endpoint.
+common::Result<std::string> describeFirewall(const FirewallSpec& spec);
+
+}  // namespace banyan::agent::system
