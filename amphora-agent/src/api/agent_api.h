@@ -1,0 +1,78 @@
+// banyan-agent's REST API (docs/agent-api.md), served over mutual TLS by
+// common/http_server.h. This class turns requests into calls on the agent's parts
+// and shapes the answers; it owns nothing it is given. handle() is called from the
+// server's thread pool and is thread-safe.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "api/system_ops.h"
+#include "apply/config_apply.h"
+#include "banyan/common/http_server.h"
+#include "banyan/common/result.h"
+#include "certs/certs.h"
+#include "heartbeat/heartbeat_sender.h"
+#include "proxy_control/proxy_control.h"
+
+namespace banyan::agent::api {
+
+inline constexpr char kApiVersion[] = "1.0";
+
+struct ApiOptions {
+  std::string amphora_id;
+  std::string state_dir;          // disk usage in /details; agent-config.json and vrrp.json live here
+  std::string agent_server_cert;  // rewritten by PUT /1.0/certificate
+  std::string agent_server_key;   // may equal agent_server_cert (one PEM with both)
+  std::string agent_version;
+};
+
+struct ApiDeps {
+  apply::ConfigApplier& applier;
+  certs::CertStore& certs;
+  const proxy_control::ProxyControl& control;
+  heartbeat::HeartbeatSender& heartbeat;
+  SystemOps& system;
+};
+
+// The persisted PUT /1.0/agent-config document: {"controller_ip_port_list": [...],
+// "heartbeat_interval": seconds, "heartbeat_key": "..."}; absent fields keep BASE's.
+common::Result<heartbeat::HeartbeatSettings> mergeAgentConfig(const heartbeat::HeartbeatSettings& base,
+                                                              std::string_view json);
+std::string agentConfigJson(const heartbeat::HeartbeatSettings& settings, bool include_key);
+
+class AgentApi {
+ public:
+  AgentApi(ApiOptions options, ApiDeps deps);
+
+  // Given once the server is up (the server needs the handler first).
+  void setTlsReloader(std::function<common::Result<void>()> reload);
+
+  common::HttpResponse handle(const common::HttpRequest& request);
+
+  std::string agentConfigPath() const { return options_.state_dir + "/agent-config.json"; }
+  std::string vrrpPath() const { return options_.state_dir + "/vrrp.json"; }
+
+ private:
+  common::HttpResponse info();
+  common::HttpResponse details();
+  common::HttpResponse getConfig();
+  common::HttpResponse putConfig(const common::HttpRequest& request);
+  common::HttpResponse certificate(const common::HttpRequest& request, const std::string& name);
+  common::HttpResponse putAgentConfig(const common::HttpRequest& request);
+  common::HttpResponse getAgentConfig();
+  common::HttpResponse rotateServerCertificate(const common::HttpRequest& request);
+  common::HttpResponse putVrrp(const common::HttpRequest& request);
+  common::HttpResponse getVrrp();
+  common::HttpResponse plugVip(const common::HttpRequest& request, const std::string& ip);
+  common::HttpResponse plugNetwork(const common::HttpRequest& request);
+
+  ApiOptions options_;
+  ApiDeps deps_;
+  std::mutex mu_;  // serializes agent-config, certificate rotation and vrrp writes
+  std::function<common::Result<void>()> reload_tls_;
+};
+
+}  // namespace banyan::agent::api
