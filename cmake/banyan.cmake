@@ -38,8 +38,11 @@ function(banyan_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock pthread)
+  # A list inside PROPERTIES would be split into property/value pairs; escape it so
+  # every label reaches CTest.
+  string(REPLACE ";" "\\;" _labels "${ARG_LABELS}")
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 30
-                       PROPERTIES LABELS "${ARG_LABELS}")
+                       PROPERTIES LABELS "${_labels}")
 endfunction()
 
 # banyan_fuzz_target(NAME SOURCE CORPUS_DIR [DEPS ...]): with BANYAN_FUZZ a libFuzzer
