@@ -13,6 +13,7 @@
 #include "config/parse.h"
 #include "control/control_server.h"
 #include "proxy/proxy.h"
+#include "tls/context.h"
 
 namespace {
 
@@ -84,6 +85,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (check) {
+    // Certificates too: a bundle that would be refused at apply fails the check.
+    auto tls_ok = dp::tls::checkConfigTls(*loaded);
+    if (!tls_ok.ok()) {
+      const auto& e = tls_ok.error();
+      fprintf(stderr, "%s: %s: %s\n", config_path.c_str(), e.context.c_str(), e.message.c_str());
+      return 1;
+    }
     printf("%s: valid\n", config_path.c_str());
     return 0;
   }

@@ -23,9 +23,13 @@
 # settings.workers = harness "threads"; access_log "" (peers run without logs);
 # no X-Forwarded-* headers (peers add none); client/member data timeouts 60 s
 # like the harness's haproxy (timeout client/server 60s).
-# The TERMINATED_HTTPS listener (8443) is skipped: banyan-proxy has no TLS yet
-# (a later issue), so the tls-* and h2 scenarios cannot run; the adapter exits 1
-# at once when the harness makes the TLS listener the active one.
+# The TERMINATED_HTTPS listener (8443) -> pool_http: default_tls_certificate is
+# the harness's pem_bundle (or certificate + private_key joined into one file next
+# to the document), tls_versions from min_version (TLSv1.3 -> ["TLSv1.3"]), ALPN
+# without h2 (banyan-proxy has no HTTP/2 yet: "h2" would be refused), and
+# tls_session_resumption from tls.session_resumption (false for tls-handshake:
+# no tickets, no cache). The h2 scenarios cannot run: the adapter exits 1 at once
+# when the scenario name starts with "h2".
 #
 # Reloads: reload.sh rewrites the harness JSON and sends SIGHUP to our PID.
 # banyan-proxy re-reads its own --config file on SIGHUP, so in wrap mode this
@@ -49,19 +53,33 @@ command -v jq >/dev/null || die "jq is required (bench/install.sh installs it)"
 convert() {
   local in=$1 out=$2 gen=$3 tmp
   tmp=$(mktemp "$out.XXXXXX")
-  if ! jq --argjson gen "$gen" --argjson drain "${BANYAN_BENCH_DRAIN_MS:-2000}" '
+  if ! jq --argjson gen "$gen" --argjson drain "${BANYAN_BENCH_DRAIN_MS:-2000}" \
+      --arg bundle "$(tls_bundle "$in" "$out")" '
+      def tls_fields:
+        if .protocol == "TERMINATED_HTTPS" then
+          { default_tls_certificate: $bundle,
+            tls_versions: (if (.tls.min_version // "TLSv1.2") == "TLSv1.3"
+                           then ["TLSv1.3"] else ["TLSv1.2", "TLSv1.3"] end),
+            alpn_protocols: ([ (.tls.alpn // ["http/1.1"])[] | select(. != "h2") ]
+                             | if length == 0 then ["http/1.1"] else . end),
+            tls_session_resumption: (.tls.session_resumption != false) }
+        else {} end;
       def listener:
         { id: .name, protocol: .protocol, address: .address, additional_addresses: [],
           protocol_port: .port, admin_state_up: true, connection_limit: -1,
           timeout_client_data: 60000, timeout_member_connect: 5000,
           timeout_member_data: 60000, timeout_tcp_inspect: 0,
-          insert_headers: {}, accept_proxy_protocol: "none", default_pool_id: .pool };
+          insert_headers: {}, accept_proxy_protocol: "none", default_pool_id: .pool }
+        + tls_fields;
       def member($n):
         { id: "m\($n)", address: .address, protocol_port: .protocol_port,
           weight: (.weight // 1), backup: false, admin_state_up: true };
       { generation: $gen,
         settings: { workers: (.threads // 1), access_log: "", drain_timeout_ms: $drain },
-        listeners: [ .listeners[] | select(.protocol == "HTTP" or .protocol == "TCP") | listener ],
+        listeners: [ .listeners[]
+                     | select(.protocol == "HTTP" or .protocol == "TCP"
+                              or (.protocol == "TERMINATED_HTTPS" and $bundle != ""))
+                     | listener ],
         pools: ( [ .pools | to_entries[] ] as $ps
                  | [ range(0; $ps | length) as $i
                      | $ps[$i] as $p
@@ -79,8 +97,24 @@ convert() {
 }
 
 skipped_listeners() {
-  jq -r '[.listeners[] | select(.protocol != "HTTP" and .protocol != "TCP")
+  jq -r '[.listeners[] | select(.protocol != "HTTP" and .protocol != "TCP"
+                                and .protocol != "TERMINATED_HTTPS")
           | "\(.name) (\(.protocol) \(.address):\(.port))"] | join(", ")' "$1"
+}
+
+# tls_bundle IN OUT: the PEM bundle (certificate, chain, key) for the TLS
+# listener: the harness's pem_bundle, else its certificate and key joined into
+# <OUT dir>/banyan-tls-bundle.pem (0600); "" when the JSON has no TLS listener.
+tls_bundle() {
+  local in=$1 out=$2 pem cert key joined
+  pem=$(jq -r '[.listeners[] | select(.protocol == "TERMINATED_HTTPS")][0].tls.pem_bundle // ""' "$in")
+  if [ -n "$pem" ] && [ -r "$pem" ]; then realpath "$pem"; return 0; fi
+  cert=$(jq -r '[.listeners[] | select(.protocol == "TERMINATED_HTTPS")][0].tls.certificate // ""' "$in")
+  key=$(jq -r '[.listeners[] | select(.protocol == "TERMINATED_HTTPS")][0].tls.private_key // ""' "$in")
+  if [ -z "$cert" ] || [ -z "$key" ] || [ ! -r "$cert" ] || [ ! -r "$key" ]; then echo ""; return 0; fi
+  joined=$(cd "$(dirname "$out")" && pwd)/banyan-tls-bundle.pem
+  (umask 077 && cat "$cert" "$key" >"$joined")
+  echo "$joined"
 }
 
 if [ "${1:-}" = --convert ]; then
@@ -99,9 +133,13 @@ out=$(dirname "$in")/banyan-proxy.json
 
 active=$(jq -r '.active_listener // "http"' "$in")
 skipped=$(skipped_listeners "$in")
-[ -z "$skipped" ] || log "skipping listener(s) $skipped: banyan-proxy has no TLS termination yet"
-if [ "$active" = tls ]; then
-  die "scenario $(jq -r .scenario "$in") needs the TERMINATED_HTTPS listener, which banyan-proxy cannot serve yet"
+[ -z "$skipped" ] || log "skipping listener(s) $skipped: not supported by banyan-proxy"
+scenario=$(jq -r '.scenario // ""' "$in")
+case "$scenario" in
+  h2*) die "scenario $scenario needs HTTP/2, which banyan-proxy does not speak yet" ;;
+esac
+if [ "$active" = tls ] && [ -z "$(tls_bundle "$in" "$out")" ]; then
+  die "scenario $scenario needs the TLS listener, but the JSON names no readable certificate"
 fi
 
 gen=1

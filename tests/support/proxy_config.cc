@@ -36,6 +36,10 @@ std::string ConfigSpec::toJson() const {
   key(w, "member_connect_retries");
   w.Int(member_connect_retries);
   str(w, "access_log", access_log);
+  for (const auto& [k, v] : settings_extra) {
+    w.Key(k.c_str());
+    w.RawValue(v.c_str(), v.size(), rapidjson::kObjectType);
+  }
   w.EndObject();
 
   key(w, "listeners");
@@ -75,6 +79,10 @@ std::string ConfigSpec::toJson() const {
       w.EndArray();
     }
     if (!l.default_pool_id.empty()) str(w, "default_pool_id", l.default_pool_id);
+    for (const auto& [k, v] : l.extra) {
+      w.Key(k.c_str());
+      w.RawValue(v.c_str(), v.size(), rapidjson::kObjectType);
+    }
     w.EndObject();
   }
   w.EndArray();
@@ -110,6 +118,10 @@ std::string ConfigSpec::toJson() const {
       w.EndObject();
     }
     w.EndArray();
+    for (const auto& [k, v] : p.extra) {
+      w.Key(k.c_str());
+      w.RawValue(v.c_str(), v.size(), rapidjson::kObjectType);
+    }
     if (p.health_monitor) {
       const MonitorSpec& hm = *p.health_monitor;
       key(w, "health_monitor");
@@ -124,7 +136,7 @@ std::string ConfigSpec::toJson() const {
       w.Int(hm.max_retries);
       key(w, "max_retries_down");
       w.Int(hm.max_retries_down);
-      if (hm.type == "HTTP") {
+      if (hm.type == "HTTP" || hm.type == "HTTPS") {
         str(w, "http_method", hm.http_method);
         str(w, "url_path", hm.url_path);
         str(w, "expected_codes", hm.expected_codes);
@@ -170,6 +182,13 @@ ConfigSpec simpleConfig(uint16_t port, std::vector<MemberSpec> members,
   p.members = std::move(members);
   c.pools.push_back(p);
   return c;
+}
+
+std::string jsonString(const std::string& s) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+  return sb.GetString();
 }
 
 }  // namespace banyan::test

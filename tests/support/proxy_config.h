@@ -41,6 +41,9 @@ struct PoolSpec {
   bool admin_state_up = true;
   std::vector<MemberSpec> members;
   std::optional<MonitorSpec> health_monitor;
+  // More properties, written as given: property -> raw JSON value
+  // ({"tls_enabled", "true"}, {"ca_certificate", "\"/path\""}).
+  std::map<std::string, std::string> extra;
 };
 
 struct ListenerSpec {
@@ -59,6 +62,9 @@ struct ListenerSpec {
   std::string accept_proxy_protocol = "none";
   std::vector<std::string> proxy_protocol_trusted_cidrs;  // omitted when empty
   std::string default_pool_id;
+  // More properties, written as given: property -> raw JSON value
+  // ({"default_tls_certificate", "\"/path\""}, {"tls_versions", "[\"TLSv1.3\"]"}).
+  std::map<std::string, std::string> extra;
 };
 
 struct ConfigSpec {
@@ -70,6 +76,7 @@ struct ConfigSpec {
   std::string access_log;
   std::vector<ListenerSpec> listeners;
   std::vector<PoolSpec> pools;
+  std::map<std::string, std::string> settings_extra;  // raw JSON values
 
   std::string toJson() const;
   ListenerSpec& listener(const std::string& id);
@@ -81,5 +88,8 @@ ConfigSpec simpleConfig(uint16_t port, std::vector<MemberSpec> members,
                         const std::string& listener_protocol = "HTTP",
                         const std::string& pool_protocol = "HTTP",
                         const std::string& address = "127.0.0.1");
+
+// A JSON string literal for `extra` maps.
+std::string jsonString(const std::string& s);
 
 }  // namespace banyan::test

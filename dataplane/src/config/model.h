@@ -11,12 +11,36 @@
 
 namespace banyan::dp::config {
 
-enum class ListenerProtocol { kHttp, kTcp };
+// kHttps is TLS passthrough (bytes to members, like kTcp); kTerminatedHttps
+// terminates TLS and then proxies HTTP like kHttp.
+enum class ListenerProtocol { kHttp, kTcp, kHttps, kTerminatedHttps };
 enum class PoolProtocol { kHttp, kTcp, kHttps, kProxy, kProxyV2 };
 enum class LbAlgorithm { kRoundRobin, kLeastConnections, kSourceIp, kSourceIpPort };
-enum class MonitorType { kTcp, kHttp };
+// kHttps: an HTTP check over TLS without verification (haproxy `check-ssl verify none`).
+enum class MonitorType { kTcp, kHttp, kHttps };
 // PROXY protocol accepted from a trusted upstream load balancer on a listener.
 enum class AcceptProxy { kNone, kV1, kV2, kAny };
+
+// Octavia's client_authentication (haproxy `verify none|optional|required`).
+enum class ClientAuth { kNone, kOptional, kMandatory };
+
+// TLS protocol versions as a bit set, in Octavia's names.
+enum TlsVersionBit : uint32_t {
+  kSslV3 = 1u << 0,   // "SSLv3"
+  kTlsV1 = 1u << 1,   // "TLSv1"
+  kTlsV11 = 1u << 2,  // "TLSv1.1"
+  kTlsV12 = 1u << 3,  // "TLSv1.2"
+  kTlsV13 = 1u << 4,  // "TLSv1.3"
+};
+// Octavia's default for listeners and pools: TLSv1.2 and TLSv1.3.
+constexpr uint32_t kDefaultTlsVersions = kTlsV12 | kTlsV13;
+// Octavia's [api_settings] default_listener_ciphers / default_pool_ciphers
+// (OWASP "Suite B"): TLS 1.3 suites and the TLS 1.2 ciphers in one string.
+inline constexpr const char* kDefaultTlsCiphers =
+    "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:"
+    "DHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-SHA256:DHE-RSA-AES128-SHA256:"
+    "ECDHE-RSA-AES256-SHA384:ECDHE-RSA-AES128-SHA256";
 
 struct HealthMonitor {
   std::string id;
@@ -51,6 +75,15 @@ struct Pool {
   bool admin_state_up = true;
   std::vector<Member> members;
   std::optional<HealthMonitor> health_monitor;
+  // Re-encryption to members (Octavia's pool TLS fields); all ignored unless
+  // tls_enabled. Paths are PEM files the agent wrote.
+  bool tls_enabled = false;
+  std::string ca_certificate;   // verify members against it; empty: no verification
+  std::string crl;              // with ca_certificate
+  std::string tls_certificate;  // bundle (cert, chain, key) presented to members
+  uint32_t tls_versions = kDefaultTlsVersions;
+  std::string tls_ciphers = kDefaultTlsCiphers;
+  std::vector<std::string> alpn_protocols = {"http/1.1", "http/1.0"};
 };
 
 struct InsertHeaders {
@@ -58,6 +91,36 @@ struct InsertHeaders {
   bool x_forwarded_port = false;
   bool x_forwarded_proto = false;
   bool forwarded = false;  // RFC 7239 `Forwarded: for=...;proto=...;by=...`
+  // TERMINATED_HTTPS only: the client certificate, in haproxy's formats.
+  bool ssl_client_verify = false;    // X-SSL-Client-Verify
+  bool ssl_client_has_cert = false;  // X-SSL-Client-Has-Cert
+  bool ssl_client_dn = false;        // X-SSL-Client-DN
+  bool ssl_client_cn = false;        // X-SSL-Client-CN
+  bool ssl_issuer = false;           // X-SSL-Issuer
+  bool ssl_client_sha1 = false;      // X-SSL-Client-SHA1
+  bool ssl_client_not_before = false;
+  bool ssl_client_not_after = false;
+  bool anySsl() const {
+    return ssl_client_verify || ssl_client_has_cert || ssl_client_dn || ssl_client_cn ||
+           ssl_issuer || ssl_client_sha1 || ssl_client_not_before || ssl_client_not_after;
+  }
+};
+
+// TERMINATED_HTTPS settings. Certificates are PEM bundles (certificate, then
+// its chain, and the private key) referenced by path; the agent writes them 0600.
+struct ListenerTls {
+  std::string default_certificate;            // served without SNI or when none matches
+  std::vector<std::string> sni_certificates;  // picked by SNI against their SAN/CN names
+  std::string client_ca_certificate;
+  std::string client_crl;
+  ClientAuth client_authentication = ClientAuth::kNone;
+  uint32_t versions = kDefaultTlsVersions;
+  std::string ciphers = kDefaultTlsCiphers;
+  std::vector<std::string> alpn_protocols = {"http/1.1", "http/1.0"};
+  std::optional<uint32_t> hsts_max_age;  // seconds; set: Strict-Transport-Security on responses
+  bool hsts_include_subdomains = false;
+  bool hsts_preload = false;
+  bool session_resumption = true;  // tickets; false: every handshake is a full one
 };
 
 struct Listener {
@@ -79,6 +142,7 @@ struct Listener {
   // so they cannot claim another address.
   std::vector<std::string> proxy_protocol_trusted_cidrs;
   std::string default_pool_id;  // empty: no pool, every request gets 503 / connection closed
+  ListenerTls tls;              // TERMINATED_HTTPS only
 };
 
 struct Settings {
@@ -90,6 +154,9 @@ struct Settings {
   uint32_t drain_timeout_ms = 30000;        // SIGTERM: how long in-flight work may finish
   uint32_t member_connect_retries = 3;      // Octavia `retries 3` + `option redispatch`
   std::string access_log;                   // "" (off), "stderr", "stdout" or a file path
+  // TLS session ticket keys: a new key every period; the two previous keys
+  // still decrypt, so a ticket lives up to three periods.
+  uint32_t tls_ticket_key_rotation_s = 3600;
 };
 
 struct Config {

@@ -260,7 +260,21 @@ Result<bool> readHeaderFlag(const Value& headers, const char* name, const std::s
 }
 
 const char* listenerProtocolName(ListenerProtocol p) {
-  return p == ListenerProtocol::kHttp ? "HTTP" : "TCP";
+  switch (p) {
+    case ListenerProtocol::kHttp:
+      return "HTTP";
+    case ListenerProtocol::kTcp:
+      return "TCP";
+    case ListenerProtocol::kHttps:
+      return "HTTPS";
+    case ListenerProtocol::kTerminatedHttps:
+      return "TERMINATED_HTTPS";
+  }
+  return "?";
+}
+
+bool parsesHttp(ListenerProtocol p) {
+  return p == ListenerProtocol::kHttp || p == ListenerProtocol::kTerminatedHttps;
 }
 
 const char* poolProtocolName(PoolProtocol p) {
@@ -282,16 +296,142 @@ const char* poolProtocolName(PoolProtocol p) {
 // Octavia's listener/pool protocol matrix (octavia/common/constants.py
 // VALID_LISTENER_POOL_PROTOCOL_MAP), restricted to the protocols supported here.
 bool compatible(ListenerProtocol listener, PoolProtocol pool) {
-  if (listener == ListenerProtocol::kHttp) {
+  if (parsesHttp(listener)) {
     return pool == PoolProtocol::kHttp || pool == PoolProtocol::kProxy ||
            pool == PoolProtocol::kProxyV2;
   }
+  if (listener == ListenerProtocol::kHttps) return pool != PoolProtocol::kHttp;
   return true;  // a TCP listener forwards bytes: any pool protocol this proxy supports fits
 }
 
 const char* allowedPoolProtocols(ListenerProtocol listener) {
-  return listener == ListenerProtocol::kHttp ? "HTTP, PROXY, PROXYV2"
-                                             : "TCP, HTTP, HTTPS, PROXY, PROXYV2";
+  if (parsesHttp(listener)) return "HTTP, PROXY, PROXYV2";
+  if (listener == ListenerProtocol::kHttps) return "HTTPS, PROXY, PROXYV2, TCP";
+  return "TCP, HTTP, HTTPS, PROXY, PROXYV2";
+}
+
+// tls_versions: Octavia's names to a bit set.
+uint32_t readTlsVersions(const Value& obj, const char* name) {
+  const Value* v = findMember(obj, name);
+  if (!present(v)) return kDefaultTlsVersions;
+  uint32_t bits = 0;
+  for (const auto& e : v->GetArray()) {
+    std::string_view n(e.GetString(), e.GetStringLength());
+    bits |= n == "SSLv3" ? kSslV3 : n == "TLSv1" ? kTlsV1 : n == "TLSv1.1" ? kTlsV11
+          : n == "TLSv1.2" ? kTlsV12 : kTlsV13;
+  }
+  return bits;
+}
+
+// tls_ciphers: Octavia's API allows only these characters (an OpenSSL cipher
+// string); whether OpenSSL knows the names is checked when contexts are built.
+Result<std::string> readTlsCiphers(const Value& obj, const std::string& path) {
+  std::string c = readString(obj, "tls_ciphers", kDefaultTlsCiphers);
+  for (char ch : c) {
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || std::strchr("-+!:@=_.", ch) != nullptr) ||
+        ch == '\0') {
+      return invalid(path + "/tls_ciphers",
+                     quote(c) + " contains a character outside [A-Za-z0-9-+!:@=_.]");
+    }
+  }
+  return c;
+}
+
+// alpn_protocols: h2 would promise HTTP/2, which banyan-proxy does not speak yet.
+Result<std::vector<std::string>> readAlpn(const Value& obj, const std::string& path) {
+  const Value* v = findMember(obj, "alpn_protocols");
+  if (!present(v)) return std::vector<std::string>{"http/1.1", "http/1.0"};
+  std::vector<std::string> out;
+  rapidjson::SizeType i = 0;
+  for (const auto& e : v->GetArray()) {
+    std::string n(e.GetString(), e.GetStringLength());
+    if (n == "h2") {
+      return invalid(indexPath(path + "/alpn_protocols", i),
+                     "\"h2\" is not supported yet (banyan-proxy has no HTTP/2); use \"http/1.1\" "
+                     "and \"http/1.0\"");
+    }
+    if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(std::move(n));
+    ++i;
+  }
+  return out;
+}
+
+// A certificate or CRL reference: an absolute path (the agent writes the files).
+Result<std::string> readPemPath(const Value& obj, const char* name, const std::string& path) {
+  std::string p = readString(obj, name);
+  if (!p.empty() && (p.front() != '/' || p.find('\0') != std::string::npos))
+    return invalid(path + "/" + name, quote(p) + " is not an absolute file path");
+  return p;
+}
+
+Result<void> readListenerTls(const Value& v, const std::string& path, Listener& l) {
+  static constexpr const char* kTlsFields[] = {
+      "default_tls_certificate", "sni_certificates", "client_ca_certificate", "client_crl",
+      "client_authentication",   "tls_versions",     "tls_ciphers",           "alpn_protocols",
+      "hsts_max_age",            "hsts_include_subdomains", "hsts_preload",
+      "tls_session_resumption"};
+  if (l.protocol != ListenerProtocol::kTerminatedHttps) {
+    // Octavia refuses certificate references and TLS options on other protocols.
+    for (const char* f : kTlsFields) {
+      const Value* x = findMember(v, f);
+      if (present(x) && !(x->IsBool() && !x->GetBool())) {
+        return invalid(path + "/" + f, std::string(f) + " needs a TERMINATED_HTTPS listener, not " +
+                                           listenerProtocolName(l.protocol));
+      }
+    }
+    return {};
+  }
+  ListenerTls& t = l.tls;
+  auto def = readPemPath(v, "default_tls_certificate", path);
+  if (!def) return def.error();
+  t.default_certificate = std::move(def).value();
+  if (t.default_certificate.empty())
+    return invalid(path, "a TERMINATED_HTTPS listener needs default_tls_certificate");
+  if (const Value* sni = findMember(v, "sni_certificates"); present(sni)) {
+    rapidjson::SizeType i = 0;
+    for (const auto& e : sni->GetArray()) {
+      std::string p(e.GetString(), e.GetStringLength());
+      if (p.front() != '/' || p.find('\0') != std::string::npos)
+        return invalid(indexPath(path + "/sni_certificates", i),
+                       quote(p) + " is not an absolute file path");
+      t.sni_certificates.push_back(std::move(p));
+      ++i;
+    }
+  }
+  auto ca = readPemPath(v, "client_ca_certificate", path);
+  if (!ca) return ca.error();
+  t.client_ca_certificate = std::move(ca).value();
+  auto crl = readPemPath(v, "client_crl", path);
+  if (!crl) return crl.error();
+  t.client_crl = std::move(crl).value();
+  std::string auth = readString(v, "client_authentication", "NONE");
+  t.client_authentication = auth == "OPTIONAL"    ? ClientAuth::kOptional
+                            : auth == "MANDATORY" ? ClientAuth::kMandatory
+                                                  : ClientAuth::kNone;
+  if (t.client_authentication != ClientAuth::kNone && t.client_ca_certificate.empty()) {
+    return invalid(path + "/client_authentication",
+                   "client_authentication " + auth + " needs client_ca_certificate");
+  }
+  if (!t.client_crl.empty() && t.client_ca_certificate.empty())
+    return invalid(path + "/client_crl", "client_crl needs client_ca_certificate");
+  t.versions = readTlsVersions(v, "tls_versions");
+  auto ciphers = readTlsCiphers(v, path);
+  if (!ciphers) return ciphers.error();
+  t.ciphers = std::move(ciphers).value();
+  auto alpn = readAlpn(v, path);
+  if (!alpn) return alpn.error();
+  t.alpn_protocols = std::move(alpn).value();
+  if (const Value* age = findMember(v, "hsts_max_age"); present(age))
+    t.hsts_max_age = age->GetUint();
+  t.hsts_include_subdomains = readBool(v, "hsts_include_subdomains", false);
+  t.hsts_preload = readBool(v, "hsts_preload", false);
+  // Octavia: the HSTS flags only mean something with a max-age.
+  if ((t.hsts_include_subdomains || t.hsts_preload) && !t.hsts_max_age) {
+    return invalid(path + (t.hsts_preload ? "/hsts_preload" : "/hsts_include_subdomains"),
+                   "hsts_include_subdomains and hsts_preload need hsts_max_age");
+  }
+  t.session_resumption = readBool(v, "tls_session_resumption", true);
+  return {};
 }
 
 Result<Settings> readSettings(const Value* v) {
@@ -305,6 +445,8 @@ Result<Settings> readSettings(const Value* v) {
   s.drain_timeout_ms = readU32(*v, "drain_timeout_ms", s.drain_timeout_ms);
   s.member_connect_retries = readU32(*v, "member_connect_retries", s.member_connect_retries);
   s.access_log = readString(*v, "access_log", s.access_log);
+  s.tls_ticket_key_rotation_s =
+      readU32(*v, "tls_ticket_key_rotation_s", s.tls_ticket_key_rotation_s);
   if (!(s.access_log.empty() || s.access_log == "stderr" || s.access_log == "stdout" ||
         s.access_log.front() == '/') ||
       s.access_log.find('\0') != std::string::npos) {
@@ -323,9 +465,14 @@ Result<Listener> readListener(const Value& v, const std::string& path) {
     l.protocol = ListenerProtocol::kHttp;
   } else if (protocol == "TCP") {
     l.protocol = ListenerProtocol::kTcp;
+  } else if (protocol == "HTTPS") {
+    l.protocol = ListenerProtocol::kHttps;
+  } else if (protocol == "TERMINATED_HTTPS") {
+    l.protocol = ListenerProtocol::kTerminatedHttps;
   } else {
-    return invalid(path + "/protocol", "listener protocol " + quote(protocol) +
-                                           " is not supported yet (supported: HTTP, TCP)");
+    return invalid(path + "/protocol",
+                   "listener protocol " + quote(protocol) +
+                       " is not supported yet (supported: HTTP, TCP, HTTPS, TERMINATED_HTTPS)");
   }
   l.address = readString(v, "address");
   if (const Value* extra = findMember(v, "additional_addresses"); present(extra)) {
@@ -352,12 +499,28 @@ Result<Listener> readListener(const Value& v, const std::string& path) {
         {"X-Forwarded-Port", &InsertHeaders::x_forwarded_port},
         {"X-Forwarded-Proto", &InsertHeaders::x_forwarded_proto},
         {"Forwarded", &InsertHeaders::forwarded},
+        {"X-SSL-Client-Verify", &InsertHeaders::ssl_client_verify},
+        {"X-SSL-Client-Has-Cert", &InsertHeaders::ssl_client_has_cert},
+        {"X-SSL-Client-DN", &InsertHeaders::ssl_client_dn},
+        {"X-SSL-Client-CN", &InsertHeaders::ssl_client_cn},
+        {"X-SSL-Issuer", &InsertHeaders::ssl_issuer},
+        {"X-SSL-Client-SHA1", &InsertHeaders::ssl_client_sha1},
+        {"X-SSL-Client-Not-Before", &InsertHeaders::ssl_client_not_before},
+        {"X-SSL-Client-Not-After", &InsertHeaders::ssl_client_not_after},
     };
     for (const Flag& f : kFlags) {
       auto on = readHeaderFlag(*headers, f.name, hpath);
       if (!on) return on.error();
+      // The X-SSL-* headers describe a TLS client: Octavia allows them on
+      // TERMINATED_HTTPS only.
+      if (*on && std::string_view(f.name).substr(0, 6) == "X-SSL-" &&
+          l.protocol != ListenerProtocol::kTerminatedHttps) {
+        return invalid(hpath + "/" + f.name, std::string("inserting ") + f.name +
+                                                 " needs a TERMINATED_HTTPS listener, not " +
+                                                 listenerProtocolName(l.protocol));
+      }
       // Octavia refuses insert_headers on listeners that do not parse HTTP.
-      if (*on && l.protocol != ListenerProtocol::kHttp) {
+      if (*on && !parsesHttp(l.protocol)) {
         return invalid(hpath + "/" + f.name, std::string("inserting ") + f.name +
                                                  " needs an HTTP listener, not " +
                                                  listenerProtocolName(l.protocol));
@@ -386,6 +549,7 @@ Result<Listener> readListener(const Value& v, const std::string& path) {
     }
   }
   l.default_pool_id = readString(v, "default_pool_id");
+  if (auto r = readListenerTls(v, path, l); !r) return r.error();
   return l;
 }
 
@@ -397,9 +561,11 @@ Result<HealthMonitor> readHealthMonitor(const Value& v, const std::string& path)
     hm.type = MonitorType::kTcp;
   } else if (type == "HTTP") {
     hm.type = MonitorType::kHttp;
+  } else if (type == "HTTPS") {
+    hm.type = MonitorType::kHttps;
   } else {
     return invalid(path + "/type", "health monitor type " + quote(type) +
-                                       " is not supported yet (supported: TCP, HTTP)");
+                                       " is not supported yet (supported: TCP, HTTP, HTTPS)");
   }
   hm.delay_ms = readSecondsAsMs(v, "delay", hm.delay_ms);
   hm.timeout_ms = readSecondsAsMs(v, "timeout", hm.timeout_ms);
@@ -504,6 +670,35 @@ Result<Pool> readPool(const Value& v, const std::string& path) {
     auto parsed = readHealthMonitor(*hm, path + "/health_monitor");
     if (!parsed) return parsed.error();
     p.health_monitor = std::move(parsed).value();
+  }
+  p.tls_enabled = readBool(v, "tls_enabled", false);
+  auto ca = readPemPath(v, "ca_certificate", path);
+  if (!ca) return ca.error();
+  p.ca_certificate = std::move(ca).value();
+  auto crl = readPemPath(v, "crl", path);
+  if (!crl) return crl.error();
+  p.crl = std::move(crl).value();
+  auto cert = readPemPath(v, "tls_certificate", path);
+  if (!cert) return cert.error();
+  p.tls_certificate = std::move(cert).value();
+  p.tls_versions = readTlsVersions(v, "tls_versions");
+  auto ciphers = readTlsCiphers(v, path);
+  if (!ciphers) return ciphers.error();
+  p.tls_ciphers = std::move(ciphers).value();
+  auto alpn = readAlpn(v, path);
+  if (!alpn) return alpn.error();
+  p.alpn_protocols = std::move(alpn).value();
+  if (p.tls_enabled) {
+    // Re-encryption is done for HTTP pools; a PROXY header would have to go
+    // out in clear before the handshake, and raw pools carry the client's own
+    // TLS already.
+    if (p.protocol != PoolProtocol::kHttp) {
+      return invalid(path + "/tls_enabled", std::string("tls_enabled on a ") +
+                                                poolProtocolName(p.protocol) +
+                                                " pool is not supported yet (HTTP pools only)");
+    }
+    if (!p.crl.empty() && p.ca_certificate.empty())
+      return invalid(path + "/crl", "crl needs ca_certificate");
   }
   return p;
 }

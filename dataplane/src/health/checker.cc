@@ -1,5 +1,7 @@
 #include "health/checker.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -56,6 +58,7 @@ uint64_t hashId(std::string_view s) {
 }
 
 const char* monitorName(config::MonitorType t) {
+  if (t == config::MonitorType::kHttps) return "HTTPS";
   return t == config::MonitorType::kHttp ? "HTTP" : "TCP";
 }
 
@@ -70,9 +73,11 @@ struct ProbeSpec {
   bool target_valid = false;
   sockaddr_storage target{};
   std::string request;  // HTTP only: the full request bytes
+  bool tls = false;     // HTTP over TLS: HTTPS monitors, HTTP monitors of tls_enabled pools
 
   bool operator==(const ProbeSpec& o) const {
-    if (type != o.type || target_valid != o.target_valid || request != o.request) return false;
+    if (type != o.type || target_valid != o.target_valid || request != o.request || tls != o.tls)
+      return false;
     return !target_valid || net::sameAddress(target, o.target);
   }
 };
@@ -83,13 +88,32 @@ std::string hostFor(const std::string& address) {
   return address;
 }
 
-ProbeSpec buildSpec(const config::Member& m, const config::HealthMonitor& hm) {
+// Checks speak TLS without verifying the member (haproxy `check-ssl verify
+// none`; Octavia's HTTPS monitors do not verify, and checks of a tls_enabled
+// pool only need the member to answer). One context for the checker thread's life.
+SSL_CTX* checkTlsContext() {
+  static SSL_CTX* const ctx = [] {
+    SSL_CTX* c = SSL_CTX_new(TLS_client_method());
+    LB_CHECK(c != nullptr, "OpenSSL can make a client context");
+    SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
+    SSL_CTX_set_options(c, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    return c;
+  }();
+  return ctx;
+}
+
+ProbeSpec buildSpec(const config::Member& m, const config::HealthMonitor& hm, bool pool_tls) {
   ProbeSpec spec;
-  spec.type = hm.type;
+  // An HTTPS check is an HTTP check over TLS; HTTP checks of a re-encrypting
+  // pool use TLS as its traffic does (haproxy checks inherit the server's ssl).
+  spec.type = hm.type == config::MonitorType::kHttps ? config::MonitorType::kHttp : hm.type;
+  spec.tls = hm.type == config::MonitorType::kHttps ||
+             (pool_tls && hm.type == config::MonitorType::kHttp);
   const std::string& address = m.monitor_address.empty() ? m.address : m.monitor_address;
   uint16_t port = m.monitor_port != 0 ? m.monitor_port : m.protocol_port;
   spec.target_valid = net::parseAddress(address, port, spec.target);
-  if (hm.type == config::MonitorType::kHttp) {
+  if (spec.type == config::MonitorType::kHttp) {
     std::string& r = spec.request;
     r = hm.http_method + " " + hm.url_path + " HTTP/" + hm.http_version + "\r\n";
     if (!hm.domain_name.empty())
@@ -123,7 +147,10 @@ class Probe : public event::Handler, public event::Deletable {
         done_(std::move(done)),
         timer_(loop, [this] { onTimeout(); }) {}
 
-  ~Probe() override { closeFd(); }
+  ~Probe() override {
+    closeFd();
+    if (ssl_) SSL_free(ssl_);
+  }
 
   // May finish (and call `done`) before returning.
   void start() {
@@ -149,9 +176,18 @@ class Probe : public event::Handler, public event::Deletable {
         if (err != 0) return finish(false, connectFailure(err));
         if ((events & (EPOLLERR | EPOLLHUP)) != 0) return finish(false, "connect failed");
         if (spec_.type == config::MonitorType::kTcp) return finish(true, "connected");
+        if (spec_.tls) {
+          ssl_ = SSL_new(checkTlsContext());
+          if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return finish(false, "TLS setup failed");
+          SSL_set_connect_state(ssl_);
+          state_ = State::Handshaking;
+          return handshake();
+        }
         state_ = State::Writing;
         return writeRequest();
       }
+      case State::Handshaking:
+        return handshake();
       case State::Writing:
         return writeRequest();
       case State::Reading:
@@ -160,7 +196,30 @@ class Probe : public event::Handler, public event::Deletable {
   }
 
  private:
-  enum class State { Connecting, Writing, Reading };
+  enum class State { Connecting, Handshaking, Writing, Reading };
+
+  // Waits for what OpenSSL asks for; false (and finished) on an error.
+  bool tlsWait(int ret, const char* what) {
+    int err = SSL_get_error(ssl_, ret);
+    ERR_clear_error();
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      uint32_t want = err == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT;
+      if (!loop_.modify(fd_, want, this)) finish(false, errnoText("epoll_ctl", errno));
+      return true;
+    }
+    finish(false, what);
+    return false;
+  }
+
+  void handshake() {
+    int r = SSL_do_handshake(ssl_);
+    if (r != 1) {
+      tlsWait(r, "TLS handshake failed");
+      return;
+    }
+    state_ = State::Writing;
+    writeRequest();
+  }
 
   static std::string connectFailure(int err) {
     if (err == ECONNREFUSED) return "connect refused";
@@ -168,6 +227,16 @@ class Probe : public event::Handler, public event::Deletable {
   }
 
   void writeRequest() {
+    while (ssl_ && written_ < spec_.request.size()) {
+      int n = SSL_write(ssl_, spec_.request.data() + written_,
+                        static_cast<int>(spec_.request.size() - written_));
+      if (n > 0) {
+        written_ += static_cast<size_t>(n);
+        continue;
+      }
+      tlsWait(n, "TLS send failed");
+      return;
+    }
     while (written_ < spec_.request.size()) {
       ssize_t n = ::send(fd_, spec_.request.data() + written_, spec_.request.size() - written_,
                          MSG_NOSIGNAL);
@@ -186,7 +255,22 @@ class Probe : public event::Handler, public event::Deletable {
   void readResponse() {
     for (;;) {
       char buf[kReadChunk];
-      ssize_t n = ::read(fd_, buf, sizeof buf);
+      ssize_t n;
+      if (ssl_) {
+        int r = SSL_read(ssl_, buf, sizeof buf);
+        if (r <= 0) {
+          int err = SSL_get_error(ssl_, r);
+          if (err == SSL_ERROR_ZERO_RETURN) {
+            ERR_clear_error();
+            return finish(false, "connection closed before status line");
+          }
+          tlsWait(r, "TLS read failed");
+          return;
+        }
+        n = r;
+      } else {
+        n = ::read(fd_, buf, sizeof buf);
+      }
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -233,6 +317,7 @@ class Probe : public event::Handler, public event::Deletable {
   Done done_;
   Timer timer_;
   int fd_ = -1;
+  SSL* ssl_ = nullptr;
   State state_ = State::Connecting;
   size_t written_ = 0;
   std::string response_;
@@ -459,7 +544,7 @@ void HealthChecker::Impl::update(Record& r, const config::Pool& pool, const conf
     if (r.enabled) r.health->status.store(MemberStatus::NoMonitor, std::memory_order_relaxed);
     reason = r.enabled ? "no health monitor" : "admin_state_up=false";
   } else {
-    ProbeSpec spec = buildSpec(m, *pool.health_monitor);
+    ProbeSpec spec = buildSpec(m, *pool.health_monitor, pool.tls_enabled);
     bool spec_changed = !was_monitored || !(spec == r.spec);
     r.monitor = *pool.health_monitor;
     r.spec = std::move(spec);

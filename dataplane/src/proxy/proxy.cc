@@ -64,6 +64,27 @@ common::Result<uint64_t> Proxy::apply(std::string document) {
             "requested=%u",
             workers_.size(), cfg->settings.workers);
 
+  // TLS material first: a certificate that does not load, does not match its
+  // key or has expired refuses the document before anything changes.
+  TlsMaterial tls;
+  tls_.setTicketRotation(std::chrono::seconds(cfg->settings.tls_ticket_key_rotation_s));
+  tls.listeners.resize(cfg->listeners.size());
+  tls.pools.resize(cfg->pools.size());
+  for (size_t li = 0; li < cfg->listeners.size(); ++li) {
+    const auto& l = cfg->listeners[li];
+    if (!l.admin_state_up || l.protocol != config::ListenerProtocol::kTerminatedHttps) continue;
+    auto ctx = tls_.serverContext(l, "/listeners/" + std::to_string(li));
+    if (!ctx) return ctx.error();
+    tls.listeners[li] = std::move(ctx).value();
+  }
+  for (size_t pi = 0; pi < cfg->pools.size(); ++pi) {
+    const auto& p = cfg->pools[pi];
+    if (!p.tls_enabled) continue;
+    auto ctx = tls_.clientContext(p, "/pools/" + std::to_string(pi));
+    if (!ctx) return ctx.error();
+    tls.pools[pi] = std::move(ctx).value();
+  }
+
   // Open sockets for bind addresses that are new; keep the others untouched
   // so their accept queues never drop a connection.
   std::unordered_map<std::string, std::vector<int>> fresh;
@@ -137,7 +158,7 @@ common::Result<uint64_t> Proxy::apply(std::string document) {
   }
 
   auto snap = buildSnapshot(cfg, std::move(document), ++serial_, health_registry_,
-                            listener_counters_, member_counters_);
+                            listener_counters_, member_counters_, &tls);
 
   std::mutex mu;
   std::condition_variable cv;

@@ -15,6 +15,7 @@
 #include "proxy/snapshot.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
+#include "tls/context.h"
 
 namespace banyan::dp::proxy {
 
@@ -56,6 +57,7 @@ class Proxy {
   CounterRegistry listener_counters_;
   CounterRegistry member_counters_;
   health::HealthChecker health_;
+  tls::TlsContextProvider tls_;  // apply path only (under apply_mu_)
 };
 
 }  // namespace banyan::dp::proxy

@@ -16,6 +16,7 @@
 #include "http/forwarded.h"
 #include "net/socket.h"
 #include "proxy_protocol/proxy_protocol.h"
+#include "tls/tls_io.h"
 
 namespace banyan::dp::proxy {
 
@@ -86,6 +87,45 @@ ssize_t sendIov(int fd, iovec* iov, int cnt) {
   msg.msg_iov = iov;
   msg.msg_iovlen = static_cast<size_t>(cnt);
   return ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
+// One TLS record's worth of the two buffers, as one SSL_write: a head and the
+// start of a body become one record instead of two. The length offered only
+// grows between retries (the buffers' fronts stay until written), as OpenSSL
+// requires after WANT_READ/WANT_WRITE.
+constexpr size_t kTlsRecord = 16384;
+
+tls::IoResult tlsWriteIov(SSL* ssl, iovec* iov, int cnt) {
+  size_t total = iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0);
+  size_t len = std::min(total, kTlsRecord);
+  if (cnt == 1 || iov[0].iov_len >= len)
+    return tls::write(ssl, static_cast<const char*>(iov[0].iov_base), len);
+  thread_local char scratch[kTlsRecord];
+  std::memcpy(scratch, iov[0].iov_base, iov[0].iov_len);
+  std::memcpy(scratch + iov[0].iov_len, iov[1].iov_base, len - iov[0].iov_len);
+  return tls::write(ssl, scratch, len);
+}
+
+// X-SSL-* values are certificate text: keep them on one header line.
+std::string headerSafe(const std::string& v) {
+  std::string out = v;
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return out;
+}
+
+std::string quoted(const std::string& v) { return "\"" + headerSafe(v) + "\""; }
+
+bool sslHeaderSet(const config::InsertHeaders& ins, std::string_view name) {
+  if (name.size() < 12 || !ieq(name.substr(0, 6), "x-ssl-")) return false;
+  return (ins.ssl_client_verify && ieq(name, "x-ssl-client-verify")) ||
+         (ins.ssl_client_has_cert && ieq(name, "x-ssl-client-has-cert")) ||
+         (ins.ssl_client_dn && ieq(name, "x-ssl-client-dn")) ||
+         (ins.ssl_client_cn && ieq(name, "x-ssl-client-cn")) ||
+         (ins.ssl_issuer && ieq(name, "x-ssl-issuer")) ||
+         (ins.ssl_client_sha1 && ieq(name, "x-ssl-client-sha1")) ||
+         (ins.ssl_client_not_before && ieq(name, "x-ssl-client-not-before")) ||
+         (ins.ssl_client_not_after && ieq(name, "x-ssl-client-not-after"));
 }
 
 // True when `token` appears in a comma-separated header value.
@@ -183,7 +223,7 @@ ClientSession::ClientSession(Worker& worker, std::shared_ptr<const Snapshot> sna
       snap_(std::move(snap)),
       lis_(&listener),
       lis_counters_(listener.counters),
-      http_(listener.cfg->protocol == config::ListenerProtocol::kHttp),
+      http_(listener.http),
       fd_(fd),
       peer_(peer),
       local_(local),
@@ -199,6 +239,7 @@ ClientSession::ClientSession(Worker& worker, std::shared_ptr<const Snapshot> sna
 }
 
 ClientSession::~ClientSession() {
+  if (ssl_) SSL_free(ssl_);
   if (up_) up_->destroy();
   if (private_up_) private_up_->destroy();
   if (fd_ >= 0) ::close(fd_);
@@ -209,6 +250,14 @@ void ClientSession::start() {
   bump(slot.total_connections);
   bump(slot.active_connections, 1);
   w_.addSession(this);
+  if (lis_->tls) {
+    ssl_ = lis_->tls->newSsl(fd_);
+    if (!ssl_) {
+      termination_ = "tls_error";
+      close();
+      return;
+    }
+  }
   if (!w_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, this)) {
     close();
     return;
@@ -225,6 +274,17 @@ void ClientSession::onEvents(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_hup_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c_writable_ = true;
+  if (ssl_) {
+    // TLS may read while writing and write while reading (handshake, alerts).
+    if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && c_read_wants_write_) {
+      c_read_wants_write_ = false;
+      c_readable_ = true;
+    }
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && c_write_wants_read_) {
+      c_write_wants_read_ = false;
+      c_writable_ = true;
+    }
+  }
   advance();
 }
 
@@ -249,6 +309,16 @@ void ClientSession::onUpstreamEvents(UpstreamConn& up, uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up.readable = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up.hup = true;
   if (events & EPOLLOUT) up.writable = true;
+  if (up.ssl) {
+    if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && up.tls_read_wants_write) {
+      up.tls_read_wants_write = false;
+      up.readable = true;
+    }
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && up.tls_write_wants_read) {
+      up.tls_write_wants_read = false;
+      up.writable = true;
+    }
+  }
   advance();
 }
 
@@ -266,9 +336,65 @@ void ClientSession::drain() {
 
 bool ClientSession::readClient(size_t cap) {
   if (!c_readable_ || c_eof_ || cin_.size() >= cap) return false;
+  if (ssl_ && phase_ == Phase::ProxyHeader) {
+    // The PROXY header precedes the TLS handshake: peek at it, so the TLS
+    // bytes after it stay in the socket for OpenSSL. stepProxyHeader removes
+    // what it consumed.
+    cin_.clear();
+    char* p = cin_.writable(cap);
+    ssize_t n = ::recv(fd_, p, std::min(cin_.writableSize(), cap), MSG_PEEK);
+    c_readable_ = false;  // more bytes bring a new edge
+    if (n > 0) {
+      cin_.commit(static_cast<size_t>(n));
+      return true;
+    }
+    if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+      c_eof_ = true;
+      return true;
+    }
+    cin_.releaseIfEmpty();
+    return false;
+  }
   size_t want = std::max<size_t>(cap - cin_.size(), 1);
   char* p = cin_.writable(std::min<size_t>(want, 4096));
   size_t room = std::min(cin_.writableSize(), want);
+  if (ssl_) {
+    tls::IoResult r = tls::read(ssl_, p, room);
+    switch (r.status) {
+      case tls::IoStatus::kDone:
+        cin_.commit(r.bytes);
+        bump(lis_counters_->slot(w_.index()).bytes_in, static_cast<uint64_t>(r.bytes));
+        req_bytes_in_ += r.bytes;
+        client_act_ = w_.loop().now();
+        // OpenSSL may hold more of the record, or more records may wait:
+        // only a read that cannot progress ends the readable state.
+        return true;
+      case tls::IoStatus::kWantRead:
+        c_readable_ = false;
+        cin_.releaseIfEmpty();
+        return false;
+      case tls::IoStatus::kWantWrite:
+        c_readable_ = false;
+        c_read_wants_write_ = true;
+        cin_.releaseIfEmpty();
+        return false;
+      case tls::IoStatus::kClosed:
+        c_eof_ = true;
+        c_readable_ = false;
+        cin_.releaseIfEmpty();
+        return true;
+      case tls::IoStatus::kError:
+        break;
+    }
+    bool handshake_done = SSL_is_init_finished(ssl_);
+    if (!handshake_done) bump(lis_counters_->slot(w_.index()).errors);
+    termination_ = handshake_done ? "tls_error" : "tls_handshake";
+    c_eof_ = true;
+    c_readable_ = false;
+    close_after_ = true;
+    cout_.clear();
+    return true;
+  }
   ssize_t n = ::recv(fd_, p, room, 0);
   if (n > 0) {
     cin_.commit(static_cast<size_t>(n));
@@ -304,6 +430,29 @@ bool ClientSession::readUpstream(size_t cap) {
   size_t want = cap - up->in.size();
   char* p = up->in.writable(std::min<size_t>(want, 4096));
   size_t room = std::min(up->in.writableSize(), want);
+  if (up->ssl) {
+    tls::IoResult r = tls::read(up->ssl, p, room);
+    switch (r.status) {
+      case tls::IoStatus::kDone:
+        up->in.commit(r.bytes);
+        resp_bytes_ += r.bytes;
+        if (member_) bump(member_->counters->slot(w_.index()).bytes_out, static_cast<uint64_t>(r.bytes));
+        member_act_ = w_.loop().now();
+        return true;
+      case tls::IoStatus::kWantRead:
+        up->readable = false;
+        return false;
+      case tls::IoStatus::kWantWrite:
+        up->readable = false;
+        up->tls_read_wants_write = true;
+        return false;
+      case tls::IoStatus::kClosed:
+      case tls::IoStatus::kError:
+        up->eof = true;
+        up->readable = false;
+        return true;
+    }
+  }
   ssize_t n = ::recv(up->fd, p, room, 0);
   if (n > 0) {
     up->in.commit(static_cast<size_t>(n));
@@ -333,18 +482,38 @@ bool ClientSession::flushClient() {
   int cnt = 0;
   if (!cout_.empty()) iov[cnt++] = {const_cast<char*>(cout_.data()), cout_.size()};
   if (body) iov[cnt++] = {const_cast<char*>(up_->in.data()), body};
-  ssize_t n = sendIov(fd_, iov, cnt);
-  if (n < 0) {
-    if (errno == EAGAIN) {
+  size_t done = 0;
+  if (ssl_) {
+    tls::IoResult r = tlsWriteIov(ssl_, iov, cnt);
+    if (r.status == tls::IoStatus::kWantWrite) {
       c_writable_ = false;
       return false;
     }
-    if (errno == EINTR) return false;
-    termination_ = "client_reset";
-    close();
-    return false;
+    if (r.status == tls::IoStatus::kWantRead) {
+      c_writable_ = false;
+      c_write_wants_read_ = true;
+      return false;
+    }
+    if (r.status != tls::IoStatus::kDone) {
+      termination_ = "client_reset";
+      close();
+      return false;
+    }
+    done = r.bytes;
+  } else {
+    ssize_t n = sendIov(fd_, iov, cnt);
+    if (n < 0) {
+      if (errno == EAGAIN) {
+        c_writable_ = false;
+        return false;
+      }
+      if (errno == EINTR) return false;
+      termination_ = "client_reset";
+      close();
+      return false;
+    }
+    done = static_cast<size_t>(n);
   }
-  size_t done = static_cast<size_t>(n);
   bump(lis_counters_->slot(w_.index()).bytes_out, done);
   req_bytes_out_ += done;
   client_act_ = w_.loop().now();
@@ -355,7 +524,7 @@ bool ClientSession::flushClient() {
     up_->in.consume(from_body);
     resp_.ready -= from_body;
   }
-  if (done < (iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0))) c_writable_ = false;
+  if (!ssl_ && done < (iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0))) c_writable_ = false;
   cout_.releaseIfEmpty();
   return true;
 }
@@ -371,19 +540,42 @@ bool ClientSession::flushUpstream() {
   int cnt = 0;
   if (!up->out.empty()) iov[cnt++] = {const_cast<char*>(up->out.data()), up->out.size()};
   if (body) iov[cnt++] = {const_cast<char*>(cin_.data()), body};
-  ssize_t n = sendIov(up->fd, iov, cnt);
-  if (n < 0) {
-    if (errno == EAGAIN) {
+  size_t done = 0;
+  if (up->ssl) {
+    tls::IoResult r = tlsWriteIov(up->ssl, iov, cnt);
+    if (r.status == tls::IoStatus::kWantWrite) {
       up->writable = false;
       return false;
     }
-    if (errno == EINTR) return false;
-    up->eof = true;  // the member reset: reading will tell the rest
-    up->readable = true;
-    up->writable = false;
-    return true;
+    if (r.status == tls::IoStatus::kWantRead) {
+      up->writable = false;
+      up->tls_write_wants_read = true;
+      return false;
+    }
+    if (r.status != tls::IoStatus::kDone) {
+      // Handshake refused (bad certificate, no common version) or reset.
+      LB_DEBUG("TLS to a member failed. member=%s", member_ ? member_->cfg->id.c_str() : "-");
+      up->eof = true;
+      up->readable = true;
+      up->writable = false;
+      return true;
+    }
+    done = r.bytes;
+  } else {
+    ssize_t n = sendIov(up->fd, iov, cnt);
+    if (n < 0) {
+      if (errno == EAGAIN) {
+        up->writable = false;
+        return false;
+      }
+      if (errno == EINTR) return false;
+      up->eof = true;  // the member reset: reading will tell the rest
+      up->readable = true;
+      up->writable = false;
+      return true;
+    }
+    done = static_cast<size_t>(n);
   }
-  size_t done = static_cast<size_t>(n);
   if (member_) bump(member_->counters->slot(w_.index()).bytes_in, done);
   member_act_ = w_.loop().now();
   size_t from_out = std::min(done, up->out.size());
@@ -393,7 +585,7 @@ bool ClientSession::flushUpstream() {
     cin_.consume(from_body);
     req_.ready -= from_body;
   }
-  if (done < (iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0))) up->writable = false;
+  if (!up->ssl && done < (iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0))) up->writable = false;
   up->out.releaseIfEmpty();
   return true;
 }
@@ -489,7 +681,21 @@ bool ClientSession::stepProxyHeader() {
     peer_ = r.header.source;
     local_ = r.header.destination;
   }
-  cin_.consume(r.consumed);
+  if (ssl_) {
+    // The header was only peeked at: take it off the socket now (it is all
+    // queued there), leaving the TLS bytes behind it for OpenSSL.
+    char drop[16 + proxy_protocol::kMaxV2Length];
+    ssize_t n = ::recv(fd_, drop, std::min(r.consumed, sizeof drop), 0);
+    if (n != static_cast<ssize_t>(r.consumed)) {
+      termination_ = "bad_proxy_header";
+      close();
+      return false;
+    }
+    cin_.clear();
+    c_readable_ = true;
+  } else {
+    cin_.consume(r.consumed);
+  }
   since_ = w_.loop().now();
   if (http_) {
     phase_ = Phase::Head;
@@ -545,6 +751,11 @@ bool ClientSession::resolveListener() {
 void ClientSession::startRequest(size_t head_length) {
   const http::RequestHead& req = w_.req_scratch;
   resolveListener();
+  if (ssl_ && !tls_facts_) {
+    // The handshake is done once a request arrived.
+    tls_facts_ = true;
+    sni_ = tls::serverName(ssl_);
+  }
   req_start_ = w_.loop().now();
   req_bytes_in_ = head_length;  // the head; body bytes are counted as they arrive
   req_bytes_out_ = 0;
@@ -590,6 +801,9 @@ void ClientSession::startRequest(size_t head_length) {
     }
     if (ins.x_forwarded_port && ieq(hd.name, "x-forwarded-port")) continue;
     if (ins.x_forwarded_proto && ieq(hd.name, "x-forwarded-proto")) continue;
+    // Banyan sets the enabled X-SSL-* itself (haproxy set-header): a client's
+    // own value of those never reaches the member.
+    if (ssl_ && ins.anySsl() && sslHeaderSet(ins, hd.name)) continue;
     appendHeader(h, hd.name, hd.value);
   }
   if (ins.x_forwarded_for) {
@@ -602,10 +816,12 @@ void ClientSession::startRequest(size_t head_length) {
     snprintf(port, sizeof port, "%u", static_cast<unsigned>(lis_->cfg->protocol_port));
     appendHeader(h, "X-Forwarded-Port", port);
   }
-  if (ins.x_forwarded_proto) appendHeader(h, "X-Forwarded-Proto", "http");
+  const char* proto = ssl_ ? "https" : "http";
+  if (ins.x_forwarded_proto) appendHeader(h, "X-Forwarded-Proto", proto);
+  if (ssl_ && ins.anySsl()) appendSslHeaders(h);
   if (ins.forwarded) {
     if (!fwd.empty()) fwd.append(", ");
-    fwd.append(http::forwardedElement(peer_, local_, "http"));
+    fwd.append(http::forwardedElement(peer_, local_, proto));
     appendHeader(h, "Forwarded", fwd);
   }
   if (req_upgrade_) {
@@ -660,7 +876,7 @@ bool ClientSession::attachMember() {
       dropPrivateUpstream();
     }
   } else if (http_) {
-    idle = w_.takeIdle(*member_);
+    idle = w_.takeIdle(*member_, *pool_, sni_);
   }
   if (idle) {
     up_ = idle;
@@ -674,7 +890,7 @@ bool ClientSession::attachMember() {
 
 void ClientSession::connectMember() {
   ++attempts_;
-  up_ = w_.connectTo(*member_);
+  up_ = w_.connectTo(*member_, *pool_, sni_);
   since_ = w_.loop().now();
   if (!up_) {
     onConnectFailed(errno);
@@ -802,11 +1018,15 @@ bool ClientSession::stepResponse() {
       if (ieq(hd.name, "connection")) named_tokens = true;
     std::string& head = w_.head_scratch;
     head.clear();
+    bool hsts = !lis_->hsts.empty();
     for (const auto& hd : resp.headers) {
       if (isHopByHop(hd.name)) continue;
       if (named_tokens && namedByConnection(resp.headers, hd.name)) continue;
+      if (hsts && ieq(hd.name, "strict-transport-security")) continue;
       appendHeader(head, hd.name, hd.value);
     }
+    // Octavia `http-response set-header Strict-Transport-Security`.
+    if (hsts) appendHeader(head, "Strict-Transport-Security", lis_->hsts);
     cout_.append(head);
     if (!keep) {
       cout_.append("Connection: close\r\n\r\n");
@@ -844,7 +1064,10 @@ bool ClientSession::stepResponse() {
 
 void ClientSession::finishResponse() {
   if (w_.accessLog().enabled() && status_ != 101) logAccess();
-  bool reusable = resp_reusable_ && req_.complete() && up_ && !up_->eof && up_->in.empty();
+  // Bytes OpenSSL decrypted but nobody read would be taken for the next
+  // response: such a connection is not reused.
+  bool reusable = resp_reusable_ && req_.complete() && up_ && !up_->eof && up_->in.empty() &&
+                  (!up_->ssl || SSL_pending(up_->ssl) == 0);
   if (!req_.complete()) close_after_ = true;  // the rest of the body cannot be skipped safely
   if ((pool_->send_proxy_v1 || pool_->send_proxy_v2) && reusable && !close_after_) {
     // A member connection that carried a PROXY header speaks for this client
@@ -900,9 +1123,11 @@ bool ClientSession::tunnelStep() {
     p->w = fds[1];
     return p;
   };
-  if (!c2m_ && c2m_bulk_ >= kSpliceAfterBulkReads && cin_.empty() && up->out.empty())
+  // splice(2) moves raw socket bytes: never under TLS on either side.
+  bool plain = !ssl_ && !up->ssl;
+  if (plain && !c2m_ && c2m_bulk_ >= kSpliceAfterBulkReads && cin_.empty() && up->out.empty())
     c2m_ = makePipe();
-  if (!m2c_ && m2c_bulk_ >= kSpliceAfterBulkReads && up->in.empty() && cout_.empty())
+  if (plain && !m2c_ && m2c_bulk_ >= kSpliceAfterBulkReads && up->in.empty() && cout_.empty())
     m2c_ = makePipe();
   if (c2m_) {
     progress |= spliceStep(*c2m_, true);
@@ -929,13 +1154,11 @@ bool ClientSession::tunnelStep() {
   bool m2c_empty = !m2c_ || m2c_->pending == 0;
   // Half-close: pass each FIN on once everything before it was delivered.
   if (c_eof_ && cin_.empty() && c2m_empty && up->out.empty() && !up->shut_wr && up->connected) {
-    ::shutdown(up->fd, SHUT_WR);
-    up->shut_wr = true;
+    shutdownUpstreamWrite(*up);
     progress = true;
   }
   if (up->eof && up->in.empty() && m2c_empty && cout_.empty() && !c_shut_wr_) {
-    ::shutdown(fd_, SHUT_WR);
-    c_shut_wr_ = true;
+    shutdownClientWrite();
     progress = true;
   }
   if (c_shut_wr_ && up->shut_wr) {
@@ -1005,6 +1228,35 @@ bool ClientSession::spliceStep(SplicePipe& pipe, bool to_member) {
   return progress;
 }
 
+// Half-close: TLS says so with close_notify before the FIN.
+void ClientSession::shutdownClientWrite() {
+  if (ssl_) tls::shutdownQuietly(ssl_);
+  ::shutdown(fd_, SHUT_WR);
+  c_shut_wr_ = true;
+}
+
+void ClientSession::shutdownUpstreamWrite(UpstreamConn& up) {
+  if (up.ssl) tls::shutdownQuietly(up.ssl);
+  ::shutdown(up.fd, SHUT_WR);
+  up.shut_wr = true;
+}
+
+// Octavia's X-SSL-* headers (haproxy ssl_c_* fetches; quoted ones with %{+Q}).
+// A value that does not exist (no client certificate) is sent as "".
+void ClientSession::appendSslHeaders(std::string& h) {
+  const config::InsertHeaders& ins = lis_->cfg->insert_headers;
+  if (!cert_) cert_ = std::make_unique<tls::ClientCertInfo>(tls::clientCertInfo(ssl_));
+  const tls::ClientCertInfo& c = *cert_;
+  if (ins.ssl_client_verify) appendHeader(h, "X-SSL-Client-Verify", std::to_string(c.verify));
+  if (ins.ssl_client_has_cert) appendHeader(h, "X-SSL-Client-Has-Cert", c.has_cert ? "1" : "0");
+  if (ins.ssl_client_dn) appendHeader(h, "X-SSL-Client-DN", quoted(c.dn));
+  if (ins.ssl_client_cn) appendHeader(h, "X-SSL-Client-CN", quoted(c.cn));
+  if (ins.ssl_issuer) appendHeader(h, "X-SSL-Issuer", quoted(c.issuer_dn));
+  if (ins.ssl_client_sha1) appendHeader(h, "X-SSL-Client-SHA1", quoted(c.sha1));
+  if (ins.ssl_client_not_before) appendHeader(h, "X-SSL-Client-Not-Before", quoted(c.not_before));
+  if (ins.ssl_client_not_after) appendHeader(h, "X-SSL-Client-Not-After", quoted(c.not_after));
+}
+
 // Answers the request in flight with an error page, logs it, and closes the
 // connection once the page is out.
 void ClientSession::sendError(int status, const char* termination) {
@@ -1030,6 +1282,8 @@ void ClientSession::close() {
   dropPrivateUpstream();
   timer_.cancel();
   kick_.cancel();
+  tls::closeAndFree(ssl_);
+  ssl_ = nullptr;
   ::close(fd_);  // also leaves the epoll set: the fd is never duplicated
   fd_ = -1;
   cin_.clear();

@@ -71,6 +71,9 @@ class ClientSession final : public Session, public event::Handler {
   void onTimer();
   void logAccess();
   bool tunnelStep();
+  void appendSslHeaders(std::string& h);
+  void shutdownClientWrite();
+  void shutdownUpstreamWrite(UpstreamConn& up);
   struct SplicePipe;
   bool spliceStep(SplicePipe& pipe, bool to_member);
 
@@ -130,6 +133,13 @@ class ClientSession final : public Session, public event::Handler {
   uint32_t m2c_bulk_ = 0;
   std::string log_method_;
   std::string log_target_;
+  // TERMINATED_HTTPS: the client's TLS on fd_ (handshake inside the first reads).
+  SSL* ssl_ = nullptr;
+  bool c_read_wants_write_ = false;
+  bool c_write_wants_read_ = false;
+  bool tls_facts_ = false;  // sni_ and cert_ filled (once the handshake is done)
+  std::string sni_;         // sent on to members of TLS pools, as Octavia does
+  std::unique_ptr<tls::ClientCertInfo> cert_;
 };
 
 }  // namespace banyan::dp::proxy

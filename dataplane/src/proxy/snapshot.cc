@@ -31,7 +31,8 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
                                               std::string document, uint64_t serial,
                                               health::HealthRegistry& health,
                                               CounterRegistry& listener_counters,
-                                              CounterRegistry& member_counters) {
+                                              CounterRegistry& member_counters,
+                                              const TlsMaterial* tls) {
   auto snap = std::make_shared<Snapshot>();
   snap->config = config;
   snap->document = std::move(document);
@@ -46,6 +47,7 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
     pr.algorithm = algorithmOf(p.lb_algorithm);
     pr.send_proxy_v1 = p.protocol == config::PoolProtocol::kProxy;
     pr.send_proxy_v2 = p.protocol == config::PoolProtocol::kProxyV2;
+    if (tls && pr.index < tls->pools.size()) pr.tls = tls->pools[pr.index];
     for (const auto& m : p.members) {
       MemberRt mr;
       mr.cfg = &m;
@@ -61,10 +63,20 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
     snap->pools.push_back(std::move(pr));
   }
 
-  for (const auto& l : c.listeners) {
+  for (size_t li = 0; li < c.listeners.size(); ++li) {
+    const config::Listener& l = c.listeners[li];
     if (!l.admin_state_up) continue;  // a disabled listener is not rendered (Octavia)
     ListenerRt lr;
     lr.cfg = &l;
+    lr.http = l.protocol == config::ListenerProtocol::kHttp ||
+              l.protocol == config::ListenerProtocol::kTerminatedHttps;
+    if (tls && li < tls->listeners.size()) lr.tls = tls->listeners[li];
+    if (l.protocol == config::ListenerProtocol::kTerminatedHttps && l.tls.hsts_max_age) {
+      // Octavia's rendering: "max-age=N; includeSubDomains; preload;".
+      lr.hsts = "max-age=" + std::to_string(*l.tls.hsts_max_age) + ";";
+      if (l.tls.hsts_include_subdomains) lr.hsts += " includeSubDomains;";
+      if (l.tls.hsts_preload) lr.hsts += " preload;";
+    }
     lr.index = snap->listeners.size();
     std::vector<std::string> addrs{l.address};
     addrs.insert(addrs.end(), l.additional_addresses.begin(), l.additional_addresses.end());

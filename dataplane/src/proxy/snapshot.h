@@ -17,6 +17,7 @@
 #include "http/parser.h"
 #include "net/cidr.h"
 #include "proxy/stats.h"
+#include "tls/context.h"
 
 namespace banyan::dp::proxy {
 
@@ -36,6 +37,7 @@ struct PoolRt {
   bool send_proxy_v1 = false;
   bool send_proxy_v2 = false;
   std::vector<MemberRt> members;
+  std::shared_ptr<const tls::ClientContext> tls;  // tls_enabled: re-encrypt to members
 };
 
 struct ListenerRt {
@@ -47,6 +49,16 @@ struct ListenerRt {
   int64_t connection_limit = 0;
   std::vector<net::Cidr> proxy_trusted;  // empty: every source may send a PROXY header
   http::Limits limits;
+  bool http = false;                              // HTTP or TERMINATED_HTTPS
+  std::shared_ptr<const tls::ServerContext> tls;  // TERMINATED_HTTPS
+  std::string hsts;                               // Strict-Transport-Security value, "" = none
+};
+
+// TLS contexts built (and checked) for a document before its snapshot:
+// indexed like config listeners and pools; null where TLS is off.
+struct TlsMaterial {
+  std::vector<std::shared_ptr<const tls::ServerContext>> listeners;
+  std::vector<std::shared_ptr<const tls::ClientContext>> pools;
 };
 
 struct Snapshot {
@@ -69,6 +81,7 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
                                               std::string document, uint64_t serial,
                                               health::HealthRegistry& health,
                                               CounterRegistry& listener_counters,
-                                              CounterRegistry& member_counters);
+                                              CounterRegistry& member_counters,
+                                              const TlsMaterial* tls = nullptr);
 
 }  // namespace banyan::dp::proxy

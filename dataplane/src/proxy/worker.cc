@@ -20,14 +20,31 @@ constexpr size_t kMaxIdlePerWorker = 4096;
 
 std::vector<Worker*> g_workers;  // set once before any worker starts
 
+// Idle member connections are shared only between requests that would have
+// opened the same one: same member address, and for TLS the same pool context
+// (the key then adds the SNI sent).
+std::string upstreamScope(const MemberRt& member, const PoolRt& pool) {
+  if (!pool.tls) return member.address_key;
+  std::string scope = member.address_key;
+  uint64_t serial = pool.tls->serial();
+  scope.push_back('\0');
+  scope.append(reinterpret_cast<const char*>(&serial), sizeof serial);
+  scope.push_back('\0');
+  return scope;
+}
+
 }  // namespace
 
 void registerWorkers(std::vector<Worker*> workers) { g_workers = std::move(workers); }
 
 // ---- UpstreamConn ------------------------------------------------------------
 
-UpstreamConn::UpstreamConn(Worker& w, int fd_in, std::string key_in)
-    : worker(w), fd(fd_in), key(std::move(key_in)), idle_timer(w.loop(), [this] {
+UpstreamConn::UpstreamConn(Worker& w, int fd_in, std::string key_in, std::string scope_in)
+    : worker(w),
+      fd(fd_in),
+      key(std::move(key_in)),
+      scope(std::move(scope_in)),
+      idle_timer(w.loop(), [this] {
         // The timer is left armed while a request borrows the connection
         // (re-arming later is O(1)); only an idle connection expires.
         if (owner) return;
@@ -36,6 +53,7 @@ UpstreamConn::UpstreamConn(Worker& w, int fd_in, std::string key_in)
       }) {}
 
 UpstreamConn::~UpstreamConn() {
+  if (ssl) SSL_free(ssl);
   if (fd >= 0) ::close(fd);
 }
 
@@ -52,6 +70,8 @@ void UpstreamConn::onEvents(uint32_t events) {
 
 void UpstreamConn::destroy() {
   if (fd < 0) return;
+  tls::closeAndFree(ssl);
+  ssl = nullptr;
   ::close(fd);  // also leaves the epoll set: the fd is never duplicated
   fd = -1;
   owner = nullptr;
@@ -191,11 +211,13 @@ void Worker::applySnapshot(std::shared_ptr<const Snapshot> snap,
   }
   // Idle connections to members that left every pool are closed; busy ones
   // finish their request first (drain).
+  // TLS connections are scoped to their pool's context: a new context (new
+  // CA, certificate or versions) means new connections.
   std::unordered_set<std::string> keep;
   for (const auto& p : snap_->pools)
-    for (const auto& m : p.members) keep.insert(m.address_key);
+    for (const auto& m : p.members) keep.insert(upstreamScope(m, p));
   for (auto it = idle_.begin(); it != idle_.end();) {
-    if (keep.count(it->first)) {
+    if (!it->second.empty() && keep.count(it->second.front()->scope)) {
       ++it;
       continue;
     }
@@ -237,8 +259,8 @@ int Worker::pickMember(const PoolRt& pool, const sockaddr_storage& client) {
   return sel.pick(views, hash);
 }
 
-UpstreamConn* Worker::takeIdle(const MemberRt& member) {
-  auto it = idle_.find(member.address_key);
+UpstreamConn* Worker::takeIdle(const MemberRt& member, const PoolRt& pool, const std::string& sni) {
+  auto it = idle_.find(pool.tls ? upstreamScope(member, pool) + sni : member.address_key);
   if (it == idle_.end() || it->second.empty()) return nullptr;
   UpstreamConn* c = it->second.back();
   it->second.pop_back();
@@ -274,10 +296,19 @@ void Worker::forgetIdle(UpstreamConn* up) {
   }
 }
 
-UpstreamConn* Worker::connectTo(const MemberRt& member) {
+UpstreamConn* Worker::connectTo(const MemberRt& member, const PoolRt& pool, const std::string& sni) {
   int fd = net::connectTcp(member.address);
   if (fd < 0) return nullptr;
-  auto* c = new UpstreamConn(*this, fd, member.address_key);
+  std::string scope = upstreamScope(member, pool);
+  auto* c = new UpstreamConn(*this, fd, pool.tls ? scope + sni : scope, scope);
+  if (pool.tls) {
+    c->ssl = pool.tls->newSsl(fd, sni);
+    if (!c->ssl) {
+      delete c;
+      errno = ENOMEM;
+      return nullptr;
+    }
+  }
   if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c)) {
     int e = errno;
     delete c;

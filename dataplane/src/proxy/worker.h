@@ -19,6 +19,7 @@
 #include "proxy/access_log.h"
 #include "proxy/buffer.h"
 #include "proxy/snapshot.h"
+#include "tls/tls_io.h"
 
 namespace banyan::dp::proxy {
 
@@ -29,7 +30,7 @@ class Session;
 // worker's idle pool between requests.
 class UpstreamConn final : public event::Handler, public event::Deletable {
  public:
-  UpstreamConn(Worker& worker, int fd, std::string key);
+  UpstreamConn(Worker& worker, int fd, std::string key, std::string scope);
   ~UpstreamConn() override;
   void onEvents(uint32_t events) override;
   // Closes now and frees at the end of the iteration.
@@ -37,8 +38,14 @@ class UpstreamConn final : public event::Handler, public event::Deletable {
 
   Worker& worker;
   int fd;
-  std::string key;  // MemberRt::address_key
+  std::string key;    // idle-pool key: scope, plus the SNI for TLS
+  std::string scope;  // MemberRt::address_key, plus the pool's TLS context for TLS
   Session* owner = nullptr;
+  SSL* ssl = nullptr;  // re-encryption to the member (pool tls_enabled)
+  // A TLS read that needs the socket writable, or a write that needs it
+  // readable: the other readiness edge resumes it.
+  bool tls_read_wants_write = false;
+  bool tls_write_wants_read = false;
   Buffer in;
   Buffer out;
   bool connected = false;
@@ -86,11 +93,13 @@ class Worker {
 
   // Member selection; -1 when no member can take traffic.
   int pickMember(const PoolRt& pool, const sockaddr_storage& client);
-  // An idle connection to the member, or nullptr.
-  UpstreamConn* takeIdle(const MemberRt& member);
+  // An idle connection to the member, or nullptr. `sni` (TLS pools) is the
+  // server name the connection must have been opened with.
+  UpstreamConn* takeIdle(const MemberRt& member, const PoolRt& pool, const std::string& sni);
   void putIdle(UpstreamConn* up);
   void forgetIdle(UpstreamConn* up);
-  UpstreamConn* connectTo(const MemberRt& member);
+  // A new connection (TLS when the pool re-encrypts, sending `sni`).
+  UpstreamConn* connectTo(const MemberRt& member, const PoolRt& pool, const std::string& sni);
 
   void addSession(Session* s);
   void removeSession(Session* s);

@@ -625,11 +625,12 @@ INSTANTIATE_TEST_SUITE_P(
                   "\"/a b\" contains a space, control or non-ASCII character"},
         Rejection{"UnsupportedMonitorType", monitor(R"(, "type": "PING")"),
                   "/pools/0/health_monitor/type",
-                  "health monitor type \"PING\" is not supported yet (supported: TCP, HTTP)"},
-        Rejection{
-            "UnsupportedListenerProtocol", doc(listener(R"(, "protocol": "TERMINATED_HTTPS")")),
-            "/listeners/0/protocol",
-            "listener protocol \"TERMINATED_HTTPS\" is not supported yet (supported: HTTP, TCP)"},
+                  "health monitor type \"PING\" is not supported yet (supported: TCP, HTTP, "
+                  "HTTPS)"},
+        Rejection{"UnsupportedListenerProtocol", doc(listener(R"(, "protocol": "UDP")")),
+                  "/listeners/0/protocol",
+                  "listener protocol \"UDP\" is not supported yet (supported: HTTP, TCP, HTTPS, "
+                  "TERMINATED_HTTPS)"},
         Rejection{"UnsupportedPoolProtocol", doc("", pool(R"(, "protocol": "UDP")")),
                   "/pools/0/protocol",
                   "pool protocol \"UDP\" is not supported yet (supported: HTTP, TCP, HTTPS, PROXY, "
@@ -663,8 +664,12 @@ class ProtocolPairing : public testing::TestWithParam<Pairing> {};
 
 TEST_P(ProtocolPairing, FollowsOctaviasMatrix) {
   const Pairing& row = GetParam();
+  std::string cert = std::string(row.listener) == "TERMINATED_HTTPS"
+                         ? R"(, "default_tls_certificate": "/etc/banyan/cert.pem")"
+                         : "";
   auto result = parseConfig(doc(
-      listener(std::string(R"(, "protocol": ")") + row.listener + R"(", "default_pool_id": "p1")"),
+      listener(std::string(R"(, "protocol": ")") + row.listener + R"(", "default_pool_id": "p1")" +
+               cert),
       pool(std::string(R"(, "protocol": ")") + row.pool + "\"")));
   EXPECT_EQ(result.ok(), row.allowed) << (result.ok() ? "accepted" : result.error().message);
 }
@@ -675,7 +680,14 @@ INSTANTIATE_TEST_SUITE_P(
                     Pairing{"HTTP", "PROXYV2", true}, Pairing{"HTTP", "TCP", false},
                     Pairing{"HTTP", "HTTPS", false}, Pairing{"TCP", "TCP", true},
                     Pairing{"TCP", "HTTP", true}, Pairing{"TCP", "HTTPS", true},
-                    Pairing{"TCP", "PROXY", true}, Pairing{"TCP", "PROXYV2", true}),
+                    Pairing{"TCP", "PROXY", true}, Pairing{"TCP", "PROXYV2", true},
+                    Pairing{"HTTPS", "HTTPS", true}, Pairing{"HTTPS", "TCP", true},
+                    Pairing{"HTTPS", "PROXY", true}, Pairing{"HTTPS", "PROXYV2", true},
+                    Pairing{"HTTPS", "HTTP", false}, Pairing{"TERMINATED_HTTPS", "HTTP", true},
+                    Pairing{"TERMINATED_HTTPS", "PROXY", true},
+                    Pairing{"TERMINATED_HTTPS", "PROXYV2", true},
+                    Pairing{"TERMINATED_HTTPS", "TCP", false},
+                    Pairing{"TERMINATED_HTTPS", "HTTPS", false}),
     [](const testing::TestParamInfo<Pairing>& info) {
       return std::string(info.param.listener) + "ListenerWith" + info.param.pool + "Pool";
     });
