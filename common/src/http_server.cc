@@ -236,8 +236,9 @@ class CpprestHttpServer final : public HttpServer {
     if (!response.body.empty()) {
       reply.set_body(std::move(response.body), content_type);
     } else if (response.status != 204 && response.status != 304) {
+      // cpprestsdk writes Content-Length: 0 itself for an empty body; a second one
+      // makes Python clients hang.
       reply.headers().set_content_type(content_type);
-      reply.headers().set_content_length(0);
     }
     request.reply(reply).then([](pplx::task<void> t) {
       try {

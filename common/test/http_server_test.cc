@@ -87,6 +87,17 @@ TEST(HttpServer, RefusesAnOversizedBodyWithoutCallingTheHandler) {
   EXPECT_EQ(calls.load(), 0);
 }
 
+TEST(HttpServer, AnEmptyBodyCarriesExactlyOneContentLength) {
+  auto server = startHttpServer({}, [](const HttpRequest&) { return HttpResponse{202, {}, "application/json", ""}; });
+  ASSERT_TRUE(server);
+  std::string reply = exchange((*server)->port(), "PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(reply.find("HTTP/1.1 202"), std::string::npos) << reply;
+  auto first = reply.find("Content-Length:");
+  ASSERT_NE(first, std::string::npos) << reply;
+  EXPECT_EQ(reply.find("Content-Length:", first + 1), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("Content-Length: 0,"), std::string::npos) << reply;
+}
+
 TEST(HttpServer, AThrowingHandlerGetsA500AndTheServerKeepsServing) {
   auto server = startHttpServer({}, [&](const HttpRequest& r) -> HttpResponse {
     if (r.path == "/boom") throw std::runtime_error("boom");
