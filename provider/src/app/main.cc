@@ -1,0 +1,210 @@
+// banyan-provider [--config-file FILE] [--state-dir DIR] ROLE
+// banyan-provider --generate-sample-config
+//
+// Reads the configuration, builds the parts and runs the chosen role until SIGINT or
+// SIGTERM (STYLE.md: main only reads config, builds objects and starts the loop).
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/api_service.h"
+#include "app/provider_options.h"
+#include "auth/noauth.h"
+#include "auth/policy.h"
+#if __has_include("auth/keystone.h")
+#include "auth/keystone.h"
+#define BANYAN_HAVE_KEYSTONE 1
+#endif
+#include "banyan/common/http_server.h"
+#include "banyan/common/logging.h"
+#include "banyan/common/options.h"
+#include "store/store.h"
+
+namespace {
+
+using namespace banyan;
+
+constexpr int kExitUsage = 2;
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "usage: banyan-provider [--config-file FILE]... [--state-dir DIR] ROLE\n"
+               "       banyan-provider --generate-sample-config\n"
+               "roles: api, worker, health, housekeeping, all\n");
+}
+
+bool makeDirs(const std::string& path) {
+  std::string partial;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || (path[i] == '/' && i > 0)) {
+      partial = path.substr(0, i);
+      if (mkdir(partial.c_str(), 0750) != 0 && errno != EEXIST) return false;
+    }
+  }
+  return true;
+}
+
+int runApi(const common::OptionSet& options) {
+  auto api_options = provider::app::apiOptionsFrom(options);
+  if (!api_options.ok()) {
+    LB_ERROR("bad configuration: %s: %s", api_options.error().context.c_str(), api_options.error().message.c_str());
+    return 1;
+  }
+  std::string state_dir = options.getString("DEFAULT", "state_dir");
+  if (options.getString("database", "connection").empty() && !makeDirs(state_dir)) {
+    LB_ERROR("cannot create the state directory dir=%s error=%s", state_dir.c_str(), std::strerror(errno));
+    return 1;
+  }
+  auto store = provider::store::openStore(provider::app::databaseUrl(options));
+  if (!store.ok()) {
+    LB_ERROR("cannot open the database: %s", store.error().message.c_str());
+    return 1;
+  }
+
+  bool noauth = api_options->noauth;
+  std::unique_ptr<provider::auth::Authenticator> authenticator;
+  if (noauth) {
+    authenticator = provider::auth::makeNoauthAuthenticator();
+  } else {
+#ifdef BANYAN_HAVE_KEYSTONE
+    provider::auth::KeystoneOptions ko;
+    const char* k = "keystone_authtoken";
+    ko.www_authenticate_uri = options.getString(k, "www_authenticate_uri");
+    ko.auth_url = options.getString(k, "auth_url");
+    ko.username = options.getString(k, "username");
+    ko.password = options.getString(k, "password");
+    ko.project_name = options.getString(k, "project_name");
+    ko.user_domain_name = options.getString(k, "user_domain_name");
+    ko.project_domain_name = options.getString(k, "project_domain_name");
+    ko.cafile = options.getString(k, "cafile");
+    ko.insecure = options.getBool(k, "insecure");
+    ko.token_cache_time = static_cast<int>(options.getInt(k, "token_cache_time"));
+    auto made = provider::auth::makeKeystoneAuthenticator(ko);
+    if (!made.ok()) {
+      LB_ERROR("cannot set up Keystone authentication: %s", made.error().message.c_str());
+      return 1;
+    }
+    authenticator = std::move(made.value());
+#else
+    LB_ERROR("auth_strategy = keystone is not available in this build");
+    return kExitUsage;
+#endif
+  }
+  provider::auth::PolicyOptions po;
+  po.enforce_new_defaults = options.getBool("oslo_policy", "enforce_new_defaults");
+  auto policy = provider::auth::makeOctaviaPolicy(options.getString("oslo_policy", "policy_file"), noauth, po);
+  if (!policy.ok()) {
+    LB_ERROR("cannot load the policy: %s", policy.error().message.c_str());
+    return 1;
+  }
+
+  // Block the stop signals before any thread starts so only sigwait() sees them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  provider::api::ApiService service(*store.value(), *authenticator, *policy.value(), std::move(api_options.value()));
+  common::HttpServerOptions http;
+  http.address = options.getString("api_settings", "bind_host");
+  http.port = static_cast<uint16_t>(options.getInt("api_settings", "bind_port"));
+  auto server = common::startHttpServer(http, [&service](const common::HttpRequest& r) { return service.handle(r); });
+  if (!server.ok()) {
+    LB_ERROR("cannot start the API server address=%s port=%u: %s", http.address.c_str(), http.port,
+             server.error().message.c_str());
+    return 1;
+  }
+  LB_INFO("Octavia v2 API listening address=%s port=%u auth=%s", http.address.c_str(), server.value()->port(),
+          noauth ? "noauth" : "keystone");
+  int sig = 0;
+  sigwait(&stop, &sig);
+  LB_INFO("stopping on signal %d", sig);
+  server.value()->stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> config_files;
+  std::string state_dir, role;
+  bool sample = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char* name) -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "banyan-provider: %s needs a value\n", name);
+        std::exit(kExitUsage);
+      }
+      return argv[++i];
+    };
+    if (arg == "--config-file") config_files.push_back(value("--config-file"));
+    else if (arg.rfind("--config-file=", 0) == 0) config_files.push_back(arg.substr(14));
+    else if (arg == "--state-dir") state_dir = value("--state-dir");
+    else if (arg.rfind("--state-dir=", 0) == 0) state_dir = arg.substr(12);
+    else if (arg == "--generate-sample-config") sample = true;
+    else if (arg == "-h" || arg == "--help") {
+      usage(stdout);
+      return 0;
+    } else if (!arg.empty() && arg[0] == '-') {
+      std::fprintf(stderr, "banyan-provider: unknown option %s\n", arg.c_str());
+      usage(stderr);
+      return kExitUsage;
+    } else if (role.empty()) {
+      role = arg;
+    } else {
+      std::fprintf(stderr, "banyan-provider: only one role may be given\n");
+      return kExitUsage;
+    }
+  }
+
+  common::OptionSet options;
+  provider::app::declareProviderOptions(options);
+  if (sample) {
+    std::fputs(options.sampleConfig().c_str(), stdout);
+    return 0;
+  }
+  if (role.empty()) {
+    usage(stderr);
+    return kExitUsage;
+  }
+  for (const auto& file : config_files) {
+    auto r = options.loadFile(file);
+    if (!r.ok()) {
+      std::fprintf(stderr, "banyan-provider: %s: %s\n", r.error().context.c_str(), r.error().message.c_str());
+      return 1;
+    }
+  }
+  if (!state_dir.empty()) {
+    auto r = options.set("DEFAULT", "state_dir", state_dir);
+    if (!r.ok()) {
+      std::fprintf(stderr, "banyan-provider: --state-dir: %s\n", r.error().message.c_str());
+      return kExitUsage;
+    }
+  }
+  common::LogLevel level = common::LogLevel::kInfo;
+  if (!common::parseLogLevel(options.getString("DEFAULT", "log_level"), level)) level = common::LogLevel::kInfo;
+  if (options.getBool("DEFAULT", "debug")) level = common::LogLevel::kDebug;
+  common::setLogLevel(level);
+  for (const auto& w : options.warnings()) LB_WARN("configuration: %s", w.c_str());
+
+  if (role == "api" || role == "all") {
+    // "all" runs every role this build has; today that is the API.
+    return runApi(options);
+  }
+  if (role == "worker" || role == "health" || role == "housekeeping") {
+    std::fprintf(stderr, "banyan-provider: the %s role is not part of this build yet; run 'api' or 'all'\n",
+                 role.c_str());
+    return kExitUsage;
+  }
+  std::fprintf(stderr, "banyan-provider: unknown role '%s'\n", role.c_str());
+  usage(stderr);
+  return kExitUsage;
+}
