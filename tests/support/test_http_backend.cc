@@ -248,6 +248,7 @@ void TestHttpBackend::serve(int fd, size_t index, const sockaddr_storage& peer) 
     resp += "X-Request-Path: " + req.target + "\r\n";
     resp += "X-Member-Connection: " + std::to_string(index) + "\r\n";
     resp += "Content-Type: text/plain\r\n";
+    for (const auto& [name, value] : opts.extra_headers) resp += name + ": " + value + "\r\n";
     bool no_body = opts.status == 204 || opts.status == 304;
     if (no_body) {
       body.clear();

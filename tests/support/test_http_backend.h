@@ -27,6 +27,7 @@ struct HttpBackendOptions {
   bool never_answer = false;          // read requests, never write a byte
   bool send_100_continue = true;      // answer Expect: 100-continue before reading the body
   bool answer_upgrade = true;         // Upgrade request: 101, then echo bytes
+  HeaderList extra_headers;           // added to every response (Set-Cookie, ...)
 };
 
 struct RecordedRequest {

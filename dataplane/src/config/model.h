@@ -5,9 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "l7/policy.h"
 
 namespace banyan::dp::config {
 
@@ -68,6 +71,15 @@ struct Member {
   uint16_t monitor_port = 0;    // 0: use protocol_port
 };
 
+// Octavia's session_persistence of a pool.
+enum class PersistenceType { kSourceIp, kHttpCookie, kAppCookie };
+struct SessionPersistence {
+  PersistenceType type = PersistenceType::kSourceIp;
+  std::string cookie_name;              // APP_COOKIE only
+  uint32_t persistence_timeout_s = 0;   // 0: entries leave by LRU only (Octavia's TCP/HTTP)
+  std::string persistence_granularity;  // SOURCE_IP: netmask; "" = whole address
+};
+
 struct Pool {
   std::string id;
   PoolProtocol protocol = PoolProtocol::kHttp;
@@ -84,6 +96,7 @@ struct Pool {
   uint32_t tls_versions = kDefaultTlsVersions;
   std::string tls_ciphers = kDefaultTlsCiphers;
   std::vector<std::string> alpn_protocols = {"http/1.1", "http/1.0"};
+  std::optional<SessionPersistence> session_persistence;
 };
 
 struct InsertHeaders {
@@ -143,6 +156,10 @@ struct Listener {
   std::vector<std::string> proxy_protocol_trusted_cidrs;
   std::string default_pool_id;  // empty: no pool, every request gets 503 / connection closed
   ListenerTls tls;              // TERMINATED_HTTPS only
+  // L7 policies in Octavia's terms, as the document gives them (REDIRECT_TO_POOL
+  // carries whether its pool is up), and compiled once when the document is parsed.
+  std::vector<l7::Policy> l7policies;
+  std::shared_ptr<const l7::PolicySet> policy_set;  // null: no policy can match
 };
 
 struct Settings {
@@ -157,6 +174,9 @@ struct Settings {
   // TLS session ticket keys: a new key every period; the two previous keys
   // still decrypt, so a ticket lives up to three periods.
   uint32_t tls_ticket_key_rotation_s = 3600;
+  // Keys the HTTP_COOKIE member token; both amphorae of a pair need the same
+  // one. Empty: a random secret made once per process.
+  std::string session_cookie_secret;
 };
 
 struct Config {

@@ -26,6 +26,7 @@
 #include "banyan/common/logging.h"
 #include "config/schema_error.h"
 #include "net/cidr.h"
+#include "persistence/source_ip.h"
 
 namespace banyan::dp::config {
 namespace detail {
@@ -447,6 +448,7 @@ Result<Settings> readSettings(const Value* v) {
   s.access_log = readString(*v, "access_log", s.access_log);
   s.tls_ticket_key_rotation_s =
       readU32(*v, "tls_ticket_key_rotation_s", s.tls_ticket_key_rotation_s);
+  s.session_cookie_secret = readString(*v, "session_cookie_secret");
   if (!(s.access_log.empty() || s.access_log == "stderr" || s.access_log == "stdout" ||
         s.access_log.front() == '/') ||
       s.access_log.find('\0') != std::string::npos) {
@@ -455,6 +457,58 @@ Result<Settings> readSettings(const Value* v) {
         quote(s.access_log) + " is not \"\", \"stderr\", \"stdout\" or an absolute file path");
   }
   return s;
+}
+
+l7::RuleType ruleTypeOf(const std::string& text) {
+  if (text == "HOST_NAME") return l7::RuleType::kHostName;
+  if (text == "FILE_TYPE") return l7::RuleType::kFileType;
+  if (text == "HEADER") return l7::RuleType::kHeader;
+  if (text == "COOKIE") return l7::RuleType::kCookie;
+  if (text == "SSL_CONN_HAS_CERT") return l7::RuleType::kSslConnHasCert;
+  if (text == "SSL_VERIFY_RESULT") return l7::RuleType::kSslVerifyResult;
+  if (text == "SSL_DN_FIELD") return l7::RuleType::kSslDnField;
+  return l7::RuleType::kPath;  // the schema allows nothing else
+}
+
+l7::CompareType compareTypeOf(const std::string& text) {
+  if (text == "STARTS_WITH") return l7::CompareType::kStartsWith;
+  if (text == "ENDS_WITH") return l7::CompareType::kEndsWith;
+  if (text == "CONTAINS") return l7::CompareType::kContains;
+  if (text == "REGEX") return l7::CompareType::kRegex;
+  return l7::CompareType::kEqualTo;
+}
+
+// Structure only; the policies are checked and compiled in checkDocument, once
+// every pool is known.
+l7::Policy readPolicy(const Value& v, size_t index) {
+  l7::Policy p;
+  p.id = readString(v, "id");
+  // Octavia numbers positions 1..n; without one, the document order counts.
+  p.position = readInt(v, "position", static_cast<int64_t>(index) + 1);
+  std::string action = readString(v, "action", "REJECT");
+  p.action = action == "REDIRECT_TO_URL"    ? l7::PolicyAction::kRedirectToUrl
+             : action == "REDIRECT_PREFIX"  ? l7::PolicyAction::kRedirectPrefix
+             : action == "REDIRECT_TO_POOL" ? l7::PolicyAction::kRedirectToPool
+                                            : l7::PolicyAction::kReject;
+  p.redirect_pool_id = readString(v, "redirect_pool_id");
+  p.redirect_url = readString(v, "redirect_url");
+  p.redirect_prefix = readString(v, "redirect_prefix");
+  p.redirect_http_code = static_cast<int>(readInt(v, "redirect_http_code", 302));
+  p.admin_state_up = readBool(v, "admin_state_up", true);
+  if (const Value* rules = findMember(v, "rules"); present(rules)) {
+    for (const auto& rv : rules->GetArray()) {
+      l7::Rule r;
+      r.id = readString(rv, "id");
+      r.type = ruleTypeOf(readString(rv, "type"));
+      r.compare_type = compareTypeOf(readString(rv, "compare_type"));
+      r.key = readString(rv, "key");
+      r.value = readString(rv, "value");
+      r.invert = readBool(rv, "invert", false);
+      r.admin_state_up = readBool(rv, "admin_state_up", true);
+      p.rules.push_back(std::move(r));
+    }
+  }
+  return p;
 }
 
 Result<Listener> readListener(const Value& v, const std::string& path) {
@@ -550,6 +604,15 @@ Result<Listener> readListener(const Value& v, const std::string& path) {
   }
   l.default_pool_id = readString(v, "default_pool_id");
   if (auto r = readListenerTls(v, path, l); !r) return r.error();
+  if (const Value* policies = findMember(v, "l7policies"); present(policies)) {
+    if (!parsesHttp(l.protocol) && !policies->Empty()) {
+      return invalid(path + "/l7policies", std::string("L7 policies need an HTTP or ") +
+                                               "TERMINATED_HTTPS listener, not " +
+                                               listenerProtocolName(l.protocol));
+    }
+    for (rapidjson::SizeType i = 0; i < policies->Size(); ++i)
+      l.l7policies.push_back(readPolicy((*policies)[i], i));
+  }
   return l;
 }
 
@@ -700,6 +763,38 @@ Result<Pool> readPool(const Value& v, const std::string& path) {
     if (!p.crl.empty() && p.ca_certificate.empty())
       return invalid(path + "/crl", "crl needs ca_certificate");
   }
+  if (const Value* sp = findMember(v, "session_persistence"); present(sp)) {
+    const std::string spath = path + "/session_persistence";
+    SessionPersistence persistence;
+    std::string type = readString(*sp, "type");
+    persistence.type = type == "HTTP_COOKIE"  ? PersistenceType::kHttpCookie
+                       : type == "APP_COOKIE" ? PersistenceType::kAppCookie
+                                              : PersistenceType::kSourceIp;
+    persistence.cookie_name = readString(*sp, "cookie_name");
+    persistence.persistence_timeout_s = readU32(*sp, "persistence_timeout", 0);
+    persistence.persistence_granularity = readString(*sp, "persistence_granularity");
+    // Octavia's API: APP_COOKIE needs a cookie name, the others take none.
+    if (persistence.type == PersistenceType::kAppCookie) {
+      if (persistence.cookie_name.empty())
+        return invalid(spath + "/cookie_name", "APP_COOKIE session persistence needs cookie_name");
+      for (char c : persistence.cookie_name) {
+        // RFC 6265 cookie-name: a token (no separators, controls or spaces).
+        if (c <= 0x20 || c >= 0x7f || std::strchr("()<>@,;:\\\"/[]?={}", c) != nullptr)
+          return invalid(spath + "/cookie_name",
+                         quote(persistence.cookie_name) + " is not a valid cookie name");
+      }
+    } else if (!persistence.cookie_name.empty()) {
+      return invalid(spath + "/cookie_name", "cookie_name is only allowed with APP_COOKIE");
+    }
+    if (!persistence.persistence_granularity.empty()) {
+      auto g = persistence::parseGranularity(persistence.persistence_granularity);
+      if (!g) {
+        return invalid(spath + "/persistence_granularity",
+                       quote(persistence.persistence_granularity) + ": " + g.error().message);
+      }
+    }
+    p.session_persistence = std::move(persistence);
+  }
   return p;
 }
 
@@ -774,6 +869,74 @@ Result<void> checkDocument(const Config& config) {
   return {};
 }
 
+// The JSON pointer of the policy or rule an l7 error context
+// ("l7policy=<id> l7rule=<id>|rules[i]") names.
+std::string policyErrorPath(const std::string& policy_path, const l7::Policy& policy,
+                            const std::string& context) {
+  size_t at = context.find(" l7rule=");
+  if (at == std::string::npos) return policy_path;
+  std::string rule = context.substr(at + 8);
+  for (size_t i = 0; i < policy.rules.size(); ++i) {
+    if ((!policy.rules[i].id.empty() && policy.rules[i].id == rule) ||
+        rule == "rules[" + std::to_string(i) + "]")
+      return indexPath(policy_path + "/rules", i);
+  }
+  return policy_path + "/rules";
+}
+
+// Checks every listener's policies (also the disabled ones, so a document does
+// not turn invalid when a policy is switched on) and compiles the enabled ones.
+Result<void> compileListenerPolicies(Config& config) {
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    Listener& l = config.listeners[i];
+    if (l.l7policies.empty()) continue;
+    const std::string lpath = indexPath("/listeners", i) + "/l7policies";
+    std::unordered_map<std::string_view, size_t> ids;
+    for (size_t j = 0; j < l.l7policies.size(); ++j) {
+      l7::Policy& p = l.l7policies[j];
+      const std::string ppath = indexPath(lpath, j);
+      if (auto [it, inserted] = ids.emplace(p.id, j); !inserted) {
+        return invalid(ppath + "/id", "duplicate l7policy id " + quote(p.id) + " (first at " +
+                                          indexPath(lpath, it->second) + ")");
+      }
+      if (p.action == l7::PolicyAction::kRedirectToPool) {
+        if (p.redirect_pool_id.empty())
+          return invalid(ppath + "/redirect_pool_id", "REDIRECT_TO_POOL needs redirect_pool_id");
+        const Pool* pool = config.findPool(p.redirect_pool_id);
+        if (pool == nullptr) {
+          return invalid(ppath + "/redirect_pool_id",
+                         "pool " + quote(p.redirect_pool_id) + " does not exist");
+        }
+        if (!compatible(l.protocol, pool->protocol)) {
+          return invalid(ppath + "/redirect_pool_id",
+                         std::string(listenerProtocolName(l.protocol)) + " listener cannot use " +
+                             poolProtocolName(pool->protocol) + " pool " + quote(pool->id));
+        }
+        p.redirect_pool_admin_state_up = pool->admin_state_up;
+      }
+      // Compiled alone with everything switched on, so the error can be pinned
+      // on this policy or rule.
+      l7::Policy probe = p;
+      probe.admin_state_up = true;
+      probe.redirect_pool_admin_state_up = true;
+      for (auto& r : probe.rules) r.admin_state_up = true;
+      if (probe.rules.empty()) {
+        // A rule-less policy never matches; Octavia keeps it without rendering it.
+        continue;
+      }
+      auto checked = l7::compilePolicies({std::move(probe)});
+      if (!checked) {
+        return invalid(policyErrorPath(ppath, p, checked.error().context),
+                       checked.error().message);
+      }
+    }
+    auto set = l7::compilePolicies(l.l7policies);
+    if (!set) return invalid(lpath, set.error().message + " (" + set.error().context + ")");
+    if (!(*set)->policies().empty()) l.policy_set = std::move(set).value();
+  }
+  return {};
+}
+
 Result<Config> buildConfig(const rapidjson::Document& doc) {
   if (auto r = checkDuplicateKeys(doc, ""); !r) return r.error();
   Config config;
@@ -799,6 +962,7 @@ Result<Config> buildConfig(const rapidjson::Document& doc) {
     }
   }
   if (auto r = checkDocument(config); !r) return r.error();
+  if (auto r = compileListenerPolicies(config); !r) return r.error();
   return config;
 }
 

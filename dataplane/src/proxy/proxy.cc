@@ -158,7 +158,7 @@ common::Result<uint64_t> Proxy::apply(std::string document) {
   }
 
   auto snap = buildSnapshot(cfg, std::move(document), ++serial_, health_registry_,
-                            listener_counters_, member_counters_, &tls);
+                            listener_counters_, member_counters_, &tls, &persistence_);
 
   std::mutex mu;
   std::condition_variable cv;

@@ -58,6 +58,7 @@ class Proxy {
   CounterRegistry member_counters_;
   health::HealthChecker health_;
   tls::TlsContextProvider tls_;  // apply path only (under apply_mu_)
+  PersistenceRegistry persistence_;  // apply path only
 };
 
 }  // namespace banyan::dp::proxy

@@ -14,7 +14,9 @@
 
 #include "banyan/common/logging.h"
 #include "http/forwarded.h"
+#include "l7/policy.h"
 #include "net/socket.h"
+#include "persistence/cookie.h"
 #include "proxy_protocol/proxy_protocol.h"
 #include "tls/tls_io.h"
 
@@ -44,6 +46,11 @@ constexpr size_t kStreamCap = 65536;  // bytes buffered per direction before rea
 
 const char* reasonPhrase(int status) {
   switch (status) {
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
     case 403: return "Forbidden";
     case 408: return "Request Time-out";
@@ -61,6 +68,7 @@ std::string errorResponse(int status) {
   const char* detail = "";
   switch (status) {
     case 400: detail = "Your browser sent an invalid request."; break;
+    case 403: detail = "Request forbidden by administrative rules."; break;
     case 408: detail = "Your browser didn't send a complete request in time."; break;
     case 502: detail = "The server returned an invalid or incomplete response."; break;
     case 503: detail = "No server is available to handle this request."; break;
@@ -78,6 +86,75 @@ std::string errorResponse(int status) {
 }
 
 bool ieq(std::string_view a, std::string_view b) { return http::equalsIgnoreCase(a, b); }
+
+// A redirect policy's answer, as HAProxy's `redirect` sends it: no body.
+std::string redirectResponse(int status, std::string_view location) {
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) + "\r\n";
+  out += "content-length: 0\r\nlocation: ";
+  out += location;
+  out += "\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n";
+  return out;
+}
+
+// The Host header without its port, lowercased, as HOST_NAME rules compare it.
+std::string hostForMatch(std::string_view host) {
+  size_t end = host.size();
+  if (!host.empty() && host.front() == '[') {
+    size_t close = host.find(']');
+    if (close != std::string_view::npos) end = close + 1;
+  } else if (size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+    end = colon;
+  }
+  std::string out(host.substr(0, end));
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+// The path of a request target, without query string or fragment; an
+// absolute-form target ("http://host/p?q") gives "/p".
+std::string_view pathOf(std::string_view target) {
+  if (target.size() > 7 && (ieq(target.substr(0, 7), "http://") ||
+                            (target.size() > 8 && ieq(target.substr(0, 8), "https://")))) {
+    size_t start = target.find("://") + 3;
+    size_t slash = target.find_first_of("/?#", start);
+    if (slash == std::string_view::npos || target[slash] != '/') return "/";
+    target = target.substr(slash);
+  }
+  size_t end = target.find_first_of("?#");
+  return end == std::string_view::npos ? target : target.substr(0, end);
+}
+
+// The last value of `field` (any case) in a "/C=US/O=Example/CN=client" DN,
+// as HAProxy's ssl_c_s_dn(<field>) gives it.
+bool dnField(std::string_view dn, std::string_view field, std::string_view* out) {
+  bool found = false;
+  size_t pos = 0;
+  while (pos < dn.size()) {
+    if (dn[pos] == '/') ++pos;
+    size_t next = dn.find('/', pos);
+    std::string_view entry = dn.substr(pos, next == std::string_view::npos ? dn.npos : next - pos);
+    size_t eq = entry.find('=');
+    if (eq != std::string_view::npos && ieq(entry.substr(0, eq), field)) {
+      *out = entry.substr(eq + 1);
+      found = true;
+    }
+    if (next == std::string_view::npos) break;
+    pos = next;
+  }
+  return found;
+}
+
+// The last cookie called `name` over every Cookie header of a request.
+std::optional<std::string_view> lastRequestCookie(const std::vector<http::Header>& headers,
+                                                  std::string_view name) {
+  std::optional<std::string_view> found;
+  for (const auto& hd : headers) {
+    if (!ieq(hd.name, "cookie")) continue;
+    if (auto v = persistence::findLastCookie(hd.value, name)) found = v;
+  }
+  return found;
+}
 
 // send(2) for one buffer, sendmsg(2) for two: both skip the VFS layer (and
 // its file-position lock) that writev(2) goes through on sockets.
@@ -773,6 +850,10 @@ void ClientSession::startRequest(size_t head_length) {
     log_method_.assign(req.method);
     log_target_.assign(req.target.substr(0, 1024));
   }
+  if (!routeRequest()) return;
+  const PersistenceRt* persist = req_pool_ ? req_pool_->persistence.get() : nullptr;
+  const bool strip_member_cookie =
+      persist != nullptr && persist->type == config::PersistenceType::kHttpCookie;
 
   // Build the head the member receives.
   const config::InsertHeaders& ins = lis_->cfg->insert_headers;
@@ -804,6 +885,12 @@ void ClientSession::startRequest(size_t head_length) {
     // Banyan sets the enabled X-SSL-* itself (haproxy set-header): a client's
     // own value of those never reaches the member.
     if (ssl_ && ins.anySsl() && sslHeaderSet(ins, hd.name)) continue;
+    if (strip_member_cookie && ieq(hd.name, "cookie")) {
+      // HAProxy `cookie ... indirect`: the member never sees the LB's cookie.
+      std::string rest = persistence::removeCookie(hd.value, persistence::kMemberCookieName);
+      if (!rest.empty()) appendHeader(h, hd.name, rest);
+      continue;
+    }
     appendHeader(h, hd.name, hd.value);
   }
   if (ins.x_forwarded_for) {
@@ -844,12 +931,140 @@ void ClientSession::startRequest(size_t head_length) {
   if (!attachMember()) return;
 }
 
+bool ClientSession::routeRequest() {
+  const http::RequestHead& req = w_.req_scratch;
+  req_pool_ = lis_->pool;
+  req_cookie_.clear();
+  insert_cookie_ = false;
+  if (lis_->policies != nullptr) {
+    std::string host = hostForMatch(req.host);
+    auto headers = [&req](std::string_view name, size_t index, std::string_view* out) {
+      for (const auto& hd : req.headers) {
+        if (!ieq(hd.name, name)) continue;
+        if (index-- == 0) {
+          *out = hd.value;
+          return true;
+        }
+      }
+      return false;
+    };
+    auto cookies = [&req](std::string_view name, size_t index, std::string_view* out) {
+      for (const auto& hd : req.headers) {
+        if (!ieq(hd.name, "cookie")) continue;
+        persistence::CookieIterator it(hd.value);
+        std::string_view n, v;
+        while (it.next(&n, &v)) {
+          if (n != name) continue;
+          if (index-- == 0) {
+            *out = v;
+            return true;
+          }
+        }
+      }
+      return false;
+    };
+    l7::MatchInput in;
+    in.host = host;
+    in.path = pathOf(req.target);
+    in.headers = l7::makeLookup(headers);
+    in.cookies = l7::makeLookup(cookies);
+    if (ssl_) {
+      if (!cert_) cert_ = std::make_unique<tls::ClientCertInfo>(tls::clientCertInfo(ssl_));
+      in.tls = true;
+      in.has_client_cert = cert_->has_cert;
+      in.verify_result = cert_->verify;
+    }
+    std::string_view dn = cert_ ? std::string_view(cert_->dn) : std::string_view();
+    auto dn_lookup = [dn](std::string_view name, size_t index, std::string_view* out) {
+      return index == 0 && dnField(dn, name, out);
+    };
+    in.client_dn = l7::makeLookup(dn_lookup);
+    if (const l7::Policy* policy = lis_->policies->match(in)) {
+      switch (policy->action) {
+        case l7::PolicyAction::kReject:
+          bump(lis_counters_->slot(w_.index()).errors);
+          sendError(403, "l7_reject");
+          return false;
+        case l7::PolicyAction::kRedirectToUrl:
+        case l7::PolicyAction::kRedirectPrefix: {
+          std::string location =
+              l7::buildRedirectLocation(*policy, ssl_ ? "https" : "http", req.host, req.target);
+          sendLocal(policy->redirect_http_code,
+                    redirectResponse(policy->redirect_http_code, location), "l7_redirect");
+          return false;
+        }
+        case l7::PolicyAction::kRedirectToPool:
+          req_pool_ = snap_->findUsablePool(policy->redirect_pool_id);
+          break;
+      }
+    }
+  }
+  const PersistenceRt* persist = req_pool_ ? req_pool_->persistence.get() : nullptr;
+  if (persist == nullptr) return true;
+  if (persist->type == config::PersistenceType::kHttpCookie) {
+    if (auto token = lastRequestCookie(req.headers, persistence::kMemberCookieName)) {
+      if (auto member = persist->codec->decode(*token)) req_cookie_ = std::move(*member);
+    }
+  } else if (persist->type == config::PersistenceType::kAppCookie) {
+    if (auto value = lastRequestCookie(req.headers, persist->cookie_name); value && !value->empty())
+      req_cookie_.assign(*value);
+  }
+  return true;
+}
+
+// The member the client sticks to, if it can take traffic; null otherwise
+// (the balancer picks, and rememberMember records the choice).
+const MemberRt* ClientSession::persistentMember() {
+  const PersistenceRt* persist = pool_->persistence.get();
+  if (persist == nullptr) return nullptr;
+  switch (persist->type) {
+    case config::PersistenceType::kSourceIp: {
+      persistence::SourceIpKey key = persistence::sourceIpKey(peer_, persist->granularity);
+      if (key.size == 0) return nullptr;
+      auto id = persist->table->lookup(key.view(), w_.loop().now());
+      return id ? pool_->usableMember(*id) : nullptr;
+    }
+    case config::PersistenceType::kHttpCookie:
+      if (!http_ || req_cookie_.empty()) return nullptr;
+      return pool_->usableMember(req_cookie_);
+    case config::PersistenceType::kAppCookie: {
+      if (!http_ || req_cookie_.empty()) return nullptr;
+      auto id = persist->table->lookup(req_cookie_, w_.loop().now());
+      return id ? pool_->usableMember(*id) : nullptr;
+    }
+  }
+  return nullptr;
+}
+
+void ClientSession::rememberMember(const MemberRt& member) {
+  const PersistenceRt* persist = pool_->persistence.get();
+  if (persist == nullptr) return;
+  if (persist->type == config::PersistenceType::kSourceIp) {
+    persistence::SourceIpKey key = persistence::sourceIpKey(peer_, persist->granularity);
+    if (key.size != 0) persist->table->store(key.view(), member.cfg->id, w_.loop().now());
+  } else if (persist->type == config::PersistenceType::kHttpCookie) {
+    insert_cookie_ = http_;
+  }
+  // APP_COOKIE learns from the member's response (stepResponse).
+}
+
 // Picks a member and gets a connection to it (idle or new). Handles "no
 // member" itself. False when the session ended or errored out.
 bool ClientSession::attachMember() {
-  pool_ = lis_->pool;
+  pool_ = http_ ? req_pool_ : lis_->pool;
   member_ = nullptr;
-  int idx = pool_ ? w_.pickMember(*pool_, peer_) : -1;
+  int idx = -1;
+  if (pool_) {
+    // Persistence on the first attempt only: a redispatch after a failed
+    // connect goes to the balancer (`option redispatch`).
+    const MemberRt* sticky = attempts_ == 0 ? persistentMember() : nullptr;
+    if (sticky) {
+      idx = static_cast<int>(sticky - pool_->members.data());
+    } else {
+      idx = w_.pickMember(*pool_, peer_);
+      if (idx >= 0) rememberMember(pool_->members[static_cast<size_t>(idx)]);
+    }
+  }
   if (idx < 0) {
     termination_ = "no_member";
     if (http_) {
@@ -1027,6 +1242,28 @@ bool ClientSession::stepResponse() {
     }
     // Octavia `http-response set-header Strict-Transport-Security`.
     if (hsts) appendHeader(head, "Strict-Transport-Security", lis_->hsts);
+    if (const PersistenceRt* persist = pool_->persistence.get()) {
+      if (persist->type == config::PersistenceType::kHttpCookie && insert_cookie_) {
+        appendHeader(head, "Set-Cookie",
+                     persistence::buildSetCookie(persistence::kMemberCookieName,
+                                                 persist->codec->encode(member_->cfg->id),
+                                                 ssl_ != nullptr));
+        // HAProxy's `nocache`: shared caches must not hand this client's
+        // member cookie to others.
+        bool has_cache_control = false;
+        for (const auto& hd : resp.headers)
+          if (ieq(hd.name, "cache-control")) has_cache_control = true;
+        if (!has_cache_control) appendHeader(head, "Cache-Control", "private");
+      } else if (persist->type == config::PersistenceType::kAppCookie) {
+        // `stick store-response res.cook(<name>)`: the last one wins.
+        for (const auto& hd : resp.headers) {
+          if (!ieq(hd.name, "set-cookie")) continue;
+          auto pair = persistence::parseSetCookie(hd.value);
+          if (pair && pair->name == persist->cookie_name && !pair->value.empty())
+            persist->table->store(pair->value, member_->cfg->id, w_.loop().now());
+        }
+      }
+    }
     cout_.append(head);
     if (!keep) {
       cout_.append("Connection: close\r\n\r\n");
@@ -1260,11 +1497,15 @@ void ClientSession::appendSslHeaders(std::string& h) {
 // Answers the request in flight with an error page, logs it, and closes the
 // connection once the page is out.
 void ClientSession::sendError(int status, const char* termination) {
+  sendLocal(status, errorResponse(status), termination);
+}
+
+void ClientSession::sendLocal(int status, std::string response, const char* termination) {
   termination_ = termination;
   status_ = status;
   releaseUpstream(false);
   cout_.clear();
-  cout_.append(errorResponse(status));
+  cout_.append(response);
   if (w_.accessLog().enabled()) logAccess();  // bytes_out counts the page
   resp_.start(http::BodyKind::None, 0);
   close_after_ = true;

@@ -64,6 +64,13 @@ class ClientSession final : public Session, public event::Handler {
   bool retryOnFreshConnection();
   void finishResponse();
   void sendError(int status, const char* termination);
+  // Answers with `response` (a whole message) and closes once it is out.
+  void sendLocal(int status, std::string response, const char* termination);
+  // L7 policies and persistence cookies of the request head in w_.req_scratch:
+  // sets req_pool_ and req_cookie_, or answers (REJECT, redirects) and returns false.
+  bool routeRequest();
+  const MemberRt* persistentMember();
+  void rememberMember(const MemberRt& member);
   void releaseUpstream(bool reusable);
   void dropPrivateUpstream();
   void close();
@@ -109,6 +116,11 @@ class ClientSession final : public Session, public event::Handler {
   event::TimePoint member_act_;
 
   // The request in flight.
+  const PoolRt* req_pool_ = nullptr;  // the pool L7 policies chose (or the default pool)
+  // HTTP_COOKIE: the member id the request's token names (valid tokens only);
+  // APP_COOKIE: the application cookie's value. Empty: none.
+  std::string req_cookie_;
+  bool insert_cookie_ = false;    // HTTP_COOKIE: send the member's token with the response
   std::string up_head_;           // head as sent to the member (kept for one retry)
   BodyScan req_;
   BodyScan resp_;

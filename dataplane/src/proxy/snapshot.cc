@@ -1,5 +1,7 @@
 #include "proxy/snapshot.h"
 
+#include <openssl/rand.h>
+
 #include "banyan/common/logging.h"
 #include "net/socket.h"
 
@@ -10,6 +12,12 @@ std::string bindKey(const sockaddr_storage& addr) { return net::formatAddressPor
 const ListenerRt* Snapshot::findListener(const std::string& id) const {
   for (const auto& l : listeners)
     if (l.cfg->id == id) return &l;
+  return nullptr;
+}
+
+const PoolRt* Snapshot::findUsablePool(std::string_view id) const {
+  for (const auto& p : pools)
+    if (p.cfg->id == id) return p.cfg->admin_state_up ? &p : nullptr;
   return nullptr;
 }
 
@@ -25,14 +33,92 @@ balancer::Algorithm algorithmOf(config::LbAlgorithm a) {
   return balancer::Algorithm::RoundRobin;
 }
 
+std::string persistenceKey(const config::Pool& pool) {
+  const config::SessionPersistence& sp = *pool.session_persistence;
+  std::string key = pool.id;
+  key.push_back('\0');
+  key += std::to_string(static_cast<int>(sp.type));
+  key.push_back('\0');
+  key += sp.cookie_name;
+  key.push_back('\0');
+  key += sp.persistence_granularity;
+  key.push_back('\0');
+  key += std::to_string(sp.persistence_timeout_s);
+  return key;
+}
+
 }  // namespace
+
+const MemberRt* PoolRt::usableMember(std::string_view id) const {
+  for (const auto& m : members) {
+    if (m.cfg->id != id) continue;
+    if (!m.cfg->admin_state_up || m.cfg->weight == 0 || !m.health->up()) return nullptr;
+    return &m;
+  }
+  return nullptr;
+}
+
+std::unique_ptr<PersistenceRt> PersistenceRegistry::get(const config::Pool& pool,
+                                                        const config::Settings& settings) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const config::SessionPersistence& sp = *pool.session_persistence;
+  auto rt = std::make_unique<PersistenceRt>();
+  rt->type = sp.type;
+  rt->cookie_name = sp.cookie_name;
+  if (!sp.persistence_granularity.empty()) {
+    auto g = persistence::parseGranularity(sp.persistence_granularity);
+    LB_CHECK(g.ok(), "granularity was validated");
+    rt->granularity = *g;
+  }
+  if (sp.type == config::PersistenceType::kHttpCookie) {
+    std::string secret = settings.session_cookie_secret;
+    if (secret.empty()) {
+      if (random_secret_.empty()) {
+        unsigned char bytes[32];
+        LB_CHECK(RAND_bytes(bytes, sizeof bytes) == 1, "the CSPRNG works");
+        random_secret_.assign(reinterpret_cast<const char*>(bytes), sizeof bytes);
+      }
+      secret = random_secret_;
+    }
+    if (!codec_ || secret != secret_) {
+      codec_ = std::make_shared<const persistence::MemberCookieCodec>(secret);
+      secret_ = secret;
+    }
+    rt->codec = codec_;
+    return rt;
+  }
+  std::string key = persistenceKey(pool);
+  auto& table = used_[key];
+  if (!table) {
+    if (auto it = tables_.find(key); it != tables_.end()) {
+      table = it->second;
+    } else {
+      persistence::StickTableOptions options;
+      // Octavia renders HTTP/TCP stick tables without `expire` (LRU only);
+      // a timeout given here still bounds how long an idle client sticks.
+      options.idle_timeout = std::chrono::seconds(sp.persistence_timeout_s);
+      table = std::make_shared<persistence::SharedStickTable>(options);
+    }
+  }
+  rt->table = table;
+  return rt;
+}
+
+void PersistenceRegistry::sweep() {
+  std::lock_guard<std::mutex> lock(mu_);
+  tables_ = std::move(used_);
+  used_.clear();
+}
 
 std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Config> config,
                                               std::string document, uint64_t serial,
                                               health::HealthRegistry& health,
                                               CounterRegistry& listener_counters,
                                               CounterRegistry& member_counters,
-                                              const TlsMaterial* tls) {
+                                              const TlsMaterial* tls,
+                                              PersistenceRegistry* persistence) {
+  PersistenceRegistry local_registry;  // no registry: tables start empty
+  if (persistence == nullptr) persistence = &local_registry;
   auto snap = std::make_shared<Snapshot>();
   snap->config = config;
   snap->document = std::move(document);
@@ -48,6 +134,7 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
     pr.send_proxy_v1 = p.protocol == config::PoolProtocol::kProxy;
     pr.send_proxy_v2 = p.protocol == config::PoolProtocol::kProxyV2;
     if (tls && pr.index < tls->pools.size()) pr.tls = tls->pools[pr.index];
+    if (p.session_persistence) pr.persistence = persistence->get(p, c.settings);
     for (const auto& m : p.members) {
       MemberRt mr;
       mr.cfg = &m;
@@ -88,6 +175,7 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
     for (auto& pr : snap->pools) {
       if (pr.cfg->id == l.default_pool_id && pr.cfg->admin_state_up) lr.pool = &pr;
     }
+    lr.policies = l.policy_set.get();
     lr.counters = listener_counters.get(l.id);
     lr.connection_limit = l.connection_limit >= 0
                               ? l.connection_limit
@@ -104,6 +192,7 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
   }
   for (const auto& lr : snap->listeners)
     for (const auto& b : lr.binds) snap->by_bind[bindKey(b)] = lr.index;
+  persistence->sweep();
   return snap;
 }
 

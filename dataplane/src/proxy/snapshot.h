@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -16,6 +17,9 @@
 #include "health/health_state.h"
 #include "http/parser.h"
 #include "net/cidr.h"
+#include "persistence/cookie.h"
+#include "persistence/source_ip.h"
+#include "persistence/stick_table.h"
 #include "proxy/stats.h"
 #include "tls/context.h"
 
@@ -30,6 +34,18 @@ struct MemberRt {
   std::shared_ptr<Counters> counters;
 };
 
+// A pool's session persistence at run time. The table lives outside the
+// snapshot (PersistenceRegistry), so entries survive applies that keep the pool.
+struct PersistenceRt {
+  config::PersistenceType type = config::PersistenceType::kSourceIp;
+  // SOURCE_IP (keyed by sourceIpKey) and APP_COOKIE (keyed by the cookie value);
+  // shared by every worker, as a client's connections land on any of them.
+  std::shared_ptr<persistence::SharedStickTable> table;
+  persistence::Granularity granularity;
+  std::string cookie_name;  // APP_COOKIE
+  std::shared_ptr<const persistence::MemberCookieCodec> codec;  // HTTP_COOKIE
+};
+
 struct PoolRt {
   const config::Pool* cfg = nullptr;
   size_t index = 0;
@@ -38,6 +54,10 @@ struct PoolRt {
   bool send_proxy_v2 = false;
   std::vector<MemberRt> members;
   std::shared_ptr<const tls::ClientContext> tls;  // tls_enabled: re-encrypt to members
+  std::unique_ptr<PersistenceRt> persistence;     // null: none
+  // The member called `id` if it can take new traffic now (enabled, healthy,
+  // not drained), else null: a persisted member that is not falls back to the balancer.
+  const MemberRt* usableMember(std::string_view id) const;
 };
 
 struct ListenerRt {
@@ -52,6 +72,26 @@ struct ListenerRt {
   bool http = false;                              // HTTP or TERMINATED_HTTPS
   std::shared_ptr<const tls::ServerContext> tls;  // TERMINATED_HTTPS
   std::string hsts;                               // Strict-Transport-Security value, "" = none
+  const l7::PolicySet* policies = nullptr;        // the config's compiled set; null: none
+};
+
+// Persistence tables and the member-cookie codec, kept across applies: a table
+// is reused while its pool keeps the same persistence settings (type, cookie
+// name, granularity, timeout), and dropped with the pool.
+class PersistenceRegistry {
+ public:
+  // Called by buildSnapshot for every pool with session persistence.
+  std::unique_ptr<PersistenceRt> get(const config::Pool& pool, const config::Settings& settings);
+  // Drops tables of pools `get` was not asked about since the previous call.
+  void sweep();
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<persistence::SharedStickTable>> tables_;
+  std::unordered_map<std::string, std::shared_ptr<persistence::SharedStickTable>> used_;
+  std::string secret_;  // the secret codec_ was made with
+  std::string random_secret_;
+  std::shared_ptr<const persistence::MemberCookieCodec> codec_;
 };
 
 // TLS contexts built (and checked) for a document before its snapshot:
@@ -71,6 +111,8 @@ struct Snapshot {
   std::unordered_map<std::string, size_t> by_bind;
 
   const ListenerRt* findListener(const std::string& id) const;
+  // The pool called `id` if it is enabled, else null.
+  const PoolRt* findUsablePool(std::string_view id) const;
 };
 
 // "192.0.2.1:80" / "[2001:db8::1]:80": identifies a listening socket.
@@ -82,6 +124,7 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
                                               health::HealthRegistry& health,
                                               CounterRegistry& listener_counters,
                                               CounterRegistry& member_counters,
-                                              const TlsMaterial* tls = nullptr);
+                                              const TlsMaterial* tls = nullptr,
+                                              PersistenceRegistry* persistence = nullptr);
 
 }  // namespace banyan::dp::proxy
