@@ -125,7 +125,9 @@ TEST(HttpClient, ARefusedConnectionIsUnavailable) {
 TEST(HttpClient, ASlowServerTimesOutAsUnavailable) {
   std::atomic<bool> release{false};
   auto server = startHttpServer({}, [&](const HttpRequest&) {
-    for (int i = 0; i < 300 && !release; ++i) std::this_thread::sleep_for(10ms);  // bounded: 3 s
+    // Bounded at 10 s; released as soon as the client gave up. The margin to the
+    // client's 300 ms timeout keeps the test meaningful on a loaded machine.
+    for (int i = 0; i < 1000 && !release; ++i) std::this_thread::sleep_for(10ms);
     return HttpResponse{};
   });
   ASSERT_TRUE(server.ok());
@@ -137,7 +139,7 @@ TEST(HttpClient, ASlowServerTimesOutAsUnavailable) {
   release = true;
   ASSERT_FALSE(resp.ok());
   EXPECT_EQ(resp.error().code, ErrorCode::kUnavailable);
-  EXPECT_LT(took, 2s);
+  EXPECT_LT(took, 8s);
 }
 
 TEST(HttpClient, MalformedUrlsAndMethodsAreInvalidArguments) {
