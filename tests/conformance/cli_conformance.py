@@ -235,11 +235,11 @@ def phase_noauth(binary, workdir, checks):
         listener = cli.json(checks, "listener create", lb_cmd, "listener", "create", "web2", "--name", "l1",
                             "--protocol", "HTTP", "--protocol-port", "80", "--connection-limit", "200",
                             "--insert-headers", "X-Forwarded-For=true,X-Forwarded-Port=true",
-                            "--allowed-cidr", "10.1.0.0/16", "--timeout-client-data", "1000")
+                            "--allowed-cidr", "198.51.100.0/24", "--timeout-client-data", "1000")
         checks.equal("listener create connection_limit", field(listener, "connection_limit"), 200)
         checks.equal("listener create timeout_client_data", field(listener, "timeout_client_data"), 1000)
         checks.equal("listener create timeout_member_connect", field(listener, "timeout_member_connect"), 5000)
-        checks.equal("listener create allowed_cidrs", field(listener, "allowed_cidrs"), "10.1.0.0/16")
+        checks.equal("listener create allowed_cidrs", field(listener, "allowed_cidrs"), "198.51.100.0/24")
         checks.check("listener create insert_headers",
                      "X-Forwarded-For=true" in str(field(listener, "insert_headers")), str(field(listener, "insert_headers")))
         cli.fails(checks, "listener create on a used port", "Another Listener on this Load Balancer", lb_cmd,

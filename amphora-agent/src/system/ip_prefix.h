@@ -22,7 +22,7 @@ struct IpAddress {
 };
 
 struct IpPrefix {
-  IpAddress address;  // as written (host bits may be set, e.g. "10.0.0.5/24")
+  IpAddress address;  // as written (host bits may be set, e.g. "192.0.2.5/24")
   int prefix_len = 0;
   // The network address: host bits cleared.
   IpAddress network() const;

@@ -564,8 +564,8 @@ INSTANTIATE_TEST_SUITE_P(
         Rejection{
             "BadMemberAddress",
             doc("",
-                pool(R"(, "members": [{"id": "m", "address": "10.0.0.256", "protocol_port": 1}])")),
-            "/pools/0/members/0/address", "\"10.0.0.256\" is not an IPv4 or IPv6 address literal"},
+                pool(R"(, "members": [{"id": "m", "address": "192.0.2.256", "protocol_port": 1}])")),
+            "/pools/0/members/0/address", "\"192.0.2.256\" is not an IPv4 or IPv6 address literal"},
         Rejection{"TrustedCidrWithHostBits",
                   doc(listener(R"(, "accept_proxy_protocol": "v2",
                       "proxy_protocol_trusted_cidrs": ["192.0.2.0/24", "198.51.100.1/24"])")),

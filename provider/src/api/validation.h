@@ -55,7 +55,7 @@ JsonDoc parseRootBody(std::string_view body, const std::string& root_key);
 bool isUuidLike(std::string_view s);
 bool isIpAddress(std::string_view s);
 bool isIpv6(std::string_view s);
-// "10.0.0.1/8" -> "10.0.0.0/8"; nullopt when not a CIDR.
+// "198.51.100.77/25" -> "198.51.100.0/25"; nullopt when not a CIDR.
 std::optional<std::string> normalizeCidr(std::string_view s);
 bool isValidHostname(std::string_view s);  // Octavia's DOMAIN_NAME_REGEX
 // http(s)://host[...] with no whitespace or control characters.

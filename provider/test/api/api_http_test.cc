@@ -147,7 +147,7 @@ TEST_F(ApiTest, ListenerGetsOctaviaDefaultsAndNumericStringsAreCoerced) {
   Reply r = api.call("POST", "/v2/lbaas/listeners",
                      R"({"listener":{"loadbalancer_id":")" + lb +
                          R"(","protocol":"HTTP","protocol_port":80,"connection_limit":"200",)"
-                         R"("insert_headers":{"X-Forwarded-For":"true"},"allowed_cidrs":["10.1.2.3/8"]}})");
+                         R"("insert_headers":{"X-Forwarded-For":"true"},"allowed_cidrs":["198.51.100.77/25"]}})");
   ASSERT_EQ(r.status, 201) << r.body;
   const auto& l = r.json["listener"];
   EXPECT_EQ(jint(l, "connection_limit"), 200);
@@ -157,7 +157,7 @@ TEST_F(ApiTest, ListenerGetsOctaviaDefaultsAndNumericStringsAreCoerced) {
   EXPECT_EQ(jint(l, "timeout_tcp_inspect"), 0);
   EXPECT_EQ(str(l, "client_authentication"), "NONE");
   EXPECT_EQ(str(l["insert_headers"], "X-Forwarded-For"), "true");
-  EXPECT_EQ(std::string(l["allowed_cidrs"][0].GetString()), "10.0.0.0/8");
+  EXPECT_EQ(std::string(l["allowed_cidrs"][0].GetString()), "198.51.100.0/25");
   EXPECT_TRUE(l["tls_ciphers"].IsNull());
   EXPECT_EQ(str(l["loadbalancers"][0], "id"), lb);
   EXPECT_EQ(str(r.json["listener"], "provisioning_status"), "PENDING_CREATE");

@@ -47,8 +47,8 @@ TEST(Validation, BodiesAreCheckedLikeWsme) {
        "Invalid input for field/attribute name. Value: '5'. Wrong type. Expected '<class 'str'>', got '<class 'int'>'"},
       {"bad uuid", R"({"subnet_id":"xyz"})", BodyMode::kPut,
        "Invalid input for field/attribute subnet_id. Value: 'xyz'. Value should be UUID format"},
-      {"bad ip", R"({"address":"10.0.0.300"})", BodyMode::kPut,
-       "Invalid input for field/attribute address. Value: '10.0.0.300'. Value should be IPv4 or IPv6 format"},
+      {"bad ip", R"({"address":"192.0.2.300"})", BodyMode::kPut,
+       "Invalid input for field/attribute address. Value: '192.0.2.300'. Value should be IPv4 or IPv6 format"},
       {"ipv6 ok", R"({"address":"2001:db8::1"})", BodyMode::kPut, nullptr},
       {"null means unset", R"({"name":null,"enabled":null})", BodyMode::kPut, nullptr},
       {"bool from string", R"({"enabled":"true"})", BodyMode::kPut, nullptr},
@@ -77,10 +77,10 @@ TEST(Validation, RootBodyMustBeJsonWithTheRootKey) {
 }
 
 TEST(Validation, ValueCheckersFollowOctavia) {
-  EXPECT_EQ(normalizeCidr("10.1.2.3/8").value_or(""), "10.0.0.0/8");
+  EXPECT_EQ(normalizeCidr("198.51.100.77/25").value_or(""), "198.51.100.0/25");
   EXPECT_EQ(normalizeCidr("2001:db8::1/32").value_or(""), "2001:db8::/32");
-  EXPECT_FALSE(normalizeCidr("10.0.0.0/33"));
-  EXPECT_FALSE(normalizeCidr("10.0.0.0"));
+  EXPECT_FALSE(normalizeCidr("192.0.2.0/33"));
+  EXPECT_FALSE(normalizeCidr("192.0.2.0"));
   EXPECT_TRUE(isValidExpectedCodes("200"));
   EXPECT_TRUE(isValidExpectedCodes("200, 202"));
   EXPECT_TRUE(isValidExpectedCodes("200-204"));
