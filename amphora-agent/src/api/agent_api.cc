@@ -105,6 +105,30 @@ std::vector<HostRoute> readRoutes(BodyReader& rd, const rapidjson::Value& obj, c
   return out;
 }
 
+// Reads the array `key` of {ip_address, subnet_cidr, gateway, host_routes} objects
+// (additional_vips, fixed_ips); errors point into it.
+std::vector<SubnetAddress> readSubnetAddresses(BodyReader& rd, const rapidjson::Value& obj, const std::string& key) {
+  std::vector<SubnetAddress> out;
+  const auto* items = rd.array(obj, key.c_str(), "", false, 64);
+  if (!items) return out;
+  for (rapidjson::SizeType i = 0; i < items->Size() && rd.ok(); ++i) {
+    std::string at = "/" + key + "/" + std::to_string(i);
+    const auto& v = (*items)[i];
+    if (!v.IsObject()) {
+      rd.fail("must be an object", at);
+      break;
+    }
+    rd.closed(v, at, {"ip_address", "subnet_cidr", "gateway", "host_routes"});
+    SubnetAddress a;
+    a.ip_address = rd.string(v, "ip_address", at, true, BodyReader::Kind::kIp);
+    a.subnet_cidr = rd.string(v, "subnet_cidr", at, true, BodyReader::Kind::kCidr);
+    a.gateway = rd.string(v, "gateway", at, false, BodyReader::Kind::kIp);
+    a.host_routes = readRoutes(rd, v, at);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<heartbeat::HeartbeatSettings> mergeAgentConfig(const heartbeat::HeartbeatSettings& base,
@@ -542,23 +566,7 @@ HttpResponse AgentApi::plugVip(const HttpRequest& req, const std::string& ip) {
   plug.vrrp_ip = rd.string(doc, "vrrp_ip", "", false, BodyReader::Kind::kIp);
   plug.mtu = static_cast<int>(rd.integer(doc, "mtu", "", false, 0, 68, 65535));
   plug.host_routes = readRoutes(rd, doc, "");
-  if (const auto* extra = rd.array(doc, "additional_vips", "", false, 64)) {
-    for (rapidjson::SizeType i = 0; i < extra->Size() && rd.ok(); ++i) {
-      std::string at = "/additional_vips/" + std::to_string(i);
-      const auto& v = (*extra)[i];
-      if (!v.IsObject()) {
-        rd.fail("must be an object", at);
-        break;
-      }
-      rd.closed(v, at, {"ip_address", "subnet_cidr", "gateway", "host_routes"});
-      AdditionalVip a;
-      a.ip_address = rd.string(v, "ip_address", at, true, BodyReader::Kind::kIp);
-      a.subnet_cidr = rd.string(v, "subnet_cidr", at, true, BodyReader::Kind::kCidr);
-      a.gateway = rd.string(v, "gateway", at, false, BodyReader::Kind::kIp);
-      a.host_routes = readRoutes(rd, v, at);
-      plug.additional_vips.push_back(std::move(a));
-    }
-  }
+  plug.additional_vips = readSubnetAddresses(rd, doc, "additional_vips");
   if (!rd.ok()) return badRequest(rd.error());
   auto r = deps_.system.plugVip(plug);
   if (!r) return fromError(r.error());
@@ -581,23 +589,7 @@ HttpResponse AgentApi::plugNetwork(const HttpRequest& req) {
   NetworkPlug plug;
   plug.mac_address = rd.string(doc, "mac_address", "", true, BodyReader::Kind::kMac);
   plug.mtu = static_cast<int>(rd.integer(doc, "mtu", "", false, 0, 68, 65535));
-  if (const auto* ips = rd.array(doc, "fixed_ips", "", false, 64)) {
-    for (rapidjson::SizeType i = 0; i < ips->Size() && rd.ok(); ++i) {
-      std::string at = "/fixed_ips/" + std::to_string(i);
-      const auto& v = (*ips)[i];
-      if (!v.IsObject()) {
-        rd.fail("must be an object", at);
-        break;
-      }
-      rd.closed(v, at, {"ip_address", "subnet_cidr", "gateway", "host_routes"});
-      FixedIp f;
-      f.ip_address = rd.string(v, "ip_address", at, true, BodyReader::Kind::kIp);
-      f.subnet_cidr = rd.string(v, "subnet_cidr", at, true, BodyReader::Kind::kCidr);
-      f.gateway = rd.string(v, "gateway", at, false, BodyReader::Kind::kIp);
-      f.host_routes = readRoutes(rd, v, at);
-      plug.fixed_ips.push_back(std::move(f));
-    }
-  }
+  plug.fixed_ips = readSubnetAddresses(rd, doc, "fixed_ips");
   if (!rd.ok()) return badRequest(rd.error());
   auto r = deps_.system.plugNetwork(plug);
   if (!r) return fromError(r.error());

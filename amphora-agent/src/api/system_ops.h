@@ -19,7 +19,9 @@ struct HostRoute {
 };
 
 // PUT /1.0/plug/vip/{ip}: Octavia's net_info.
-struct AdditionalVip {
+// An address on a subnet, with that subnet's routes: a VIP's additional VIPs and a
+// member network's fixed IPs have the same shape (Octavia's agent API).
+struct SubnetAddress {
   std::string ip_address;
   std::string subnet_cidr;
   std::string gateway;  // "" = none
@@ -33,19 +35,13 @@ struct VipPlug {
   std::string vrrp_ip;      // "" = none (SINGLE topology)
   int mtu = 0;              // 0 = leave as is
   std::vector<HostRoute> host_routes;
-  std::vector<AdditionalVip> additional_vips;
+  std::vector<SubnetAddress> additional_vips;
 };
 
 // PUT /1.0/plug/network: Octavia's port_info.
-struct FixedIp {
-  std::string ip_address;
-  std::string subnet_cidr;
-  std::string gateway;
-  std::vector<HostRoute> host_routes;
-};
 struct NetworkPlug {
   std::string mac_address;
-  std::vector<FixedIp> fixed_ips;
+  std::vector<SubnetAddress> fixed_ips;
   int mtu = 0;
 };
 
