@@ -176,4 +176,13 @@ std::string randomMac() {
   return mac;
 }
 
+void deleteLinks(const std::vector<std::string>& names, std::vector<std::string>& left, common::Result<void>& first) {
+  for (const auto& name : names) {
+    if (auto ok = deleteLink(name); !ok) {
+      if (first.ok()) first = ok;
+      left.push_back(name);
+    }
+  }
+}
+
 }  // namespace banyan::provider::drivers

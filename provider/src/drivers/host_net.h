@@ -28,6 +28,9 @@ common::Result<void> checkNoOverlap(const Cidr& cidr, const std::string& bridge)
 common::Result<void> ensureBridge(const std::string& bridge, const Cidr& cidr, int mtu,
                                   bool& created);
 common::Result<void> deleteLink(const std::string& name);  // absent is fine
+// Deletes each link; the names that could not be deleted go to `left` and the first
+// error into `first` (if it is still ok), so a cleanup goes on past one failure.
+void deleteLinks(const std::vector<std::string>& names, std::vector<std::string>& left, common::Result<void>& first);
 
 common::Result<void> addNamespace(const std::string& name);
 common::Result<void> deleteNamespace(const std::string& name);  // absent is fine

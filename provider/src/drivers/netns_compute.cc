@@ -417,12 +417,7 @@ Result<void> NetnsComputeDriver::cleanupAll() {
       left.amphorae.push_back(a);
     }
   }
-  for (const auto& bridge : state->bridges) {
-    if (auto ok = deleteLink(bridge); !ok) {
-      if (first.ok()) first = ok;
-      left.bridges.push_back(bridge);
-    }
-  }
+  deleteLinks(state->bridges, left.bridges, first);
   if (auto ok = save(*guard, left); !ok && first.ok()) first = ok;
   return first;
 }

@@ -454,12 +454,7 @@ Result<void> NetnsNetworkDriver::cleanupAll() {
       left.ports.push_back(r);
     }
   }
-  for (const auto& bridge : state->bridges) {
-    if (auto ok = deleteLink(bridge); !ok) {
-      if (first.ok()) first = ok;
-      left.bridges.push_back(bridge);
-    }
-  }
+  deleteLinks(state->bridges, left.bridges, first);
   if (auto ok = save(*guard, left); !ok && first.ok()) first = ok;
   return first;
 }
