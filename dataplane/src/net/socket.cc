@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
 
@@ -74,6 +75,11 @@ int listenTcp(const sockaddr_storage& addr, int backlog) {
     return -1;
   }
   if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  // A VIP may not be on this host yet: the BACKUP amphora of an ACTIVE_STANDBY pair
+  // listens on the VIP that keepalived brings up only when it becomes MASTER (Octavia
+  // sets ip_nonlocal_bind in the amphora for the same reason). IP_FREEBIND covers IPv6
+  // sockets too.
+  setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof one);
   // Accepted sockets inherit TCP_NODELAY: one setsockopt per listener, not per connection.
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), addressLength(addr)) != 0 ||

@@ -19,7 +19,7 @@ uint16_t addressPort(const sockaddr_storage& addr);
 std::string formatAddressPort(const sockaddr_storage& addr);
 bool sameAddress(const sockaddr_storage& a, const sockaddr_storage& b);  // address and port
 
-// A non-blocking listening TCP socket with SO_REUSEADDR and SO_REUSEPORT
+// A non-blocking listening TCP socket with SO_REUSEADDR, SO_REUSEPORT and IP_FREEBIND
 // (IPV6_V6ONLY on IPv6 so IPv4 and IPv6 listeners on one port can coexist).
 // Returns the fd or -1.
 int listenTcp(const sockaddr_storage& addr, int backlog);
