@@ -32,17 +32,23 @@ function(banyan_add_module_dirs dir)
   endforeach()
 endfunction()
 
-# banyan_test(NAME SOURCES... [DEPS ...] [LABELS ...]): a GoogleTest binary, each test
-# case registered with CTest.
+# banyan_test(NAME SOURCES... [DEPS ...] [LABELS ...] [RESOURCE_LOCK lock]): a
+# GoogleTest binary, each test case registered with CTest. RESOURCE_LOCK keeps its cases
+# from running beside other tests holding the same lock (e.g. host_bridges: tests that
+# put documentation-range subnets on host bridges).
 function(banyan_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "RESOURCE_LOCK" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock pthread)
   # A list inside PROPERTIES would be split into property/value pairs; escape it so
   # every label reaches CTest.
   string(REPLACE ";" "\\;" _labels "${ARG_LABELS}")
+  set(_lock)
+  if(ARG_RESOURCE_LOCK)
+    set(_lock RESOURCE_LOCK ${ARG_RESOURCE_LOCK})
+  endif()
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 30
-                       PROPERTIES LABELS "${_labels}")
+                       PROPERTIES LABELS "${_labels}" ${_lock})
 endfunction()
 
 # banyan_fuzz_target(NAME SOURCE CORPUS_DIR [DEPS ...]): with BANYAN_FUZZ a libFuzzer

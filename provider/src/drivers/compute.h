@@ -8,6 +8,7 @@
 // are thread-safe. Every method returns a Result: the environment is unreliable.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,13 @@ struct AmphoraSpec {
   // by the amphora's root (netns: its directory), for absolute paths to `files`.
   std::string agent_config;
   std::vector<PlacedFile> files;
+  // Files that depend on what build() chose, called once the compute id and the
+  // management address are reserved and before the agent starts: the agent's server
+  // certificate names its management address, which the controller cannot know
+  // earlier. Same path rules as `files`.
+  std::function<common::Result<std::vector<PlacedFile>>(const std::string& compute_id,
+                                                        const std::string& lb_network_ip)>
+      late_files;
 };
 
 // Octavia's compute statuses (constants.AMPHORA_*: BUILDING, ACTIVE, ERROR, DELETED).

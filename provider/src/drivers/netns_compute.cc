@@ -231,7 +231,19 @@ Result<void> NetnsComputeDriver::startAmphora(const AmphoraSpec& spec, AmphoraRe
   // agent wants absolute paths: "{amphora_dir}" stands for it.
   std::string agent_config = replaceAll(spec.agent_config, "{amphora_dir}", record.dir);
   if (auto ok = writeFileAtomic(config_path, agent_config, 0600, false); !ok) return ok;
-  for (const auto& f : spec.files) {
+  std::vector<PlacedFile> files = spec.files;
+  if (spec.late_files) {
+    auto late = spec.late_files(record.compute_id, record.lb_network_ip);
+    if (!late) return late.error();
+    for (auto& f : *late) {
+      if (!safeRelativePath(f.path) || f.path == "agent.conf" || f.path == "agent.log") {
+        return makeError(ErrorCode::kInvalidArgument,
+                         "file path must be relative to the amphora, without '..'", f.path);
+      }
+      files.push_back(std::move(f));
+    }
+  }
+  for (const auto& f : files) {
     std::string path = record.dir + "/" + f.path;
     if (auto ok = makeDirs(path.substr(0, path.rfind('/')), 0700); !ok) return ok;
     if (auto ok = writeFileAtomic(path, f.contents, f.mode & 07777, false); !ok) return ok;

@@ -41,6 +41,10 @@ class NetnsComputeDriver : public ComputeDriver {
   // For test teardown and housekeeping; returns the first error but tries everything.
   common::Result<void> cleanupAll();
 
+  // Creates the management bridge and the host's address on it now (build() does it
+  // on demand): the health manager binds that address before any amphora exists.
+  common::Result<void> ensureManagementBridge();
+
   const NetnsConfig& config() const { return config_; }
   // The directory holding an amphora's files.
   std::string amphoraDir(const std::string& compute_id) const;
@@ -49,7 +53,6 @@ class NetnsComputeDriver : public ComputeDriver {
   explicit NetnsComputeDriver(NetnsConfig config);
   common::Result<ComputeState> load(const StateFile::Guard& guard);
   common::Result<void> save(const StateFile::Guard& guard, const ComputeState& state);
-  common::Result<void> ensureManagementBridge();
   common::Result<void> startAmphora(const AmphoraSpec& spec, AmphoraRecord& record);
   common::Result<void> teardown(const AmphoraRecord& record);
   ComputeStatus statusOf(const AmphoraRecord& record);

@@ -144,6 +144,13 @@ Result<Vip> NetnsNetworkDriver::allocateVip(const std::string& lb_id, const std:
   if (!guard) return guard.error();
   auto state = load(*guard);
   if (!state) return state.error();
+  // A flow that runs again after a crash asks again: hand back the VIP it already has.
+  for (const auto& r : state->ports) {
+    if (r.port.device_owner == "vip" && r.port.device_id == lb_id && r.port.subnet_id == net->id &&
+        (requested_address.empty() || requested_address == r.port.address)) {
+      return Vip{r.port.address, r.port.id, net->id, net->id};
+    }
+  }
   auto address = pickAddress(*state, *net, requested_address);
   if (!address) return address.error();
   PortRecord record;

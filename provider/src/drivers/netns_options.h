@@ -12,8 +12,10 @@
 
 namespace banyan::provider::drivers {
 
-// The defaults name the documentation ranges. The management subnet 192.0.2.0/24 must
-// not overlap a network the host already has; the drivers refuse to start when it does.
+// The defaults name the documentation ranges: VIPs in 203.0.113.0/24, members in the
+// lower half of 198.51.100.0/24 and amphora management in its upper half. 192.0.2.0/24
+// is left alone, since lab hosts often use it for their real uplink. The subnets must
+// not overlap a network the host already has; the drivers refuse to start when they do.
 inline constexpr std::string_view kDefaultVipNetworkId = "00000000-0000-4000-8000-203000113000";
 inline constexpr std::string_view kDefaultMemberNetworkId = "00000000-0000-4000-8000-198051100000";
 
@@ -22,12 +24,12 @@ struct NetnsOptions {
   // Namespaces are "<prefix>-amp-<8 hex>"; default bridges "<prefix>-mgmt", "<prefix>-vip0", ...
   std::string name_prefix = "bny";
   std::string management_bridge;  // "" = "<prefix>-mgmt"
-  std::string management_cidr = "192.0.2.0/24";
+  std::string management_cidr = "198.51.100.128/25";
   // "id:bridge:cidr" each; id is a UUID naming both the network and its one subnet.
   // A bridge of "" (as in "id::cidr") means "<prefix>-vipN" / "<prefix>-memN".
   std::vector<std::string> vip_networks = {std::string(kDefaultVipNetworkId) + "::203.0.113.0/24"};
   std::vector<std::string> member_networks = {std::string(kDefaultMemberNetworkId) +
-                                              "::198.51.100.0/24"};
+                                              "::198.51.100.0/25"};
   int mtu = 1500;
   // The amphora's program and its arguments. In arguments, {config} is the agent
   // config file, {dir} the amphora's directory, {amphora_id}, {compute_id},

@@ -82,7 +82,8 @@ class NetworkDriver {
 
   // Reserves a VIP on the subnet: `requested_address` ("" for any free one) must be
   // inside the allocation pool and free (kConflict when taken, kInvalidArgument when
-  // outside the pool, kUnavailable when the pool is exhausted).
+  // outside the pool, kUnavailable when the pool is exhausted). Asking again for a load
+  // balancer that already has a VIP on the subnet returns that VIP (flows re-run).
   virtual common::Result<Vip> allocateVip(const std::string& lb_id, const std::string& subnet_id,
                                           const std::string& requested_address) = 0;
   // Frees the VIP and every base address plugged for it (like Octavia deleting the

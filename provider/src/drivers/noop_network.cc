@@ -73,6 +73,12 @@ Result<Vip> NoopNetworkDriver::allocateVip(const std::string& lb_id, const std::
                                            const std::string& requested_address) {
   std::lock_guard<std::mutex> lock(mu_);
   NetnsNetwork net = networkFor(subnet_id);
+  for (const auto& [id, port] : ports_) {
+    if (port.device_owner == "vip" && port.device_id == lb_id && port.subnet_id == net.id &&
+        (requested_address.empty() || requested_address == port.address)) {
+      return Vip{port.address, port.id, net.id, net.id};
+    }
+  }
   auto address = pick(net, requested_address);
   if (!address) return address.error();
   Port port{randomUuid(), net.id, net.id, *address, "vip", lb_id, "", ""};

@@ -83,7 +83,7 @@ TEST(NetnsOptions, DefaultsAreValidAndNameTheDocumentationRanges) {
   auto config = validateNetnsOptions(NetnsOptions{});
   ASSERT_TRUE(config.ok()) << config.error().message;
   EXPECT_EQ(config->management.bridge, "bny-mgmt");
-  EXPECT_EQ(config->management.cidr.toString(), "192.0.2.0/24");
+  EXPECT_EQ(config->management.cidr.toString(), "198.51.100.128/25");
   ASSERT_EQ(config->vip_networks.size(), 1u);
   EXPECT_EQ(config->vip_networks[0].bridge, "bny-vip0");
   EXPECT_EQ(config->vip_networks[0].cidr.toString(), "203.0.113.0/24");
@@ -189,17 +189,22 @@ TEST(NoopNetworkDriver, AllocatesDistinctVipsAndHonoursRequests) {
   NoopNetworkDriver driver({*net});
   std::set<std::string> seen;
   for (int i = 0; i < 4; ++i) {
-    auto vip = driver.allocateVip("lb", "v1", "");
+    auto vip = driver.allocateVip("lb" + std::to_string(i), "v1", "");
     ASSERT_TRUE(vip.ok());
     EXPECT_TRUE(seen.insert(vip->address).second);
+    // A flow that runs again asks again: the load balancer keeps its VIP.
+    auto again = driver.allocateVip("lb" + std::to_string(i), "v1", "");
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->address, vip->address);
+    EXPECT_EQ(again->port_id, vip->port_id);
   }
-  auto requested = driver.allocateVip("lb", "v1", "203.0.113.254");
+  auto requested = driver.allocateVip("lb-r", "v1", "203.0.113.254");
   ASSERT_TRUE(requested.ok());
   EXPECT_EQ(requested->address, "203.0.113.254");
-  auto taken = driver.allocateVip("lb", "v1", "203.0.113.254");
+  auto taken = driver.allocateVip("lb-t", "v1", "203.0.113.254");
   ASSERT_FALSE(taken.ok());
   EXPECT_EQ(taken.error().code, ErrorCode::kConflict);
-  auto full = driver.allocateVip("lb", "v1", "");
+  auto full = driver.allocateVip("lb-f", "v1", "");
   ASSERT_FALSE(full.ok());
   EXPECT_EQ(full.error().code, ErrorCode::kUnavailable);
   ASSERT_TRUE(driver.deallocateVip(*requested).ok());
@@ -234,18 +239,18 @@ TEST(NoopComputeDriver, BuildsActiveAmphoraeWithDistinctAddressesAndForgetsRemov
   std::set<std::string> addresses;
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) {
-    auto instance = driver.build({"amp-" + std::to_string(i), "lb", "", {}});
+    auto instance = driver.build({"amp-" + std::to_string(i), "lb", "", {}, {}});
     ASSERT_TRUE(instance.ok());
     EXPECT_EQ(instance->status, ComputeStatus::kActive);
     EXPECT_TRUE(addresses.insert(instance->lb_network_ip).second);
     ids.push_back(instance->compute_id);
   }
-  EXPECT_FALSE(driver.build({"amp-6", "lb", "", {}}).ok());  // a /29 holds five
+  EXPECT_FALSE(driver.build({"amp-6", "lb", "", {}, {}}).ok());  // a /29 holds five
   ASSERT_TRUE(driver.remove(ids[0]).ok());
   ASSERT_TRUE(driver.remove(ids[0]).ok());  // idempotent
   EXPECT_EQ(driver.status(ids[0]).value(), ComputeStatus::kDeleted);
   EXPECT_EQ(driver.list()->size(), 4u);
-  EXPECT_TRUE(driver.build({"amp-6", "lb", "", {}}).ok());
+  EXPECT_TRUE(driver.build({"amp-6", "lb", "", {}, {}}).ok());
 }
 
 }  // namespace
@@ -259,10 +264,10 @@ namespace {
 TEST(FakeComputeDriver, AScriptedFailureHitsTheNextBuildOnlyAndCallsAreCounted) {
   FakeComputeDriver compute;
   compute.script().failNext("build", common::makeError(ErrorCode::kUnavailable, "quota exceeded"));
-  auto refused = compute.build({"amp-1", "lb", "", {}});
+  auto refused = compute.build({"amp-1", "lb", "", {}, {}});
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().message, "quota exceeded");
-  auto built = compute.build({"amp-1", "lb", "", {}});
+  auto built = compute.build({"amp-1", "lb", "", {}, {}});
   ASSERT_TRUE(built.ok());
   EXPECT_EQ(compute.script().calls("build"), 2);
   compute.setStatus(built->compute_id, ComputeStatus::kError);

@@ -262,6 +262,7 @@ class NetnsDrivers : public ::testing::Test {
     options_.name_prefix = testPrefix();
     options_.vip_networks = {kVipNet + "::203.0.113.0/25", kSmallVipNet + "::203.0.113.248/29"};
     options_.member_networks = {kMemberNet + "::198.51.100.0/24"};
+    options_.management_cidr = "192.0.2.0/24";  // free inside the test's own namespace
     // The amphora's "agent" here is a tiny HTTP responder serving the amphora's own
     // directory on its management address: proof that it runs inside the namespace,
     // reachable from the host, with the spec's files in place.
@@ -301,7 +302,7 @@ class NetnsDrivers : public ::testing::Test {
 
   Instance buildActive(const std::string& amphora_id, std::vector<PlacedFile> files = {}) {
     auto instance =
-        compute_->build({amphora_id, "lb-" + amphora_id, "[DEFAULT]\n", std::move(files)});
+        compute_->build({amphora_id, "lb-" + amphora_id, "[DEFAULT]\n", std::move(files), {}});
     EXPECT_TRUE(instance.ok()) << instance.error().message;
     if (!instance) return {};
     EXPECT_TRUE(waitFor(
@@ -342,7 +343,7 @@ TEST_F(NetnsDrivers,
   auto built = compute_->build({"amp-one",
                                 "lb-one",
                                 "[DEFAULT]\ndebug = true\n",
-                                {{"certs/hello.txt", "hello from the amphora\n", 0600}}});
+                                {{"certs/hello.txt", "hello from the amphora\n", 0600}}, {}});
   auto build_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   ASSERT_TRUE(built.ok()) << built.error().message;
@@ -391,7 +392,7 @@ TEST_F(NetnsDrivers, AnAmphoraWhoseAgentDiesIsInErrorAndOneThatDoesNotAnswerYetI
   // Listens only after a while, then exits: BUILDING, then ACTIVE is skipped, ERROR.
   options_.agent_args = {"-c", "sleep 0.5; exit 3"};
   makeDrivers();
-  auto amp = compute_->build({"amp-dies", "lb", "", {}});
+  auto amp = compute_->build({"amp-dies", "lb", "", {}, {}});
   ASSERT_TRUE(amp.ok()) << amp.error().message;
   EXPECT_EQ(compute_->status(amp->compute_id).value(), ComputeStatus::kBuilding);
   EXPECT_TRUE(waitFor(
@@ -402,7 +403,7 @@ TEST_F(NetnsDrivers, AnAmphoraWhoseAgentDiesIsInErrorAndOneThatDoesNotAnswerYetI
 TEST_F(NetnsDrivers, AFailedBuildLeavesNothingBehind) {
   options_.agent_binary = "/nonexistent/banyan-agent";
   makeDrivers();
-  auto amp = compute_->build({"amp-bad", "lb", "", {}});
+  auto amp = compute_->build({"amp-bad", "lb", "", {}, {}});
   ASSERT_FALSE(amp.ok());
   EXPECT_NE(amp.error().message.find("/nonexistent/banyan-agent"), std::string::npos)
       << amp.error().message;
@@ -415,7 +416,7 @@ TEST_F(NetnsDrivers, AFailedBuildLeavesNothingBehind) {
 TEST_F(NetnsDrivers, FilesOutsideTheAmphoraDirectoryAreRefused) {
   makeDrivers();
   for (const char* path : {"../escape", "/etc/passwd", "a/../../b", "", "agent.conf"}) {
-    auto amp = compute_->build({"amp", "lb", "", {{path, "x", 0600}}});
+    auto amp = compute_->build({"amp", "lb", "", {{path, "x", 0600}}, {}});
     ASSERT_FALSE(amp.ok()) << path;
     EXPECT_EQ(amp.error().code, ErrorCode::kInvalidArgument);
   }
@@ -427,7 +428,7 @@ TEST_F(NetnsDrivers, AManagementSubnetOverlappingAHostNetworkIsRefused) {
   ASSERT_EQ(run({"ip", "link", "add", "btdummy0", "type", "bridge"}), "");
   ASSERT_EQ(run({"ip", "addr", "add", "192.0.2.77/24", "dev", "btdummy0"}), "");
   makeDrivers();
-  auto amp = compute_->build({"amp", "lb", "", {}});
+  auto amp = compute_->build({"amp", "lb", "", {}, {}});
   (void)run({"ip", "link", "del", "btdummy0"});
   ASSERT_FALSE(amp.ok());
   EXPECT_NE(amp.error().message.find("overlaps"), std::string::npos) << amp.error().message;
@@ -640,7 +641,7 @@ TEST_F(NetnsDrivers, StateSurvivesADriverRestartAndCleanupAllLeavesNothing) {
   ASSERT_TRUE(next_vip.ok());
   EXPECT_NE(next_vip->address, vip->address);
   EXPECT_NE(next_vip->address, plug->address);
-  auto second = compute_->build({"amp-2", "lb-2", "", {}});
+  auto second = compute_->build({"amp-2", "lb-2", "", {}, {}});
   ASSERT_TRUE(second.ok()) << second.error().message;
   EXPECT_NE(second->lb_network_ip, amp.lb_network_ip);
 
@@ -725,7 +726,7 @@ TEST_F(NetnsDrivers, TheRealAgentBootsInAnAmphoraAndAnswersTheControllerOverMutu
                                 config,
                                 {{"certs/server.pem", slurp(pki + "/amp-e2e.pem"), 0600},
                                  {"certs/server.key", slurp(pki + "/amp-e2e.key"), 0600},
-                                 {"certs/client_ca.pem", slurp(pki + "/ca.pem"), 0644}}});
+                                 {"certs/client_ca.pem", slurp(pki + "/ca.pem"), 0644}}, {}});
   ASSERT_TRUE(built.ok()) << built.error().message;
   std::string dir = compute_->amphoraDir(built->compute_id);
   ASSERT_TRUE(waitFor(
@@ -772,10 +773,10 @@ TEST_F(NetnsDrivers, TenAmphoraeBuiltFromFourThreadsGetDistinctReachableAddresse
   makeDrivers();
   // One build alone first: it also creates the management bridge, which the timed
   // builds below then share.
-  auto first = compute_->build({"amp-first", "lb-conc", "", {}});
+  auto first = compute_->build({"amp-first", "lb-conc", "", {}, {}});
   ASSERT_TRUE(first.ok()) << first.error().message;
   auto single_start = std::chrono::steady_clock::now();
-  auto single = compute_->build({"amp-single", "lb-conc", "", {}});
+  auto single = compute_->build({"amp-single", "lb-conc", "", {}, {}});
   ASSERT_TRUE(single.ok()) << single.error().message;
   std::printf(
       "[ info ] one amphora built alone in %.1f ms\n",
@@ -795,7 +796,7 @@ TEST_F(NetnsDrivers, TenAmphoraeBuiltFromFourThreadsGetDistinctReachableAddresse
     threads.emplace_back([&] {
       for (int i = next++; i < kAmphorae; i = next++) {
         auto start = std::chrono::steady_clock::now();
-        auto amp = compute_->build({"amp-" + std::to_string(i), "lb-conc", "", {}});
+        auto amp = compute_->build({"amp-" + std::to_string(i), "lb-conc", "", {}, {}});
         double ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                 .count();
