@@ -220,7 +220,8 @@ class Api {
   // Each validates one single-create body and inserts the object (PENDING_CREATE).
   Obj createListenerObj(Call& c, Txn& t, Obj& lb, JsonValue& body);
   Obj createPoolObj(Call& c, Txn& t, Obj& lb, JsonValue& body, const Obj* listener);
-  Obj createMemberObj(Call& c, Txn& t, Obj& pool, JsonValue& body, bool pool_has_hm);
+  // batch_checked: the caller already refused duplicates and checked the quota.
+  Obj createMemberObj(Call& c, Txn& t, Obj& pool, JsonValue& body, bool pool_has_hm, bool batch_checked = false);
   Obj createHmObj(Call& c, Txn& t, Obj& pool, JsonValue& body);
   Obj createL7PolicyObj(Call& c, Txn& t, Obj& listener, JsonValue& body);
   Obj createL7RuleObj(Call& c, Txn& t, Obj& policy, JsonValue& body);

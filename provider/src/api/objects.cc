@@ -237,7 +237,9 @@ void Api::checkQuota(Txn& t, const std::string& project_id, const std::string& k
   store::Query q;
   q.kind = kind;
   q.project_id = project_id;
-  int64_t used = static_cast<int64_t>(loadAll(t, q).size());
+  auto counted = t.count(q);
+  if (!counted.ok()) storeFailed(counted.error());
+  int64_t used = counted.value();
   if (used + adding > limit) {
     std::string resource = kind;
     for (const auto& k : kQuotaKinds)

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "api/api_service.h"
+#include "app/controller_runtime.h"
 #include "app/provider_options.h"
 #include "auth/noauth.h"
 #include "auth/policy.h"
@@ -36,7 +37,8 @@ void usage(FILE* out) {
   std::fprintf(out,
                "usage: banyan-provider [--config-file FILE]... [--state-dir DIR] ROLE\n"
                "       banyan-provider --generate-sample-config\n"
-               "roles: api, worker, health, housekeeping, all\n");
+               "roles: api, worker, health, housekeeping, all; netns-cleanup removes every\n"
+               "netns amphora, veth and bridge of this host (the database is not touched)\n");
 }
 
 bool makeDirs(const std::string& path) {
@@ -50,27 +52,24 @@ bool makeDirs(const std::string& path) {
   return true;
 }
 
-int runApi(const common::OptionSet& options) {
+struct RunningApi {
+  std::unique_ptr<provider::auth::Authenticator> authenticator;
+  std::unique_ptr<provider::auth::Policy> policy;
+  std::unique_ptr<provider::api::ApiService> service;
+  std::unique_ptr<common::HttpServer> server;
+};
+
+// Builds the API and starts its HTTP server; errors are logged. Returns an exit code
+// on failure.
+int startApi(const common::OptionSet& options, provider::store::Store& store, RunningApi& out) {
   auto api_options = provider::app::apiOptionsFrom(options);
   if (!api_options.ok()) {
     LB_ERROR("bad configuration: %s: %s", api_options.error().context.c_str(), api_options.error().message.c_str());
     return 1;
   }
-  std::string state_dir = options.getString("DEFAULT", "state_dir");
-  if (options.getString("database", "connection").empty() && !makeDirs(state_dir)) {
-    LB_ERROR("cannot create the state directory dir=%s error=%s", state_dir.c_str(), std::strerror(errno));
-    return 1;
-  }
-  auto store = provider::store::openStore(provider::app::databaseUrl(options));
-  if (!store.ok()) {
-    LB_ERROR("cannot open the database: %s", store.error().message.c_str());
-    return 1;
-  }
-
   bool noauth = api_options->noauth;
-  std::unique_ptr<provider::auth::Authenticator> authenticator;
   if (noauth) {
-    authenticator = provider::auth::makeNoauthAuthenticator();
+    out.authenticator = provider::auth::makeNoauthAuthenticator();
   } else {
 #ifdef BANYAN_HAVE_KEYSTONE
     provider::auth::KeystoneOptions ko;
@@ -90,7 +89,7 @@ int runApi(const common::OptionSet& options) {
       LB_ERROR("cannot set up Keystone authentication: %s", made.error().message.c_str());
       return 1;
     }
-    authenticator = std::move(made.value());
+    out.authenticator = std::move(made.value());
 #else
     LB_ERROR("auth_strategy = keystone is not available in this build");
     return kExitUsage;
@@ -103,7 +102,37 @@ int runApi(const common::OptionSet& options) {
     LB_ERROR("cannot load the policy: %s", policy.error().message.c_str());
     return 1;
   }
+  out.policy = std::move(policy.value());
+  out.service = std::make_unique<provider::api::ApiService>(store, *out.authenticator, *out.policy,
+                                                            std::move(api_options.value()));
+  common::HttpServerOptions http;
+  http.address = options.getString("api_settings", "bind_host");
+  http.port = static_cast<uint16_t>(options.getInt("api_settings", "bind_port"));
+  auto* service = out.service.get();
+  auto server = common::startHttpServer(http, [service](const common::HttpRequest& r) { return service->handle(r); });
+  if (!server.ok()) {
+    LB_ERROR("cannot start the API server address=%s port=%u: %s", http.address.c_str(), http.port,
+             server.error().message.c_str());
+    return 1;
+  }
+  out.server = std::move(server.value());
+  LB_INFO("Octavia v2 API listening address=%s port=%u auth=%s", http.address.c_str(), out.server->port(),
+          noauth ? "noauth" : "keystone");
+  return 0;
+}
 
+// Runs the chosen roles in this process until SIGINT or SIGTERM.
+int runRoles(const common::OptionSet& options, bool api, const provider::app::ControllerRoles& roles) {
+  std::string state_dir = options.getString("DEFAULT", "state_dir");
+  if (!makeDirs(state_dir)) {
+    LB_ERROR("cannot create the state directory dir=%s error=%s", state_dir.c_str(), std::strerror(errno));
+    return 1;
+  }
+  auto store = provider::store::openStore(provider::app::databaseUrl(options));
+  if (!store.ok()) {
+    LB_ERROR("cannot open the database: %s", store.error().message.c_str());
+    return 1;
+  }
   // Block the stop signals before any thread starts so only sigwait() sees them.
   sigset_t stop;
   sigemptyset(&stop);
@@ -111,22 +140,25 @@ int runApi(const common::OptionSet& options) {
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
-  provider::api::ApiService service(*store.value(), *authenticator, *policy.value(), std::move(api_options.value()));
-  common::HttpServerOptions http;
-  http.address = options.getString("api_settings", "bind_host");
-  http.port = static_cast<uint16_t>(options.getInt("api_settings", "bind_port"));
-  auto server = common::startHttpServer(http, [&service](const common::HttpRequest& r) { return service.handle(r); });
-  if (!server.ok()) {
-    LB_ERROR("cannot start the API server address=%s port=%u: %s", http.address.c_str(), http.port,
-             server.error().message.c_str());
-    return 1;
+  std::unique_ptr<provider::app::ControllerRuntime> controller;
+  if (roles.worker || roles.health || roles.housekeeping) {
+    auto started = provider::app::startControllerRoles(options, *store.value(), roles);
+    if (!started.ok()) {
+      LB_ERROR("cannot start the controller: %s%s%s", started.error().message.c_str(),
+               started.error().context.empty() ? "" : ": ", started.error().context.c_str());
+      return 1;
+    }
+    controller = std::move(started.value());
   }
-  LB_INFO("Octavia v2 API listening address=%s port=%u auth=%s", http.address.c_str(), server.value()->port(),
-          noauth ? "noauth" : "keystone");
+  RunningApi running;
+  if (api) {
+    if (int rc = startApi(options, *store.value(), running); rc != 0) return rc;
+  }
   int sig = 0;
   sigwait(&stop, &sig);
   LB_INFO("stopping on signal %d", sig);
-  server.value()->stop();
+  if (running.server) running.server->stop();
+  controller.reset();
   return 0;
 }
 
@@ -195,16 +227,31 @@ int main(int argc, char** argv) {
   common::setLogLevel(level);
   for (const auto& w : options.warnings()) LB_WARN("configuration: %s", w.c_str());
 
-  if (role == "api" || role == "all") {
-    // "all" runs every role this build has; today that is the API.
-    return runApi(options);
+  if (role == "netns-cleanup") {
+    auto ok = provider::app::cleanupNetns(options);
+    if (!ok.ok()) {
+      LB_ERROR("netns cleanup failed: %s %s", ok.error().message.c_str(), ok.error().context.c_str());
+      return 1;
+    }
+    LB_INFO("netns amphorae, veths and bridges removed");
+    return 0;
   }
-  if (role == "worker" || role == "health" || role == "housekeeping") {
-    std::fprintf(stderr, "banyan-provider: the %s role is not part of this build yet; run 'api' or 'all'\n",
-                 role.c_str());
+  provider::app::ControllerRoles roles;
+  bool api = false;
+  if (role == "all") {
+    api = roles.worker = roles.health = roles.housekeeping = true;
+  } else if (role == "api") {
+    api = true;
+  } else if (role == "worker") {
+    roles.worker = true;
+  } else if (role == "health") {
+    roles.health = true;
+  } else if (role == "housekeeping") {
+    roles.housekeeping = true;
+  } else {
+    std::fprintf(stderr, "banyan-provider: unknown role '%s'\n", role.c_str());
+    usage(stderr);
     return kExitUsage;
   }
-  std::fprintf(stderr, "banyan-provider: unknown role '%s'\n", role.c_str());
-  usage(stderr);
-  return kExitUsage;
+  return runRoles(options, api, roles);
 }

@@ -127,16 +127,53 @@ void declareProviderOptions(common::OptionSet& o) {
   add(o, cw, "workers", I, "1", "Number of controller worker threads.", 1);
   add(o, cw, "loadbalancer_topology", S, "SINGLE", "Load balancer topology configuration.", {}, {},
       {"SINGLE", "ACTIVE_STANDBY"});
+  add(o, cw, "compute_driver", S, "netns",
+      "What runs amphorae: netns (a network namespace on this host per amphora) or noop\n"
+      "(nothing is started).",
+      {}, {}, {"netns", "noop"});
+  add(o, cw, "network_driver", S, "netns",
+      "What plugs amphorae into networks: netns (local bridges) or noop.", {}, {}, {"netns", "noop"});
+  add(o, cw, "amp_active_retries", I, "30", "Retry attempts to wait for an amphora's agent to answer.", 1);
+  add(o, cw, "amp_active_wait_sec", I, "10", "Seconds to wait between those attempts.", 1);
+  add(o, cw, "session_cookie_secret", S, "",
+      "Key of the cookies that HTTP_COOKIE session persistence issues, shared by every\n"
+      "amphora. Empty: generated once and kept in the state directory.",
+      {}, {}, {}, true);
 
   const char* hm = "health_manager";
-  add(o, hm, "bind_ip", S, "127.0.0.1", "IP address the health manager listens on for heartbeats.");
+  add(o, hm, "bind_ip", S, "",
+      "IP address the health manager listens on for heartbeats. Empty: the host's address\n"
+      "on the netns management network with the netns compute driver, else 127.0.0.1.");
+  add(o, hm, "controller_ip_port_list", L, "",
+      "Where amphorae send heartbeats (IP:port, ...). Empty: bind_ip:bind_port.");
   add(o, hm, "bind_port", I, "5555", "Port the health manager listens on for heartbeats.", 0, 65535);
   add(o, hm, "heartbeat_interval", I, "10", "Seconds between amphora heartbeats.", 1);
   add(o, hm, "heartbeat_timeout", I, "60", "Seconds without a heartbeat before an amphora is failed over.", 1);
-  add(o, hm, "heartbeat_key", S, "", "Key used to sign amphora heartbeats (HMAC).", {}, {}, {}, true);
+  add(o, hm, "heartbeat_key", S, "",
+      "Key used to sign amphora heartbeats (HMAC). Empty: generated once and kept in the\n"
+      "state directory.",
+      {}, {}, {}, true);
   add(o, hm, "health_check_interval", I, "3", "Seconds between checks for stale amphorae.", 1);
 
+  const char* hk = "house_keeping";
+  add(o, hk, "spare_amphora_pool_size", I, "0",
+      "Number of booted amphorae kept ready for new load balancers (no boot time on create).", 0, 1000);
+  add(o, hk, "spare_check_interval", I, "30", "Seconds between spare pool checks.", 1);
+  add(o, hk, "cert_interval", I, "3600", "Seconds between checks for amphora certificates to rotate.", 1);
+  add(o, hk, "cert_expiry_buffer", I, "1209600",
+      "Seconds before expiry at which an amphora's certificate is rotated.", 0);
+
+  const char* ce = "certificates";
+  add(o, ce, "ca_certificate", S, "",
+      "CA certificate (PEM) that signs amphora server certificates and the controller's\n"
+      "client certificate. Empty: a deployment CA generated at first start under\n"
+      "<state_dir>/pki.");
+  add(o, ce, "ca_private_key", S, "", "The CA's private key (PEM, unencrypted). Set both or neither.");
+  add(o, ce, "cert_validity_time", I, "2592000", "Seconds an amphora server certificate is valid.", 86400);
+
   const char* ha = "haproxy_amphora";
+  add(o, ha, "bind_port", I, "9443", "Port of the amphora agents' REST API.", 1, 65535);
+  add(o, ha, "rest_request_read_timeout", I, "60", "Seconds to wait for an amphora agent's answer.", 1);
   add(o, ha, "timeout_client_data", I, "50000", "Frontend client inactivity timeout (ms), the listener default.", 0,
       2073600000);
   add(o, ha, "timeout_member_connect", I, "5000", "Backend member connection timeout (ms), the listener default.",

@@ -119,6 +119,7 @@ FlowResult runFlow(const std::vector<std::unique_ptr<Step>>& steps, FlowState& s
     }
     if (hooks.after_step && !hooks.after_step(step.name())) {
       result.ok = false;
+      result.interrupted = true;
       result.failed_step = std::string(step.name());
       result.error = makeError(ErrorCode::kUnavailable, "flow interrupted; the job will be resumed");
       return result;  // no revert: whoever resumes the job finishes it

@@ -75,6 +75,7 @@ struct FlowResult {
   common::Error error;                   // why it failed, when !ok
   std::vector<std::string> revert_errors;  // "step: message" for reverts that failed too
   int attempts = 0;                      // step executions in all, retries included
+  bool interrupted = false;              // hooks.after_step stopped it; nothing reverted
 };
 
 struct FlowHooks {
