@@ -1,0 +1,454 @@
+#!/usr/bin/python3
+"""Banyan end to end: `banyan-provider all` with the netns drivers, real amphorae
+(banyan-agent + banyan-proxy + keepalived in network namespaces), the real
+`openstack loadbalancer` CLI, and real traffic through the VIPs to member hosts.
+
+    e2e_netns.py --provider BIN --agent BIN --proxy BIN --member-server PY
+
+Needs root. Everything runs inside namespaces and bridges this test creates, on
+documentation ranges (203.0.113.0/24 split in three), and is removed at the end,
+even on failure; the last check is that nothing is left behind. Exit status 0 when
+every check passed. Timings are printed, not asserted beyond the issue's bounds.
+"""
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+CHECKS = []
+TIMINGS = {}
+
+
+def check(name, ok, detail=""):
+    CHECKS.append((name, bool(ok), detail))
+    print("%s %s%s" % ("ok  " if ok else "FAIL", name, (": " + detail) if detail and not ok else ""), flush=True)
+    return bool(ok)
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(cmd, check_rc=True, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if check_rc and r.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s" % (" ".join(cmd), r.returncode, r.stderr.strip()))
+    return r
+
+
+class Env:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = tempfile.mkdtemp(prefix="banyan-e2e-")
+        self.prefix = "be" + secrets.token_hex(2)
+        self.api_port = free_port()
+        self.hm_port = free_port(socket.SOCK_DGRAM)
+        self.vip_net = "0e2e0000-0000-4000-8000-203000113064"
+        self.mem_net = "0e2e0000-0000-4000-8000-203000113128"
+        self.provider = None
+        self.member_pids = {}
+        self.members = {}  # name -> address
+        self.conf = os.path.join(self.tmp, "provider.conf")
+        with open(self.conf, "w") as f:
+            f.write("""[DEFAULT]
+state_dir = {tmp}/state
+debug = true
+[api_settings]
+bind_port = {api}
+noauth_project_id = demo
+[controller_worker]
+amp_active_retries = 30
+amp_active_wait_sec = 1
+[health_manager]
+bind_port = {hm}
+heartbeat_interval = 1
+heartbeat_timeout = 6
+health_check_interval = 1
+[house_keeping]
+spare_amphora_pool_size = 1
+spare_check_interval = 1
+[netns]
+state_dir = {tmp}/state/netns
+name_prefix = {prefix}
+management_cidr = 203.0.113.192/26
+vip_networks = {vip}::203.0.113.64/26
+member_networks = {mem}::203.0.113.128/26
+agent_binary = {agent}
+proxy_binary = {proxy}
+""".format(tmp=self.tmp, api=self.api_port, hm=self.hm_port, prefix=self.prefix, vip=self.vip_net,
+           mem=self.mem_net, agent=args.agent, proxy=args.proxy))
+        self.base = "http://127.0.0.1:%d" % self.api_port
+
+    # --- processes -------------------------------------------------------------
+    def start_provider(self):
+        log = open(os.path.join(self.tmp, "provider.log"), "a")
+        self.provider = subprocess.Popen([self.args.provider, "--config-file", self.conf, "all"],
+                                         stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.base + "/", timeout=1).read()
+                return
+            except OSError:
+                if self.provider.poll() is not None:
+                    raise RuntimeError("banyan-provider exited: see " + log.name)
+                time.sleep(0.1)
+        raise RuntimeError("banyan-provider API did not come up")
+
+    def stop_provider(self, sig=signal.SIGTERM):
+        if self.provider and self.provider.poll() is None:
+            self.provider.send_signal(sig)
+            try:
+                self.provider.wait(20)
+            except subprocess.TimeoutExpired:
+                self.provider.kill()
+                self.provider.wait()
+        self.provider = None
+
+    def start_member(self, i):
+        ns = "%s-m%d" % (self.prefix, i)
+        addr = "203.0.113.%d" % (190 - i)
+        veth = "%sm%dh" % (self.prefix, i)
+        if ns not in self.members:
+            run(["ip", "netns", "add", ns])
+            run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+            run(["ip", "link", "set", veth, "master", self.prefix + "-mem0", "up"])
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            run(["ip", "-n", ns, "addr", "add", addr + "/26", "dev", "eth0"])
+            run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+            self.members[ns] = addr
+        log = open(os.path.join(self.tmp, ns + ".log"), "a")
+        p = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, self.args.member_server, "--bind", addr,
+                              "--port", "80", "--name", "m%d" % i], stdout=log, stderr=subprocess.STDOUT)
+        self.member_pids[i] = p
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if run(["ip", "netns", "exec", ns, "python3", "-c",
+                    "import socket; socket.create_connection(('%s', 80), 1)" % addr], check_rc=False).returncode == 0:
+                return addr
+            time.sleep(0.1)
+        raise RuntimeError("member server %d did not start" % i)
+
+    def stop_member(self, i):
+        p = self.member_pids.pop(i, None)
+        if p:
+            p.terminate()
+            p.wait(10)
+
+    def cleanup(self):
+        self.stop_provider()
+        for i in list(self.member_pids):
+            self.stop_member(i)
+        r = run([self.args.provider, "--config-file", self.conf, "netns-cleanup"], check_rc=False)
+        if r.returncode != 0:
+            print("netns-cleanup failed: " + r.stderr, file=sys.stderr)
+        for i, ns in enumerate(self.members, 1):
+            # The host end first: a namespace is destroyed asynchronously, its veth later.
+            run(["ip", "link", "del", "%sm%dh" % (self.prefix, i)], check_rc=False)
+            run(["ip", "netns", "del", ns], check_rc=False)
+
+    def leftovers(self):
+        names = run(["ip", "netns", "list"]).stdout
+        links = run(["ip", "-o", "link"]).stdout
+        left = [l.split()[0] for l in names.splitlines() if l.startswith(self.prefix)]
+        left += [l.split(":")[1].strip().split("@")[0] for l in links.splitlines()
+                 if l.split(":")[1].strip().startswith(self.prefix)]
+        amp_dir = os.path.join(self.tmp, "state", "netns", "amphorae")
+        if os.path.isdir(amp_dir):
+            left += ["file " + f for f in os.listdir(amp_dir)]
+        return left
+
+    # --- API -------------------------------------------------------------------
+    def cli(self, *argv):
+        cmd = ["openstack", "--os-auth-type", "none", "--os-endpoint", self.base, "loadbalancer"] + list(argv)
+        r = run(cmd, check_rc=False)
+        if r.returncode != 0:
+            raise RuntimeError("openstack loadbalancer %s: %s" % (" ".join(argv), r.stderr.strip()))
+        return json.loads(r.stdout) if "-f" in argv and "json" in argv and r.stdout.strip() else r.stdout
+
+    def rest(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + "/v2" + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            text = r.read()
+            return json.loads(text) if text else None
+
+    def lb(self, lb_id):
+        return self.rest("GET", "/lbaas/loadbalancers/" + lb_id)["loadbalancer"]
+
+    def wait_active(self, lb_id, timeout=30):
+        start = time.time()
+        while time.time() - start < timeout:
+            try:
+                st = self.lb(lb_id)["provisioning_status"]
+            except urllib.error.HTTPError:
+                st = "?"
+            if st == "ACTIVE":
+                return time.time() - start
+            if st == "ERROR":
+                raise RuntimeError("load balancer %s went ERROR" % lb_id)
+            time.sleep(0.02)
+        raise RuntimeError("load balancer %s not ACTIVE after %ds" % (lb_id, timeout))
+
+    def wait_for(self, what, fn, timeout=30, interval=0.1):
+        start = time.time()
+        while time.time() - start < timeout:
+            try:
+                if fn():
+                    return time.time() - start
+            except (OSError, KeyError, ValueError):
+                pass
+            time.sleep(interval)
+        raise RuntimeError("timed out waiting for " + what)
+
+
+def http_get(address, port=80, timeout=2):
+    with socket.create_connection((address, port), timeout) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: e2e\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode(errors="replace")
+
+
+def answer_fields(body):
+    return dict(part.split("=", 1) for part in body.split() if "=" in part)
+
+
+def spread(address, port=80, count=30):
+    seen = {}
+    for _ in range(count):
+        status, body = http_get(address, port)
+        name = answer_fields(body).get("member", "status%d" % status) if status == 200 else "status%d" % status
+        seen[name] = seen.get(name, 0) + 1
+    return seen
+
+
+def outage(address, deadline_s, port=80):
+    """Requests every 20 ms until one fails and then one succeeds again; returns the gap."""
+    first_fail = None
+    start = time.time()
+    while time.time() - start < deadline_s:
+        t = time.time()
+        try:
+            ok = http_get(address, port, timeout=0.3)[0] == 200
+        except OSError:
+            ok = False
+        if not ok and first_fail is None:
+            first_fail = t
+        if ok and first_fail is not None:
+            return t - first_fail
+        time.sleep(0.02)
+    return None if first_fail is None else float("inf")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--provider", required=True)
+    parser.add_argument("--agent", required=True)
+    parser.add_argument("--proxy", required=True)
+    parser.add_argument("--member-server", required=True)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("e2e_netns: needs root")
+        return 1
+    env = Env(args)
+    try:
+        scenario(env)
+    except Exception as e:  # a failed step ends the scenario; cleanup still runs
+        check("scenario ran to the end", False, repr(e))
+        log = os.path.join(env.tmp, "provider.log")
+        if os.path.exists(log):
+            print("--- provider.log (last 40 lines)")
+            print("".join(open(log).readlines()[-40:]))
+    finally:
+        env.cleanup()
+        left = env.leftovers()
+        check("nothing left behind (namespaces, links, amphora files)", not left, " ".join(left))
+        shutil.rmtree(env.tmp, ignore_errors=True)
+    print("timings: " + json.dumps({k: round(v, 3) for k, v in TIMINGS.items()}))
+    failed = [c for c in CHECKS if not c[1]]
+    print("%d checks, %d failed" % (len(CHECKS), len(failed)))
+    return 1 if failed else 0
+
+
+def scenario(env):
+    env.start_provider()
+    # The spare pool fills first: a create then needs no boot.
+    env.wait_for("a READY spare amphora",
+                 lambda: any(a["status"] == "READY" for a in env.rest("GET", "/octavia/amphorae")["amphorae"]))
+    addrs = [env.start_member(i) for i in (1, 2, 3)]
+
+    t0 = time.time()
+    lb = env.cli("create", "--name", "e2e", "--vip-subnet-id", env.vip_net, "-f", "json")
+    TIMINGS["create_cli_returned_s"] = time.time() - t0
+    lb_id = lb["id"]
+    waited = env.wait_active(lb_id)
+    TIMINGS["create_to_active_after_cli_s"] = waited
+    check("SINGLE load balancer ACTIVE within 2 s of the create (spare pool on)", waited < 2.0, "%.2fs" % waited)
+    vip = env.lb(lb_id)["vip_address"]
+    check("VIP allocated on the VIP subnet", vip.startswith("203.0.113."), vip)
+
+    listener = env.cli("listener", "create", "--name", "http", "--protocol", "HTTP", "--protocol-port", "80",
+                       "--insert-headers", "X-Forwarded-For=true", lb_id, "-f", "json")
+    env.wait_active(lb_id)
+    pool = env.cli("pool", "create", "--name", "rr", "--protocol", "HTTP", "--lb-algorithm", "ROUND_ROBIN",
+                   "--listener", listener["id"], "-f", "json")
+    env.wait_active(lb_id)
+    members = []
+    for i, addr in enumerate(addrs, 1):
+        members.append(env.cli("member", "create", "--name", "m%d" % i, "--address", addr, "--protocol-port", "80",
+                               "--subnet-id", env.mem_net, pool["id"], "-f", "json"))
+        env.wait_active(lb_id)
+    env.cli("healthmonitor", "create", "--name", "hm", "--type", "HTTP", "--url-path", "/health", "--delay", "1",
+            "--timeout", "1", "--max-retries", "1", "--max-retries-down", "1", pool["id"], "-f", "json")
+    env.wait_active(lb_id)
+
+    seen = spread(vip)
+    check("HTTP round robin reaches every member", set(seen) == {"m1", "m2", "m3"} and min(seen.values()) >= 8,
+          str(seen))
+    status, body = http_get(vip)
+    xff = answer_fields(body).get("xff", "")
+    check("member sees the client address in X-Forwarded-For", xff == "203.0.113.65", body.strip())
+
+    # TCP listener with a PROXY v2 pool: the member reads the client from the header.
+    tcp = env.cli("listener", "create", "--name", "tcp", "--protocol", "TCP", "--protocol-port", "81", lb_id,
+                  "-f", "json")
+    env.wait_active(lb_id)
+    ppool = env.cli("pool", "create", "--name", "pp2", "--protocol", "PROXYV2", "--lb-algorithm",
+                    "LEAST_CONNECTIONS", "--listener", tcp["id"], "-f", "json")
+    env.wait_active(lb_id)
+    env.cli("member", "create", "--address", addrs[0], "--protocol-port", "80", "--subnet-id", env.mem_net,
+            ppool["id"], "-f", "json")
+    env.wait_active(lb_id)
+    status, body = http_get(vip, 81)
+    check("TCP listener with a PROXYV2 pool passes the client address", status == 200 and
+          answer_fields(body).get("proxy") == "203.0.113.65", body.strip())
+
+    # Member changes change the traffic.
+    env.cli("member", "set", "--disable", pool["id"], members[0]["id"])
+    env.wait_active(lb_id)
+    seen = spread(vip, count=12)
+    check("a disabled member gets no traffic", "m1" not in seen and set(seen) == {"m2", "m3"}, str(seen))
+    env.cli("member", "set", "--enable", pool["id"], members[0]["id"])
+    env.wait_active(lb_id)
+    env.cli("member", "delete", pool["id"], members[2]["id"])
+    env.wait_active(lb_id)
+    seen = spread(vip, count=12)
+    check("a deleted member gets no traffic", set(seen) == {"m1", "m2"}, str(seen))
+
+    t0 = time.time()
+    env.rest("PUT", "/lbaas/pools/%s/members" % pool["id"], {"members": [
+        {"address": addrs[1], "protocol_port": 80, "subnet_id": env.mem_net, "name": "m2"},
+        {"address": addrs[2], "protocol_port": 80, "subnet_id": env.mem_net, "name": "m3"}]})
+    env.wait_active(lb_id)
+    TIMINGS["batch_update_to_active_s"] = time.time() - t0
+    seen = spread(vip, count=12)
+    check("batch update replaces the members", set(seen) == {"m2", "m3"}, str(seen))
+
+    # A stopped member turns ERROR and is avoided, then comes back.
+    env.stop_member(3)
+    env.wait_for("member m3 ERROR", lambda: member_status(env, lb_id, addrs[2]) == "ERROR", timeout=15)
+    check("a stopped member turns ERROR in status show", member_status(env, lb_id, addrs[2]) == "ERROR")
+    seen = spread(vip, count=10)
+    check("traffic avoids the stopped member", set(seen) == {"m2"}, str(seen))
+    env.start_member(3)
+    env.wait_for("member m3 ONLINE", lambda: member_status(env, lb_id, addrs[2]) == "ONLINE", timeout=15)
+    check("the member comes back ONLINE", member_status(env, lb_id, addrs[2]) == "ONLINE")
+
+    # Kill the amphora: the health manager fails it over and traffic resumes.
+    amp = [a for a in env.rest("GET", "/octavia/amphorae?loadbalancer_id=" + lb_id)["amphorae"]][0]
+    ns = env.rest("GET", "/octavia/amphorae/" + amp["id"])["amphora"]["compute_id"]
+    kill_namespace(ns)
+    gap = outage(vip, 40)
+    TIMINGS["single_failover_outage_s"] = gap or -1
+    check("after the amphora is killed, failover replaces it and traffic resumes", gap is not None and gap < 40,
+          str(gap))
+    env.wait_active(lb_id)
+    new_amps = env.rest("GET", "/octavia/amphorae?loadbalancer_id=" + lb_id)["amphorae"]
+    check("the failed amphora was replaced", len(new_amps) == 1 and new_amps[0]["id"] != amp["id"], str(new_amps))
+
+    # ACTIVE_STANDBY through a flavor.
+    profile = env.cli("flavorprofile", "create", "--name", "ha", "--provider", "amphora", "--flavor-data",
+                      '{"loadbalancer_topology": "ACTIVE_STANDBY"}', "-f", "json")
+    flavor = env.cli("flavor", "create", "--name", "ha", "--flavorprofile", profile["id"], "--enable", "-f", "json")
+    lb2 = env.cli("create", "--name", "e2e-ha", "--vip-subnet-id", env.vip_net, "--flavor", flavor["id"],
+                  "-f", "json")
+    TIMINGS["active_standby_create_to_active_s"] = env.wait_active(lb2["id"])
+    vip2 = env.lb(lb2["id"])["vip_address"]
+    l2 = env.cli("listener", "create", "--protocol", "HTTP", "--protocol-port", "80", lb2["id"], "-f", "json")
+    env.wait_active(lb2["id"])
+    p2 = env.cli("pool", "create", "--protocol", "HTTP", "--lb-algorithm", "ROUND_ROBIN", "--listener", l2["id"],
+                 "-f", "json")
+    env.wait_active(lb2["id"])
+    env.cli("member", "create", "--address", addrs[1], "--protocol-port", "80", "--subnet-id", env.mem_net, p2["id"])
+    env.wait_active(lb2["id"])
+    env.wait_for("traffic through the ACTIVE_STANDBY VIP", lambda: http_get(vip2)[0] == 200, timeout=10)
+    amps = env.rest("GET", "/octavia/amphorae?loadbalancer_id=" + lb2["id"])["amphorae"]
+    check("ACTIVE_STANDBY has a MASTER and a BACKUP", sorted(a["role"] for a in amps) == ["BACKUP", "MASTER"],
+          str([a["role"] for a in amps]))
+    master = [a for a in amps if a["role"] == "MASTER"][0]
+    kill_namespace(env.rest("GET", "/octavia/amphorae/" + master["id"])["amphora"]["compute_id"])
+    gap = outage(vip2, 20)
+    TIMINGS["active_standby_vip_move_gap_s"] = gap or -1
+    check("killing the MASTER moves the VIP to the BACKUP", gap is not None and gap < 10, str(gap))
+
+    # Kill the provider in the middle of a create: after the restart the job is resumed.
+    req = env.rest("POST", "/lbaas/loadbalancers", {"loadbalancer": {"name": "e2e-crash", "vip_subnet_id": env.vip_net}})
+    lb3 = req["loadbalancer"]["id"]
+    time.sleep(0.05)
+    env.stop_provider(signal.SIGKILL)
+    env.start_provider()
+    env.wait_active(lb3, timeout=60)
+    check("a create interrupted by killing the provider reaches ACTIVE after the restart", True)
+
+    # Delete everything: only the spare pool's amphorae stay.
+    env.wait_active(lb2["id"], timeout=60)
+    for lid in (lb_id, lb2["id"], lb3):
+        env.cli("delete", "--cascade", lid)
+    env.wait_for("every load balancer gone", lambda: not env.rest("GET", "/lbaas/loadbalancers")["loadbalancers"],
+                 timeout=60)
+    amps = env.rest("GET", "/octavia/amphorae")["amphorae"]
+    check("after deleting every load balancer only spare amphorae remain",
+          all(a["status"] == "READY" and not a["loadbalancer_id"] for a in amps), str(amps))
+    namespaces = [l for l in run(["ip", "netns", "list"]).stdout.splitlines()
+                  if l.startswith(env.prefix + "-amp-")]
+    check("one namespace per remaining amphora", len(namespaces) == len(amps), "%s vs %s" % (namespaces, amps))
+
+
+def member_status(env, lb_id, address):
+    tree = env.rest("GET", "/lbaas/loadbalancers/%s/status" % lb_id)["statuses"]["loadbalancer"]
+    for listener in tree["listeners"]:
+        for pool in listener["pools"]:
+            for m in pool["members"]:
+                if m["address"] == address:
+                    return m["operating_status"]
+    return None
+
+
+def kill_namespace(ns):
+    # Only processes this test's provider started: they run in its namespace.
+    for pid in run(["ip", "netns", "pids", ns]).stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
