@@ -3,13 +3,11 @@
 #include <arpa/inet.h>
 
 #include <cctype>
-#include <chrono>
 #include <cstdio>
-#include <ctime>
-#include <random>
 #include <regex>
 
 #include "api/api_error.h"
+#include "banyan/common/ids.h"
 
 namespace banyan::provider::api {
 namespace {
@@ -355,28 +353,8 @@ bool isValidCipherString(std::string_view s) {
   return true;
 }
 
-std::string nowTimestamp() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return buf;
-}
+std::string nowTimestamp() { return common::utcTimestamp(); }
 
-std::string newUuid() {
-  thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                   static_cast<uint64_t>(std::chrono::steady_clock::now()
-                                                             .time_since_epoch().count())};
-  uint64_t hi = rng(), lo = rng();
-  hi = (hi & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;  // version 4
-  lo = (lo & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // RFC 4122 variant
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
-                static_cast<unsigned>((hi >> 16) & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),
-                static_cast<unsigned>(lo >> 48),
-                static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFULL));
-  return buf;
-}
+std::string newUuid() { return common::newUuid(); }
 
 }  // namespace banyan::provider::api

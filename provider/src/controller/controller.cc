@@ -11,6 +11,7 @@
 
 #include "amphora/agent_client.h"
 #include "amphora/pki.h"
+#include "banyan/common/ids.h"
 #include "banyan/common/logging.h"
 #include "controller/records.h"
 #include "controller/settle.h"
@@ -43,15 +44,6 @@ struct Role {
 std::vector<Role> rolesFor(const std::string& topology) {
   if (topology == "ACTIVE_STANDBY") return {{"MASTER", 100}, {"BACKUP", 90}};
   return {{"STANDALONE", 0}};
-}
-
-std::string isoTime(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return buf;
 }
 
 std::string randomPassword() {
@@ -234,7 +226,7 @@ struct Controller::Impl {
           -> Result<std::vector<drivers::PlacedFile>> {
         auto cert = pki.issueServerCert(amphora_id, lb_network_ip);
         if (!cert) return cert.error();
-        cert_expiration = isoTime(cert->not_after);
+        cert_expiration = common::utcTimestamp(cert->not_after);
         return std::vector<drivers::PlacedFile>{{"tls/server.pem", cert->cert_pem, 0600},
                                                 {"tls/server.key", cert->key_pem, 0600}};
       };
@@ -790,7 +782,7 @@ struct Controller::Impl {
 
   Result<int> rotate(std::chrono::hours within) {
     std::vector<Obj> due;
-    std::string limit = isoTime(std::chrono::system_clock::now() + within);
+    std::string limit = common::utcTimestamp(std::chrono::system_clock::now() + within);
     auto r = store.read([&](store::Transaction& tx) -> Result<void> {
       store::Query q;
       q.kind = kAmphora;
@@ -813,7 +805,7 @@ struct Controller::Impl {
         LB_WARN("certificate rotation failed amp=%s error=%s", a.id().c_str(), ok.error().message.c_str());
         continue;
       }
-      std::string exp = isoTime(cert->not_after);
+      std::string exp = common::utcTimestamp(cert->not_after);
       if (auto ok = updateAmphora(a.id(), [&](Obj& o) { o.set("cert_expiration", exp); }); !ok) return ok.error();
       LB_INFO("amphora certificate rotated amp=%s not_after=%s", a.id().c_str(), exp.c_str());
       ++rotated;

@@ -1,6 +1,8 @@
 #include "controller/settle.h"
 
+#include <iterator>
 #include <string_view>
+#include <vector>
 
 #include "controller/records.h"
 
@@ -15,17 +17,9 @@ constexpr const char* kLbOwnedKinds[] = {"amphora", "amphora_health", "amphora_s
                                          "listener_stats", "vrrp_group"};
 
 Result<void> removeLoadBalancer(store::Transaction& tx, const std::string& lb_id) {
-  for (const char* kind : kChildKinds) {
-    store::Query q;
-    q.kind = kind;
-    q.load_balancer_id = lb_id;
-    auto recs = tx.list(q);
-    if (!recs) return recs.error();
-    for (const auto& r : *recs) {
-      if (auto ok = tx.remove(kind, r.id); !ok) return ok;
-    }
-  }
-  for (const char* kind : kLbOwnedKinds) {
+  std::vector<const char*> kinds(std::begin(kChildKinds), std::end(kChildKinds));
+  kinds.insert(kinds.end(), std::begin(kLbOwnedKinds), std::end(kLbOwnedKinds));
+  for (const char* kind : kinds) {
     store::Query q;
     q.kind = kind;
     q.load_balancer_id = lb_id;
