@@ -77,6 +77,12 @@ health_check_interval = 1
 [house_keeping]
 spare_amphora_pool_size = 1
 spare_check_interval = 1
+# Certificates valid one day, rotated when less than two are left, checked every 5 s:
+# every amphora's certificate is rotated again and again while the scenario runs.
+cert_interval = 5
+cert_expiry_buffer = 172800
+[certificates]
+cert_validity_time = 86400
 [netns]
 state_dir = {tmp}/state/netns
 name_prefix = {prefix}
@@ -303,6 +309,8 @@ def scenario(env):
     check("SINGLE load balancer ACTIVE within 2 s of the create (spare pool on)", waited < 2.0, "%.2fs" % waited)
     vip = env.lb(lb_id)["vip_address"]
     check("VIP allocated on the VIP subnet", vip.startswith("203.0.113."), vip)
+    first_amp = env.rest("GET", "/octavia/amphorae?loadbalancer_id=" + lb_id)["amphorae"][0]["id"]
+    first_cert = env.rest("GET", "/octavia/amphorae/" + first_amp)["amphora"]["cert_expiration"]
 
     listener = env.cli("listener", "create", "--name", "http", "--protocol", "HTTP", "--protocol-port", "80",
                        "--insert-headers", "X-Forwarded-For=true", lb_id, "-f", "json")
@@ -371,6 +379,10 @@ def scenario(env):
     env.wait_for("member m3 ONLINE", lambda: member_status(env, lb_id, addrs[2]) == "ONLINE", timeout=15)
     check("the member comes back ONLINE", member_status(env, lb_id, addrs[2]) == "ONLINE")
 
+    rotated = env.rest("GET", "/octavia/amphorae/" + first_amp)["amphora"]["cert_expiration"]
+    check("housekeeping rotated the amphora's certificate (and the agent kept answering)",
+          first_cert and rotated and rotated > first_cert, "%s -> %s" % (first_cert, rotated))
+
     # Kill the amphora: the health manager fails it over and traffic resumes.
     amp = [a for a in env.rest("GET", "/octavia/amphorae?loadbalancer_id=" + lb_id)["amphorae"]][0]
     ns = env.rest("GET", "/octavia/amphorae/" + amp["id"])["amphora"]["compute_id"]
@@ -408,6 +420,14 @@ def scenario(env):
     TIMINGS["active_standby_vip_move_gap_s"] = gap or -1
     check("killing the MASTER moves the VIP to the BACKUP", gap is not None and gap < 10, str(gap))
 
+    def pair_replaced():
+        ids = [a["id"] for a in env.rest("GET", "/octavia/amphorae?loadbalancer_id=" + lb2["id"])["amphorae"]]
+        return (master["id"] not in ids and len(ids) == 2 and
+                env.lb(lb2["id"])["provisioning_status"] == "ACTIVE")
+    TIMINGS["active_standby_failover_s"] = env.wait_for("the killed MASTER replaced", pair_replaced, timeout=60)
+    check("the health manager replaces the killed MASTER", pair_replaced())
+    check("traffic flows through the repaired pair", http_get(vip2)[0] == 200)
+
     # Kill the provider in the middle of a create: after the restart the job is resumed.
     req = env.rest("POST", "/lbaas/loadbalancers", {"loadbalancer": {"name": "e2e-crash", "vip_subnet_id": env.vip_net}})
     lb3 = req["loadbalancer"]["id"]
@@ -423,9 +443,12 @@ def scenario(env):
         env.cli("delete", "--cascade", lid)
     env.wait_for("every load balancer gone", lambda: not env.rest("GET", "/lbaas/loadbalancers")["loadbalancers"],
                  timeout=60)
+    def only_spares():
+        return all(a["status"] == "READY" and not a["loadbalancer_id"]
+                   for a in env.rest("GET", "/octavia/amphorae")["amphorae"])
+    env.wait_for("only READY spares (one may still be booting)", only_spares, timeout=30)
     amps = env.rest("GET", "/octavia/amphorae")["amphorae"]
-    check("after deleting every load balancer only spare amphorae remain",
-          all(a["status"] == "READY" and not a["loadbalancer_id"] for a in amps), str(amps))
+    check("after deleting every load balancer only spare amphorae remain", only_spares(), str(amps))
     namespaces = [l for l in run(["ip", "netns", "list"]).stdout.splitlines()
                   if l.startswith(env.prefix + "-amp-")]
     check("one namespace per remaining amphora", len(namespaces) == len(amps), "%s vs %s" % (namespaces, amps))

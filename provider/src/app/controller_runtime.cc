@@ -256,13 +256,12 @@ Result<std::unique_ptr<ControllerRuntime>> startControllerRoles(const common::Op
   }
   if (roles.housekeeping) {
     auto* ctl = rt->controller_.get();
-    if (copt.spare_amphora_pool_size > 0) {
-      rt->housekeeping_spares_ = std::make_unique<Ticker>(
-          std::chrono::seconds(o.getInt("house_keeping", "spare_check_interval")), [ctl] {
-            auto built = ctl->fillSparePool();
-            if (!built) LB_WARN("spare pool fill failed error=%s", built.error().message.c_str());
-          });
-    }
+    // Also with a pool size of 0: a spare left BOOTING by a crash is finished.
+    rt->housekeeping_spares_ = std::make_unique<Ticker>(
+        std::chrono::seconds(o.getInt("house_keeping", "spare_check_interval")), [ctl] {
+          auto built = ctl->fillSparePool();
+          if (!built) LB_WARN("spare pool fill failed error=%s", built.error().message.c_str());
+        });
     auto buffer = std::chrono::duration_cast<std::chrono::hours>(
         std::chrono::seconds(o.getInt("house_keeping", "cert_expiry_buffer")));
     rt->housekeeping_certs_ =

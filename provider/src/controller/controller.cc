@@ -741,8 +741,43 @@ struct Controller::Impl {
     return Outcome::kDone;
   }
 
+  // Brings a spare to READY: builds it unless its instance exists, waits for its
+  // agent. On failure the spare is deleted.
+  Result<void> finishSpare(const std::string& id) {
+    auto ok = buildAmphora(id, "");
+    if (ok) ok = waitForAgent(id);
+    if (!ok) {
+      LB_ERROR("spare amphora failed amp=%s error=%s", id.c_str(), ok.error().message.c_str());
+      (void)destroyAmphora(id);
+      return ok;
+    }
+    if (auto saved = updateAmphora(id, [](Obj& o) { o.set("status", "READY"); }); !saved) return saved;
+    LB_INFO("spare amphora ready amp=%s", id.c_str());
+    return {};
+  }
+
   Result<int> fillSpares() {
+    // Holding spare_mu, nothing else in this process is building a spare: one still
+    // BOOTING was left by a process that died mid-build (spares are built by one
+    // housekeeping process). Finish it; building is idempotent per amphora id.
     std::lock_guard<std::mutex> lock(spare_mu);
+    std::vector<std::string> left;
+    auto found = store.read([&](store::Transaction& tx) -> Result<void> {
+      store::Query q;
+      q.kind = kAmphora;
+      q.load_balancer_id = "";
+      auto spares = loadObjs(tx, q);
+      if (!spares) return spares.error();
+      for (const auto& s : *spares) {
+        if (s.str("status") == "BOOTING") left.push_back(s.id());
+      }
+      return {};
+    });
+    if (!found) return found.error();
+    for (const auto& id : left) {
+      LB_INFO("resuming an interrupted spare amphora build amp=%s", id.c_str());
+      if (auto ok = finishSpare(id); !ok) return ok.error();
+    }
     if (opt.spare_amphora_pool_size <= 0) return 0;
     int built = 0;
     for (int guard = 0; guard < opt.spare_amphora_pool_size; ++guard) {
@@ -766,15 +801,7 @@ struct Controller::Impl {
       });
       if (!r) return r.error();
       if (id.empty()) break;
-      auto ok = buildAmphora(id, "");
-      if (ok) ok = waitForAgent(id);
-      if (!ok) {
-        LB_ERROR("spare amphora failed amp=%s error=%s", id.c_str(), ok.error().message.c_str());
-        (void)destroyAmphora(id);
-        return ok.error();
-      }
-      if (auto ok2 = updateAmphora(id, [](Obj& o) { o.set("status", "READY"); }); !ok2) return ok2.error();
-      LB_INFO("spare amphora ready amp=%s", id.c_str());
+      if (auto ok = finishSpare(id); !ok) return ok.error();
       ++built;
     }
     return built;
