@@ -108,6 +108,10 @@ class Runtime : public ControllerRuntime {
     if (worker_) worker_->stop();
   }
 
+  void jobQueued() override {
+    if (worker_) worker_->wake();
+  }
+
   std::unique_ptr<drivers::ComputeDriver> compute_;
   std::unique_ptr<drivers::NetworkDriver> network_;
   std::unique_ptr<amphora::Pki> pki_;

@@ -20,6 +20,8 @@ struct ControllerRoles {
 class ControllerRuntime {
  public:
   virtual ~ControllerRuntime() = default;  // stops every thread it started
+  // A job was queued by this process (the API): the worker, if any, looks now.
+  virtual void jobQueued() = 0;
 };
 
 // Builds the drivers, the deployment PKI, the agent client, the controller and the

@@ -25,6 +25,7 @@
 #include "banyan/common/http_server.h"
 #include "banyan/common/logging.h"
 #include "banyan/common/options.h"
+#include "store/notifying_store.h"
 #include "store/store.h"
 
 namespace {
@@ -150,9 +151,17 @@ int runRoles(const common::OptionSet& options, bool api, const provider::app::Co
     }
     controller = std::move(started.value());
   }
+  // With a worker in this process, the API's queued jobs wake it at once.
+  std::unique_ptr<provider::store::Store> notifying;
+  provider::store::Store* api_store = store.value().get();
+  if (api && controller && roles.worker) {
+    auto* runtime = controller.get();
+    notifying = provider::store::makeNotifyingStore(*api_store, [runtime] { runtime->jobQueued(); });
+    api_store = notifying.get();
+  }
   RunningApi running;
   if (api) {
-    if (int rc = startApi(options, *store.value(), running); rc != 0) return rc;
+    if (int rc = startApi(options, *api_store, running); rc != 0) return rc;
   }
   int sig = 0;
   sigwait(&stop, &sig);

@@ -17,8 +17,17 @@ void Worker::start() {
   for (int i = 0; i < std::max(1, options_.threads); ++i) threads_.emplace_back([this] { loop(); });
 }
 
+void Worker::wake() {
+  {
+    std::lock_guard<std::mutex> lock(idle_mu_);
+    ++wakeups_;
+  }
+  idle_cv_.notify_all();
+}
+
 void Worker::stop() {
   stopping_ = true;
+  wake();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -27,12 +36,19 @@ void Worker::stop() {
 
 void Worker::loop() {
   while (!stopping_) {
+    // Read before looking for work: a wake() from then on ends the idle wait below.
+    uint64_t seen;
+    {
+      std::lock_guard<std::mutex> lock(idle_mu_);
+      seen = wakeups_;
+    }
     auto ran = runOnce();
     if (!ran) {
       LB_WARN("worker cannot claim jobs error=%s", ran.error().message.c_str());
       std::this_thread::sleep_for(options_.retry_delay);
     } else if (!*ran) {
-      std::this_thread::sleep_for(options_.idle_poll);
+      std::unique_lock<std::mutex> lock(idle_mu_);
+      idle_cv_.wait_for(lock, options_.idle_poll, [&] { return wakeups_ != seen || stopping_; });
     }
   }
 }

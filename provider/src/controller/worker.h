@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,6 +46,9 @@ class Worker {
   // stopped mid-flow is handed back to the queue for the next worker.
   void stop();
 
+  // A job was queued: an idle thread looks now instead of at its next poll.
+  void wake();
+
   // Claims and runs one job on the calling thread; false when there was none.
   common::Result<bool> runOnce();
 
@@ -56,6 +61,9 @@ class Worker {
   Controller& controller_;
   WorkerOptions options_;
   std::atomic<bool> stopping_{false};
+  std::mutex idle_mu_;
+  std::condition_variable idle_cv_;
+  uint64_t wakeups_ = 0;  // under idle_mu_
   std::atomic<uint64_t> done_{0};
   std::vector<std::thread> threads_;
 };

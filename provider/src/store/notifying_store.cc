@@ -1,0 +1,75 @@
+#include "store/notifying_store.h"
+
+namespace banyan::provider::store {
+namespace {
+
+class CountingTransaction : public Transaction {
+ public:
+  explicit CountingTransaction(Transaction& inner) : inner_(inner) {}
+  Result<std::optional<Record>> get(std::string_view kind, std::string_view id) override {
+    return inner_.get(kind, id);
+  }
+  Result<std::vector<Record>> list(const Query& query) override { return inner_.list(query); }
+  Result<int64_t> count(const Query& query) override { return inner_.count(query); }
+  Result<void> insert(Record& record) override { return inner_.insert(record); }
+  Result<void> update(Record& record) override { return inner_.update(record); }
+  Result<void> remove(std::string_view kind, std::string_view id) override { return inner_.remove(kind, id); }
+  Result<void> lockKey(std::string_view key) override { return inner_.lockKey(key); }
+  Result<int64_t> enqueueJob(const JobSpec& job) override {
+    auto r = inner_.enqueueJob(job);
+    if (r.ok()) queued_ = true;
+    return r;
+  }
+  bool queued() const { return queued_; }
+
+ private:
+  Transaction& inner_;
+  bool queued_ = false;
+};
+
+class NotifyingStore : public Store {
+ public:
+  NotifyingStore(Store& inner, std::function<void()> on_job) : inner_(inner), on_job_(std::move(on_job)) {}
+
+  Result<void> migrate() override { return inner_.migrate(); }
+  Result<int> schemaVersion() override { return inner_.schemaVersion(); }
+  Result<void> read(const std::function<Result<void>(Transaction&)>& fn) override { return inner_.read(fn); }
+  Result<void> write(const std::function<Result<void>(Transaction&)>& fn) override {
+    bool queued = false;
+    // A retried attempt starts over: only the attempt that committed counts.
+    auto r = inner_.write([&](Transaction& tx) {
+      CountingTransaction counting(tx);
+      auto result = fn(counting);
+      queued = counting.queued();
+      return result;
+    });
+    if (r.ok() && queued && on_job_) on_job_();
+    return r;
+  }
+  Result<std::optional<Job>> claimJob(std::string_view worker_id, std::chrono::milliseconds lease) override {
+    return inner_.claimJob(worker_id, lease);
+  }
+  Result<void> renewJob(int64_t job_id, std::string_view worker_id, std::chrono::milliseconds lease) override {
+    return inner_.renewJob(job_id, worker_id, lease);
+  }
+  Result<void> finishJob(int64_t job_id, std::string_view worker_id) override {
+    return inner_.finishJob(job_id, worker_id);
+  }
+  Result<void> retryJob(int64_t job_id, std::string_view worker_id, std::chrono::milliseconds delay,
+                        std::string_view error) override {
+    return inner_.retryJob(job_id, worker_id, delay, error);
+  }
+  Result<int64_t> pendingJobs() override { return inner_.pendingJobs(); }
+
+ private:
+  Store& inner_;
+  std::function<void()> on_job_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> makeNotifyingStore(Store& inner, std::function<void()> on_job) {
+  return std::make_unique<NotifyingStore>(inner, std::move(on_job));
+}
+
+}  // namespace banyan::provider::store
