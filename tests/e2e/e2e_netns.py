@@ -270,6 +270,8 @@ def main():
     parser.add_argument("--proxy", required=True)
     parser.add_argument("--member-server", required=True)
     args = parser.parse_args()
+    for name in ("provider", "agent", "proxy", "member_server"):
+        setattr(args, name, os.path.abspath(getattr(args, name)))
     if os.geteuid() != 0:
         print("e2e_netns: needs root")
         return 1
@@ -280,8 +282,10 @@ def main():
         check("scenario ran to the end", False, repr(e))
         log = os.path.join(env.tmp, "provider.log")
         if os.path.exists(log):
-            print("--- provider.log (last 40 lines)")
-            print("".join(open(log).readlines()[-40:]))
+            lines = [l for l in open(log) if " job " in l or " ERROR " in l or " WARNING " in l
+                     or "stopping" in l or "listening" in l]
+            print("--- provider.log (jobs, errors, warnings, starts; last 60)")
+            print("".join(lines[-60:]))
     finally:
         env.cleanup()
         left = env.leftovers()

@@ -215,6 +215,14 @@ struct Controller::Impl {
     for (const auto& i : *existing) {
       if (i.amphora_id == amphora_id) instance = i;
     }
+    if (instance && instance->status == drivers::ComputeStatus::kError) {
+      // A crash between starting the build and recording it: start over.
+      LB_INFO("discarding an amphora instance a crash left unfinished amp=%s compute=%s", amphora_id.c_str(),
+              instance->compute_id.c_str());
+      if (auto ok = network.unplugAll(instance->compute_id); !ok) return ok;
+      if (auto ok = compute.remove(instance->compute_id); !ok) return ok;
+      instance.reset();
+    }
     std::string cert_expiration;
     if (!instance) {
       drivers::AmphoraSpec spec;

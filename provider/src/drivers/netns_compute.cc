@@ -178,7 +178,17 @@ Result<Instance> NetnsComputeDriver::build(const AmphoraSpec& spec) {
     record.dir = amphoraDir(record.compute_id);
     state->amphorae.push_back(record);
     if (auto ok = save(*guard, *state); !ok) return ok.error();
+    std::lock_guard<std::mutex> lock(building_mu_);
+    building_.insert(record.compute_id);
   }
+  struct BuildDone {
+    NetnsComputeDriver* self;
+    std::string id;
+    ~BuildDone() {
+      std::lock_guard<std::mutex> lock(self->building_mu_);
+      self->building_.erase(id);
+    }
+  } build_done{this, record.compute_id};
 
   auto started = startAmphora(spec, record);
   if (started) {
@@ -358,7 +368,12 @@ Result<void> NetnsComputeDriver::remove(const std::string& compute_id) {
 }
 
 ComputeStatus NetnsComputeDriver::statusOf(const AmphoraRecord& record) {
-  if (record.pid == 0) return ComputeStatus::kBuilding;  // build() is still running
+  if (record.pid == 0) {
+    // Reserved and not started: BUILDING while this process's build() runs, ERROR when
+    // the process that reserved it died (remove() cleans it up).
+    std::lock_guard<std::mutex> lock(building_mu_);
+    return building_.count(record.compute_id) ? ComputeStatus::kBuilding : ComputeStatus::kError;
+  }
   if (!namespaceExists(record.compute_id)) return ComputeStatus::kError;
   if (!processAlive({record.pid, record.pid_start_time})) return ComputeStatus::kError;
   if (config_.options.health_port != 0 &&

@@ -17,6 +17,7 @@
 
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "drivers/compute.h"
@@ -61,6 +62,10 @@ class NetnsComputeDriver : public ComputeDriver {
   NetnsConfig config_;
   StateFile state_;
   std::mutex bridge_mu_;
+  // Builds running in this process. A reserved record (no PID yet) that is not among
+  // them was left by a process that died mid-build: it is in ERROR, not BUILDING.
+  std::mutex building_mu_;
+  std::set<std::string> building_;
   bool bridge_ready_ = false;
 };
 

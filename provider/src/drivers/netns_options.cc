@@ -80,6 +80,14 @@ Result<NetnsConfig> validateNetnsOptions(const NetnsOptions& options) {
     return makeError(ErrorCode::kInvalidArgument, "state_dir must be an absolute path",
                      "[netns] state_dir");
   }
+  // Amphorae start in their own directory: a relative program path would not resolve.
+  for (const auto& [name, path] : {std::pair{"agent_binary", &options.agent_binary},
+                                   std::pair{"proxy_binary", &options.proxy_binary}}) {
+    if (path->empty() || (*path)[0] != '/') {
+      return makeError(ErrorCode::kInvalidArgument, std::string(name) + " must be an absolute path",
+                       std::string("[netns] ") + name);
+    }
+  }
   if (options.agent_binary.empty()) {
     return makeError(ErrorCode::kInvalidArgument, "agent_binary is required",
                      "[netns] agent_binary");

@@ -290,3 +290,22 @@ TEST(FakeNetworkDriver, AScriptedPlugFailureLeavesTheVipAllocated) {
 
 }  // namespace
 }  // namespace banyan::provider::drivers
+
+namespace banyan::provider::drivers {
+namespace {
+
+TEST(NetnsOptions, RelativeProgramPathsAreRefused) {
+  NetnsOptions options;
+  options.agent_binary = "build/amphora-agent/src/app/banyan-agent";
+  auto config = validateNetnsOptions(options);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.error().context, "[netns] agent_binary");
+  options = NetnsOptions{};
+  options.proxy_binary = "banyan-proxy";
+  config = validateNetnsOptions(options);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.error().context, "[netns] proxy_binary");
+}
+
+}  // namespace
+}  // namespace banyan::provider::drivers
