@@ -99,6 +99,10 @@ class Api {
   std::string resolveProvider(const std::string& requested) const;
   // Hands a change to the load balancer's provider: banyan enqueues a job in t; noop
   // remembers the load balancer so handle() marks it ACTIVE after commit.
+  // The Banyan provider refuses (501, as Octavia's provider drivers do) a change that
+  // leaves the load balancer with something its amphorae cannot run: the change's
+  // objects are rendered into the proxy document inside the request's transaction.
+  void checkProviderSupports(Txn& t, const Obj& lb, const std::string& job_kind);
   void dispatch(Call& c, Txn& t, const Obj& lb, const std::string& job_kind, const std::string& object_id,
                 const JsonValue* changes = nullptr, bool cascade = false);
   // noop_driver: everything PENDING_* under the load balancer becomes ACTIVE (or is deleted).

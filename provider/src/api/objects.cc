@@ -4,6 +4,7 @@
 
 #include "api/api_impl.h"
 #include "banyan/common/logging.h"
+#include "render/render.h"
 
 namespace banyan::provider::api {
 namespace {
@@ -271,6 +272,7 @@ void Api::dispatch(Call& c, Txn& t, const Obj& lb, const std::string& job_kind,
       c.settle_lbs.push_back(lb.id());
     return;
   }
+  checkProviderSupports(t, lb, job_kind);
   JsonDoc p(rapidjson::kObjectType);
   auto& a = p.GetAllocator();
   p.AddMember("request_id", jstr(c.request_id, a), a);
@@ -285,6 +287,22 @@ void Api::dispatch(Call& c, Txn& t, const Obj& lb, const std::string& job_kind,
   job.serial_key = lb.id();
   auto r = t.enqueueJob(job);
   if (!r.ok()) storeFailed(r.error());
+}
+
+void Api::checkProviderSupports(Txn& t, const Obj& lb, const std::string& job_kind) {
+  // Removing things never adds what the amphorae cannot run; failovers change nothing.
+  if (job_kind.find(".delete") != std::string::npos || job_kind.rfind("amphora.", 0) == 0 ||
+      job_kind == "loadbalancer.failover")
+    return;
+  auto graph = render::loadGraph(t, lb.id());
+  if (!graph.ok()) storeFailed(graph.error());
+  render::RenderContext ctx;
+  ctx.vip_address = lb.str("vip_address");
+  auto rendered = render::renderProxyConfig(graph.value(), ctx);
+  if (rendered.ok()) return;
+  const auto& e = rendered.error();
+  throwApi(501, "Provider '" + lb.str("provider") + "' does not support a requested option: " + e.message +
+                    (e.context.empty() ? "" : " (" + e.context + ")"));
 }
 
 void Api::settleLoadBalancer(const std::string& lb_id) {

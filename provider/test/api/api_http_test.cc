@@ -521,6 +521,33 @@ TEST(ApiBanyanProvider, ChangesQueueJobsAndPendingLoadBalancersAreImmutable) {
   EXPECT_EQ(api.call("DELETE", "/v2/lbaas/loadbalancers/" + lb).status, 409);
 }
 
+TEST(ApiBanyanProvider, WhatTheAmphoraeCannotRunIsRefusedWith501AndNothingIsStored) {
+  ApiOptions options = noopOptions();
+  options.default_provider_driver = "amphora";
+  ApiServer api(options);
+  const std::string lb_head = std::string(R"({"loadbalancer":{"vip_subnet_id":")") + kSubnet + R"(","listeners":[)";
+  Reply udp = api.call("POST", "/v2/lbaas/loadbalancers",
+                       lb_head + R"({"protocol":"UDP","protocol_port":53}]}})");
+  EXPECT_EQ(udp.status, 501) << udp.body;
+  EXPECT_EQ(str(udp.json, "faultstring").rfind("Provider 'amphora' does not support a requested option: ", 0), 0u)
+      << udp.body;
+  Reply ping = api.call("POST", "/v2/lbaas/loadbalancers",
+                        lb_head + R"({"protocol":"HTTP","protocol_port":80,"default_pool":{"name":"p","protocol":"HTTP",)"
+                                  R"("lb_algorithm":"ROUND_ROBIN","healthmonitor":{"type":"PING","delay":5,)"
+                                  R"("timeout":3,"max_retries":3}}}]}})");
+  EXPECT_EQ(ping.status, 501) << ping.body;
+  // Refused in the request's transaction: nothing was stored, no job was queued.
+  EXPECT_EQ(api.call("GET", "/v2/lbaas/loadbalancers").json["loadbalancers"].Size(), 0u);
+  auto pending = api.store().pendingJobs();
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(pending.value(), 0);
+  Reply http = api.call("POST", "/v2/lbaas/loadbalancers",
+                        lb_head + R"({"protocol":"HTTP","protocol_port":80,"default_pool":{"name":"p","protocol":"HTTP",)"
+                                  R"("lb_algorithm":"ROUND_ROBIN","healthmonitor":{"type":"HTTP","delay":5,)"
+                                  R"("timeout":3,"max_retries":3}}}]}})");
+  EXPECT_EQ(http.status, 201) << http.body;
+}
+
 TEST(ApiRbac, OtherProjectsGet403OnObjectsAndEmptyLists) {
   ApiServer api(noopOptions(), /*rbac=*/true);
   common::HttpHeaders owner = {{"X-Project-Id", "p1"}, {"X-Roles", "load-balancer_member,member"}};
