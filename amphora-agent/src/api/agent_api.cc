@@ -7,6 +7,7 @@
 
 #include "api/host_info.h"
 #include "api/json_body.h"
+#include "banyan/common/digest.h"
 #include "banyan/common/logging.h"
 #include "storage/storage.h"
 
@@ -357,7 +358,7 @@ HttpResponse AgentApi::getConfig() {
   auto doc = deps_.applier.stored();
   if (!doc) return fromError(doc.error());
   HttpResponse r{200, {}, "application/json", std::move(doc.value())};
-  r.headers.emplace_back("ETag", "\"" + storage::sha256Hex(r.body) + "\"");
+  r.headers.emplace_back("ETag", "\"" + common::sha256Hex(r.body) + "\"");
   return r;
 }
 
@@ -407,7 +408,7 @@ HttpResponse AgentApi::certificate(const HttpRequest& req, const std::string& na
       w.Key("name");
       writeString(w, name);
       w.Key("sha256");
-      writeString(w, storage::sha256Hex(pem.value()));
+      writeString(w, common::sha256Hex(pem.value()));
       if (bundle) {
         w.Key("subject");
         writeString(w, bundle->subject);
@@ -432,7 +433,7 @@ HttpResponse AgentApi::certificate(const HttpRequest& req, const std::string& na
     w.Key("name");
     writeString(w, name);
     w.Key("sha256");
-    writeString(w, storage::sha256Hex(req.body));
+    writeString(w, common::sha256Hex(req.body));
   });
 }
 

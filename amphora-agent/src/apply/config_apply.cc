@@ -12,6 +12,7 @@
 
 #include <rapidjson/document.h>
 
+#include "banyan/common/digest.h"
 #include "banyan/common/logging.h"
 #include "storage/storage.h"
 
@@ -154,7 +155,7 @@ Result<void> ConfigApplier::checkWithBinary(const std::string& temp_path) {
 Result<ApplyOutcome> ConfigApplier::apply(std::string_view document) {
   std::lock_guard<std::mutex> lock(mu_);
   ApplyOutcome outcome;
-  outcome.sha256 = storage::sha256Hex(document);
+  outcome.sha256 = common::sha256Hex(document);
 
   std::string previous;
   if (auto old = storage::readFile(config_path_)) previous = std::move(old.value());

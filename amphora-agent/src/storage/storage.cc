@@ -1,7 +1,6 @@
 #include "storage/storage.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -146,20 +145,6 @@ Result<void> makeDirs(const std::string& path, mode_t mode) {
   if (::stat(path.c_str(), &st) != 0) return sysError("stat", path);
   if (!S_ISDIR(st.st_mode)) return makeError(ErrorCode::kUnavailable, "not a directory", path);
   return {};
-}
-
-std::string sha256Hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xf]);
-  }
-  return out;
 }
 
 }  // namespace banyan::agent::storage

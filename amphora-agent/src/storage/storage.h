@@ -29,7 +29,5 @@ common::Result<void> removeFile(const std::string& path);
 // mkdir -p with MODE for the directories it creates.
 common::Result<void> makeDirs(const std::string& path, mode_t mode);
 
-// Lowercase hex SHA-256 of DATA.
-std::string sha256Hex(std::string_view data);
 
 }  // namespace banyan::agent::storage

@@ -6,6 +6,7 @@
 
 #include "storage/storage.h"
 #include "support/agent_fixture.h"
+#include "banyan/common/digest.h"
 
 namespace banyan::agent {
 namespace {
@@ -119,7 +120,7 @@ TEST_F(AgentApi, CertificatesAreStoredPrivatelyAndValidated) {
 
   auto get = call("GET", "/1.0/certificates/listener-1.pem");
   EXPECT_EQ(get.status, 200);
-  EXPECT_NE(get.body.find(storage::sha256Hex(bundle)), std::string::npos) << get.body;
+  EXPECT_NE(get.body.find(common::sha256Hex(bundle)), std::string::npos) << get.body;
   EXPECT_EQ(get.body.find("PRIVATE KEY"), std::string::npos) << "the key never leaves the amphora";
 
   struct Bad {

@@ -12,6 +12,7 @@
 
 #include "storage/storage.h"
 #include "support/agent_fixture.h"
+#include "banyan/common/digest.h"
 
 namespace banyan::agent {
 namespace {
@@ -56,7 +57,7 @@ TEST_F(ConfigApply, TrafficFollowsTheConfigAndMemberOnlyChangesKeepTheListener) 
   auto r1 = call("PUT", "/1.0/config", doc1);
   ASSERT_EQ(r1.status, 200) << r1.body;
   EXPECT_NE(r1.body.find("\"generation\":1"), std::string::npos) << r1.body;
-  EXPECT_NE(r1.body.find(storage::sha256Hex(doc1)), std::string::npos) << r1.body;
+  EXPECT_NE(r1.body.find(common::sha256Hex(doc1)), std::string::npos) << r1.body;
   EXPECT_NE(r1.body.find("\"delta\":false"), std::string::npos) << r1.body;
   ASSERT_TRUE(servesWithin(port, "member-a"));
 
@@ -90,7 +91,7 @@ TEST_F(ConfigApply, TrafficFollowsTheConfigAndMemberOnlyChangesKeepTheListener) 
   auto r3 = call("PUT", "/1.0/config", doc2);
   ASSERT_EQ(r3.status, 200) << r3.body;
   EXPECT_NE(r3.body.find("\"unchanged\":true"), std::string::npos) << r3.body;
-  EXPECT_NE(r3.body.find(storage::sha256Hex(doc2)), std::string::npos);
+  EXPECT_NE(r3.body.find(common::sha256Hex(doc2)), std::string::npos);
 
   auto got = call("GET", "/1.0/config");
   EXPECT_EQ(got.status, 200);

@@ -49,9 +49,5 @@ TEST(ReadFile, MissingFileIsNotFound) {
   EXPECT_TRUE(removeFile(tmp.path() + "/none").ok()) << "removing a missing file is fine";
 }
 
-TEST(Sha256Hex, MatchesTheKnownDigest) {
-  EXPECT_EQ(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-}
-
 }  // namespace
 }  // namespace banyan::agent::storage

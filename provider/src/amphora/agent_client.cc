@@ -5,6 +5,7 @@
 #include <rapidjson/writer.h>
 
 #include "amphora/agent_reply.h"
+#include "banyan/common/digest.h"
 #include "banyan/common/http_client.h"
 #include "banyan/common/logging.h"
 
@@ -56,7 +57,7 @@ bool validCertName(std::string_view name) {
 Result<void> checkSha(const std::string& what, const std::string& body, const std::string& sent) {
   auto sha = stringField(body, "sha256");
   if (!sha) return sha.error();
-  if (*sha != sha256Hex(sent)) {
+  if (*sha != common::sha256Hex(sent)) {
     return makeError(ErrorCode::kInternal, what + ": the agent stored a document with another SHA-256 than we sent");
   }
   return {};
@@ -147,7 +148,7 @@ Result<PutConfigResult> AgentClient::putConfig(const AgentEndpoint& amp, const s
   if (!r) return r.error();
   auto parsed = parsePutConfigReply(r->body);
   if (!parsed) return parsed.error();
-  if (parsed->sha256 != sha256Hex(document)) {
+  if (parsed->sha256 != common::sha256Hex(document)) {
     return makeError(ErrorCode::kInternal, "PUT /1.0/config on amphora " + amp.address +
                                                ": the agent stored a document with another SHA-256 than we sent");
   }

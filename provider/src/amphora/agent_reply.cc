@@ -1,6 +1,5 @@
 #include "amphora/agent_reply.h"
 
-#include <openssl/evp.h>
 #include <rapidjson/document.h>
 
 namespace banyan::provider::amphora {
@@ -94,20 +93,6 @@ Result<std::string> stringField(std::string_view body, const char* name) {
                      std::string("/") + name);
   }
   return std::string(it->value.GetString(), it->value.GetStringLength());
-}
-
-std::string sha256Hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xf]);
-  }
-  return out;
 }
 
 }  // namespace banyan::provider::amphora

@@ -21,7 +21,5 @@ common::Result<PutConfigResult> parsePutConfigReply(std::string_view body);
 // A string member of a JSON object body ("interface", "state", "sha256").
 common::Result<std::string> stringField(std::string_view body, const char* name);
 
-// Lower-case hex SHA-256 of DATA.
-std::string sha256Hex(std::string_view data);
 
 }  // namespace banyan::provider::amphora

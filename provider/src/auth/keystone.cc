@@ -12,6 +12,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "banyan/common/digest.h"
 #include "banyan/common/logging.h"
 
 namespace banyan::provider::auth {
@@ -21,19 +22,6 @@ using common::ErrorCode;
 using common::makeError;
 using Clock = std::chrono::system_clock;
 using Status = AuthOutcome::Status;
-
-std::string sha256Hex(const std::string& text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * sizeof(digest));
-  for (unsigned char b : digest) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
-}
 
 // Keystone's expires_at: "2026-11-22T09:53:09.000000Z" (ISO 8601, UTC).
 std::optional<Clock::time_point> parseExpiry(const std::string& text) {
@@ -193,7 +181,7 @@ class KeystoneAuthenticator final : public Authenticator {
     auto token = headers("X-Auth-Token");
     if (!token || token->empty()) token = headers("X-Storage-Token");
     if (!token || token->empty()) return unauthorized("no X-Auth-Token");
-    std::string key = sha256Hex(*token);
+    std::string key = common::sha256Hex(*token);
     Clock::time_point now = now_();
     if (auto cached = lookup(key, now)) return *cached;
 

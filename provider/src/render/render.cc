@@ -3,7 +3,6 @@
 // combined_listeners/templates/macros.j2); docs/provider-render.md lists them.
 #include "render/render.h"
 
-#include <openssl/evp.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -567,20 +566,6 @@ Result<std::string> renderProxyConfig(const LoadBalancerGraph& graph, const Rend
   } catch (const RenderFailure& f) {
     return f.error;
   }
-}
-
-std::string documentSha256(std::string_view document) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(document.data(), document.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xf]);
-  }
-  return out;
 }
 
 }  // namespace banyan::provider::render

@@ -5,7 +5,7 @@
 // (octavia/common/jinja/haproxy/combined_listeners), so a Banyan amphora serves
 // what a stock amphora would.
 //
-// renderProxyConfig and documentSha256 are pure (no I/O, no clock); loadGraph only
+// renderProxyConfig is pure (no I/O, no clock); loadGraph only
 // reads through the transaction it is given. All are safe from any thread.
 #pragma once
 
@@ -63,8 +63,5 @@ struct RenderContext {
 //    ctx.certificate_paths (with an empty map: "TERMINATED_HTTPS needs a
 //    certificate manager; none is configured").
 common::Result<std::string> renderProxyConfig(const LoadBalancerGraph& graph, const RenderContext& ctx);
-
-// sha256 hex (lower case) of a document (the agent answers the same for what it stored).
-std::string documentSha256(std::string_view document);
 
 }  // namespace banyan::provider::render

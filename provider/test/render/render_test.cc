@@ -278,12 +278,6 @@ TEST_F(RenderTest, TheSameObjectsRenderTheSameBytes) {
   auto second = renderProxyConfig(graph(id), context());
   ASSERT_TRUE(first.ok() && second.ok());
   EXPECT_EQ(first.value(), second.value());
-  EXPECT_EQ(documentSha256(first.value()), documentSha256(second.value()));
-}
-
-TEST_F(RenderTest, DocumentSha256IsLowerCaseHexSha256) {
-  EXPECT_EQ(documentSha256("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(documentSha256(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 TEST_F(RenderTest, AStoredBodyThatIsNotJsonIsAnErrorNamingTheObject) {
