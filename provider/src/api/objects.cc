@@ -4,6 +4,7 @@
 
 #include "api/api_impl.h"
 #include "banyan/common/logging.h"
+#include "controller/settle.h"
 #include "render/render.h"
 
 namespace banyan::provider::api {
@@ -306,43 +307,12 @@ void Api::checkProviderSupports(Txn& t, const Obj& lb, const std::string& job_ki
 }
 
 void Api::settleLoadBalancer(const std::string& lb_id) {
-  try {
-    write([&](Txn& t) {
-      auto lr = t.lockKey("loadbalancer:" + lb_id);
-      if (!lr.ok()) storeFailed(lr.error());
-      auto lb = load(t, kLb, lb_id);
-      if (!lb) return;
-      bool lb_gone = lb->str("provisioning_status") == "PENDING_DELETE";
-      for (const char* kind : {kL7Rule, kL7Policy, kMember, kHm, kListener, kPool}) {
-        store::Query q;
-        q.kind = kind;
-        q.load_balancer_id = lb_id;
-        for (auto& o : loadAll(t, q)) {
-          std::string st = o.str("provisioning_status");
-          if (lb_gone || st == "PENDING_DELETE") {
-            erase(t, kind, o.id());
-            continue;
-          }
-          if (st.rfind("PENDING_", 0) != 0) continue;
-          setStatus(o, "ACTIVE");
-          // Octavia's worker sets these when the object goes ACTIVE: they are not measured.
-          if (o.rec.kind == kHm || o.rec.kind == kL7Policy || o.rec.kind == kL7Rule)
-            setOperating(o, jbool(o.doc, "admin_state_up", true) ? "ONLINE" : "OFFLINE");
-          save(t, o);
-        }
-      }
-      if (lb_gone) {
-        erase(t, kLb, lb_id);
-        return;
-      }
-      if (lb->str("provisioning_status").rfind("PENDING_", 0) == 0) {
-        setStatus(*lb, "ACTIVE");
-        save(t, *lb);
-      }
-    });
-  } catch (const ApiError& e) {
+  // The noop_driver "finishes" at once: the statuses the controller writes after a
+  // successful job.
+  auto r = store_.write([&](Txn& t) { return controller::settleSucceeded(t, lb_id); });
+  if (!r.ok()) {
     LB_ERROR("noop provider could not mark the load balancer ACTIVE lb=%s error=%s", lb_id.c_str(),
-             e.message().c_str());
+             r.error().message.c_str());
   }
 }
 
