@@ -1,6 +1,6 @@
-// Real things for the amphora module's tests: a scratch directory, a command runner
-// (for the openssl CLI) and a banyan-agent process on 127.0.0.1 (bind_port = 0) that the
-// test starts and stops by PID, with the banyan-proxy it supervises.
+// Real things for the amphora module's tests, on top of the agent's test support
+// (amphora-agent/test/support): a banyan-agent on 127.0.0.1 (bind_port = 0) configured
+// as the controller's tests need it, with the banyan-proxy it supervises.
 #pragma once
 
 #include <sys/types.h>
@@ -10,33 +10,18 @@
 #include <string>
 #include <vector>
 
+#include "support/test_env.h"
+
 namespace banyan::provider::amphora::testing {
 
-// mkdtemp under /tmp; removed recursively by the destructor.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+// The agent's test support already has these; the amphora tests use them as they are.
+using agent::testing::ProcResult;
+using agent::testing::runCommand;
+using agent::testing::TempDir;
+inline uint16_t unusedPort() { return agent::testing::freeTcpPort(); }
 
 void writeFile(const std::string& path, const std::string& content, int mode = 0600);
 std::string readFile(const std::string& path);
-
-struct ProcResult {
-  int exit_code = -1;  // -1: killed after the time bound
-  std::string out, err;
-};
-// Runs ARGV (argv[0] absolute) with stdin from /dev/null, bounded by TIMEOUT_MS.
-ProcResult runCommand(const std::vector<std::string>& argv, int timeout_ms = 20000);
-
-// A TCP port on 127.0.0.1 that nothing listens on right now.
-uint16_t unusedPort();
 
 // A process running in the background with stdout and stderr to a file; stopped (by
 // its PID) by stop() or the destructor.
@@ -62,22 +47,16 @@ struct AgentFiles {
 };
 class AgentProcess {
  public:
-  AgentProcess() = default;
-  ~AgentProcess() { stop(); }
-  AgentProcess(const AgentProcess&) = delete;
-  AgentProcess& operator=(const AgentProcess&) = delete;
-
   // Writes DIR/agent.conf, starts the agent, waits (at most 20 s) for state/api.port.
   bool start(const std::string& dir, const std::string& amphora_id, const AgentFiles& files,
              const std::string& bind_host = "127.0.0.1");
   // SIGTERM, then SIGKILL after 10 s; also kills the proxy it started if still alive.
-  void stop();
-  uint16_t port() const { return port_; }
+  void stop() { process_.stop(); }
+  uint16_t port() const { return process_.port(); }
   std::string log() const;
 
  private:
-  pid_t pid_ = 0;
-  uint16_t port_ = 0;
+  agent::testing::AgentProcess process_;
   std::string dir_;
 };
 
