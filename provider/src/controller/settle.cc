@@ -1,5 +1,6 @@
 #include "controller/settle.h"
 
+#include <functional>
 #include <iterator>
 #include <string_view>
 #include <vector>
@@ -45,14 +46,9 @@ Result<void> setProvisioning(store::Transaction& tx, Obj& o, const char* status)
   return saveObj(tx, o);
 }
 
-}  // namespace
-
-Result<void> settleSucceeded(store::Transaction& tx, const std::string& lb_id) {
-  if (auto ok = tx.lockKey("loadbalancer:" + lb_id); !ok) return ok;
-  auto lb = loadObj(tx, "loadbalancer", lb_id);
-  if (!lb) return lb.error();
-  if (!lb->has_value()) return {};
-  if ((*lb)->str("provisioning_status") == "PENDING_DELETE") return removeLoadBalancer(tx, lb_id);
+// Calls fn on every PENDING_* child object of the load balancer, children first.
+Result<void> forEachPendingChild(store::Transaction& tx, const std::string& lb_id,
+                                 const std::function<Result<void>(Obj&, const std::string& status)>& fn) {
   for (const char* kind : kChildKinds) {
     store::Query q;
     q.kind = kind;
@@ -61,14 +57,28 @@ Result<void> settleSucceeded(store::Transaction& tx, const std::string& lb_id) {
     if (!objs) return objs.error();
     for (auto& o : *objs) {
       std::string st = o.str("provisioning_status");
-      if (st == "PENDING_DELETE") {
-        if (auto ok = tx.remove(kind, o.id()); !ok) return ok;
-        if (o.rec.kind == "listener") (void)tx.remove("listener_stats", o.id());
-      } else if (pending(st)) {
-        if (auto ok = setProvisioning(tx, o, "ACTIVE"); !ok) return ok;
-      }
+      if (!pending(st)) continue;
+      if (auto ok = fn(o, st); !ok) return ok;
     }
   }
+  return {};
+}
+
+}  // namespace
+
+Result<void> settleSucceeded(store::Transaction& tx, const std::string& lb_id) {
+  if (auto ok = tx.lockKey("loadbalancer:" + lb_id); !ok) return ok;
+  auto lb = loadObj(tx, "loadbalancer", lb_id);
+  if (!lb) return lb.error();
+  if (!lb->has_value()) return {};
+  if ((*lb)->str("provisioning_status") == "PENDING_DELETE") return removeLoadBalancer(tx, lb_id);
+  auto children = forEachPendingChild(tx, lb_id, [&](Obj& o, const std::string& st) -> Result<void> {
+    if (st != "PENDING_DELETE") return setProvisioning(tx, o, "ACTIVE");
+    if (auto ok = tx.remove(o.rec.kind, o.id()); !ok) return ok;
+    if (o.rec.kind == "listener") (void)tx.remove("listener_stats", o.id());
+    return {};
+  });
+  if (!children) return children;
   if (pending((*lb)->str("provisioning_status"))) return setProvisioning(tx, **lb, "ACTIVE");
   return {};
 }
@@ -79,21 +89,12 @@ Result<void> settleFailed(store::Transaction& tx, const std::string& lb_id, cons
   std::string object_kind = job_kind.substr(0, job_kind.find('.'));
   bool lb_job = object_kind == "loadbalancer" || job_kind == "amphora.failover";
   bool batch = job_kind == "member.batch_update";
-  for (const char* kind : kChildKinds) {
-    store::Query q;
-    q.kind = kind;
-    q.load_balancer_id = lb_id;
-    auto objs = loadObjs(tx, q);
-    if (!objs) return objs.error();
-    for (auto& o : *objs) {
-      std::string st = o.str("provisioning_status");
-      if (!pending(st)) continue;
-      bool target = (!batch && o.rec.kind == object_kind && o.id() == object_id) ||
-                    (batch && o.rec.kind == "member");
-      const char* to = (target || st != "PENDING_UPDATE") ? "ERROR" : "ACTIVE";
-      if (auto ok = setProvisioning(tx, o, to); !ok) return ok;
-    }
-  }
+  auto children = forEachPendingChild(tx, lb_id, [&](Obj& o, const std::string& st) {
+    bool target = (!batch && o.rec.kind == object_kind && o.id() == object_id) ||
+                  (batch && o.rec.kind == "member");
+    return setProvisioning(tx, o, (target || st != "PENDING_UPDATE") ? "ERROR" : "ACTIVE");
+  });
+  if (!children) return children;
   auto lb = loadObj(tx, "loadbalancer", lb_id);
   if (!lb) return lb.error();
   if (!lb->has_value()) return {};
