@@ -72,12 +72,15 @@ std::string ConfigSpec::toJson() const {
     for (const auto& [k, v] : l.insert_headers) str(w, k.c_str(), v);
     w.EndObject();
     str(w, "accept_proxy_protocol", l.accept_proxy_protocol);
-    if (!l.proxy_protocol_trusted_cidrs.empty()) {
-      key(w, "proxy_protocol_trusted_cidrs");
+    auto cidrs = [&](const char* name, const std::vector<std::string>& list) {
+      if (list.empty()) return;
+      key(w, name);
       w.StartArray();
-      for (const auto& cidr : l.proxy_protocol_trusted_cidrs) w.String(cidr.c_str());
+      for (const auto& cidr : list) w.String(cidr.c_str());
       w.EndArray();
-    }
+    };
+    cidrs("proxy_protocol_trusted_cidrs", l.proxy_protocol_trusted_cidrs);
+    cidrs("allowed_cidrs", l.allowed_cidrs);
     if (!l.default_pool_id.empty()) str(w, "default_pool_id", l.default_pool_id);
     for (const auto& [k, v] : l.extra) {
       w.Key(k.c_str());

@@ -61,6 +61,7 @@ struct ListenerSpec {
   std::map<std::string, std::string> insert_headers;  // {"X-Forwarded-For": "true"}
   std::string accept_proxy_protocol = "none";
   std::vector<std::string> proxy_protocol_trusted_cidrs;  // omitted when empty
+  std::vector<std::string> allowed_cidrs;                 // omitted when empty
   std::string default_pool_id;
   // More properties, written as given: property -> raw JSON value
   // ({"default_tls_certificate", "\"/path\""}, {"tls_versions", "[\"TLSv1.3\"]"}).

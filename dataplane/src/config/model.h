@@ -154,6 +154,12 @@ struct Listener {
   // empty: every source. Clients from elsewhere are served as direct clients,
   // so they cannot claim another address.
   std::vector<std::string> proxy_protocol_trusted_cidrs;
+  // Octavia's allowed_cidrs: the only sources whose connections are served;
+  // empty: every source. The amphora agent turns the same list into nftables
+  // rules that drop other packets before they reach the proxy; the proxy closes
+  // what still arrives (a proxy run without the agent, or a rule race during an
+  // apply).
+  std::vector<std::string> allowed_cidrs;
   std::string default_pool_id;  // empty: no pool, every request gets 503 / connection closed
   ListenerTls tls;              // TERMINATED_HTTPS only
   // L7 policies in Octavia's terms, as the document gives them (REDIRECT_TO_POOL

@@ -435,6 +435,26 @@ Result<void> readListenerTls(const Value& v, const std::string& path, Listener& 
   return {};
 }
 
+// An array of IP prefixes at obj[key]; absent or null leaves `out` empty.
+Result<void> readCidrs(const Value& obj, const char* key, const std::string& path,
+                       std::vector<std::string>& out) {
+  const Value* cidrs = findMember(obj, key);
+  if (!present(cidrs)) return {};
+  size_t i = 0;
+  for (const auto& c : cidrs->GetArray()) {
+    std::string text(c.GetString(), c.GetStringLength());
+    net::Cidr parsed;
+    if (!net::parseCidr(text, parsed)) {
+      return invalid(indexPath(path + "/" + key, i),
+                     quote(text) + " is not an IP prefix like 192.0.2.0/24 or 2001:db8::/32" +
+                         " (host bits after the prefix must be zero)");
+    }
+    out.push_back(std::move(text));
+    ++i;
+  }
+  return {};
+}
+
 Result<Settings> readSettings(const Value* v) {
   Settings s;
   if (!present(v)) return s;
@@ -588,20 +608,9 @@ Result<Listener> readListener(const Value& v, const std::string& path) {
                    : accept == "v2"  ? AcceptProxy::kV2
                    : accept == "any" ? AcceptProxy::kAny
                                      : AcceptProxy::kNone;
-  if (const Value* cidrs = findMember(v, "proxy_protocol_trusted_cidrs"); present(cidrs)) {
-    size_t i = 0;
-    for (const auto& c : cidrs->GetArray()) {
-      std::string text(c.GetString(), c.GetStringLength());
-      net::Cidr parsed;
-      if (!net::parseCidr(text, parsed)) {
-        return invalid(indexPath(path + "/proxy_protocol_trusted_cidrs", i),
-                       quote(text) + " is not an IP prefix like 192.0.2.0/24 or 2001:db8::/32" +
-                           " (host bits after the prefix must be zero)");
-      }
-      l.proxy_protocol_trusted_cidrs.push_back(std::move(text));
-      ++i;
-    }
-  }
+  if (auto r = readCidrs(v, "proxy_protocol_trusted_cidrs", path, l.proxy_protocol_trusted_cidrs); !r)
+    return r.error();
+  if (auto r = readCidrs(v, "allowed_cidrs", path, l.allowed_cidrs); !r) return r.error();
   l.default_pool_id = readString(v, "default_pool_id");
   if (auto r = readListenerTls(v, path, l); !r) return r.error();
   if (const Value* policies = findMember(v, "l7policies"); present(policies)) {

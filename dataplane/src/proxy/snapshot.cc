@@ -15,6 +15,13 @@ const ListenerRt* Snapshot::findListener(const std::string& id) const {
   return nullptr;
 }
 
+bool ListenerRt::allows(const sockaddr_storage& peer) const {
+  if (allowed.empty()) return true;
+  for (const auto& c : allowed)
+    if (net::cidrContains(c, peer)) return true;
+  return false;
+}
+
 const PoolRt* Snapshot::findUsablePool(std::string_view id) const {
   for (const auto& p : pools)
     if (p.cfg->id == id) return p.cfg->admin_state_up ? &p : nullptr;
@@ -184,6 +191,11 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
       net::Cidr cidr;
       LB_CHECK(net::parseCidr(text, cidr), "trusted CIDRs were validated");
       lr.proxy_trusted.push_back(cidr);
+    }
+    for (const auto& text : l.allowed_cidrs) {
+      net::Cidr cidr;
+      LB_CHECK(net::parseCidr(text, cidr), "allowed CIDRs were validated");
+      lr.allowed.push_back(cidr);
     }
     lr.limits.max_request_line = c.settings.max_request_line;
     lr.limits.max_head = c.settings.max_header_bytes;

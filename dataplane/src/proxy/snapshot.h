@@ -68,6 +68,8 @@ struct ListenerRt {
   std::shared_ptr<Counters> counters;
   int64_t connection_limit = 0;
   std::vector<net::Cidr> proxy_trusted;  // empty: every source may send a PROXY header
+  std::vector<net::Cidr> allowed;        // empty: every source is served
+  bool allows(const sockaddr_storage& peer) const;
   http::Limits limits;
   bool http = false;                              // HTTP or TERMINATED_HTTPS
   std::shared_ptr<const tls::ServerContext> tls;  // TERMINATED_HTTPS

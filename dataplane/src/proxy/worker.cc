@@ -131,6 +131,12 @@ class Acceptor final : public event::Handler, public event::Deletable {
         }
         return;
       }
+      if (!l.allows(peer)) {
+        // Not from allowed_cidrs: closed before a byte is read (the agent's
+        // nftables rules normally drop these before the handshake completes).
+        ::close(fd);
+        continue;
+      }
       // The local address is the bound one unless the listener binds a wildcard.
       sockaddr_storage local = local_;
       if (wildcard_) {

@@ -196,6 +196,17 @@ TEST(ParseConfig, TrustedProxySourcesAreKeptInOrder) {
             (std::vector<std::string>{"192.0.2.0/24", "2001:db8::/32", "203.0.113.9"}));
 }
 
+TEST(ParseConfig, AllowedCidrsAreKeptAndNullMeansEveryone) {
+  auto result =
+      parseConfig(R"({"listeners": [{"id": "l", "address": "127.0.0.1", "protocol_port": 80,
+      "allowed_cidrs": ["192.0.2.0/24", "2001:db8::/32"]},
+      {"id": "m", "address": "127.0.0.1", "protocol_port": 81, "allowed_cidrs": null}]})");
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ(result->listeners.at(0).allowed_cidrs,
+            (std::vector<std::string>{"192.0.2.0/24", "2001:db8::/32"}));
+  EXPECT_TRUE(result->listeners.at(1).allowed_cidrs.empty());
+}
+
 TEST(ParseConfig, ZeroListenerTimeoutsMeanOctaviaDefaults) {
   auto result =
       parseConfig(R"({"listeners": [{"id": "l", "address": "127.0.0.1", "protocol_port": 80,
@@ -566,6 +577,11 @@ INSTANTIATE_TEST_SUITE_P(
             doc("",
                 pool(R"(, "members": [{"id": "m", "address": "192.0.2.256", "protocol_port": 1}])")),
             "/pools/0/members/0/address", "\"192.0.2.256\" is not an IPv4 or IPv6 address literal"},
+        Rejection{"AllowedCidrThatIsNotAPrefix",
+                  doc(listener(R"(, "allowed_cidrs": ["192.0.2.0/24", "example.org"])")),
+                  "/listeners/0/allowed_cidrs/1",
+                  "\"example.org\" is not an IP prefix like 192.0.2.0/24 or 2001:db8::/32 "
+                  "(host bits after the prefix must be zero)"},
         Rejection{"TrustedCidrWithHostBits",
                   doc(listener(R"(, "accept_proxy_protocol": "v2",
                       "proxy_protocol_trusted_cidrs": ["192.0.2.0/24", "198.51.100.1/24"])")),

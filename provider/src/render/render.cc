@@ -265,6 +265,12 @@ class Renderer {
     timeout(l, "timeout_member_connect", out);
     timeout(l, "timeout_member_data", out);
     timeout(l, "timeout_tcp_inspect", out);
+    if (auto cidrs = getStrings(l, "allowed_cidrs"); !cidrs.empty()) {
+      // The API stored them normalised (host bits cleared), as the proxy wants.
+      Json list(rapidjson::kArrayType);
+      for (const auto& c : cidrs) list.PushBack(str(c), alloc());
+      out.AddMember("allowed_cidrs", list, alloc());
+    }
     if (http) insertHeaders(l, terminated, out);
 
     if (std::string dp = getString(l, "default_pool_id"); !dp.empty()) {

@@ -444,13 +444,18 @@ TEST_F(RenderTest, XForwardedProtoIsRendered) {
   EXPECT_FALSE(r.config.listeners[0].insert_headers.x_forwarded_for);
 }
 
-TEST_F(RenderTest, AllowedCidrsAreNotRenderedTheyAreTheNetworkDriversJob) {
+TEST_F(RenderTest, AllowedCidrsAreCarriedAndNullMeansEveryone) {
   std::string id = lb();
-  listener(id, "TCP", 80, R"(,"allowed_cidrs":["192.0.2.0/24","198.51.100.0/24"])");
+  std::string restricted = listener(id, "TCP", 80, R"(,"allowed_cidrs":["192.0.2.0/24","198.51.100.7/24"])");
+  listener(id, "HTTP", 81, R"(,"allowed_cidrs":null)");
   auto r = render(id);
-  ASSERT_EQ(r.config.listeners.size(), 1u);
-  EXPECT_EQ(member(r.json["listeners"][0], "allowed_cidrs"), nullptr);
-  EXPECT_EQ(r.text.find("192.0.2.0/24"), std::string::npos);
+  ASSERT_EQ(r.config.listeners.size(), 2u);
+  for (const auto& l : r.config.listeners) {
+    if (l.id == restricted)
+      EXPECT_EQ(l.allowed_cidrs, (std::vector<std::string>{"192.0.2.0/24", "198.51.100.0/24"}));
+    else
+      EXPECT_TRUE(l.allowed_cidrs.empty());
+  }
 }
 
 TEST_F(RenderTest, DisabledListenerIsRenderedDisabled) {
