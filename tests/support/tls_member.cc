@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <stdexcept>
@@ -35,6 +36,9 @@ int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
 TestTlsMember::TestTlsMember(std::string name, std::string address, TlsMemberOptions options)
     : backend_(name, address),
       core_(address, [this](int fd, size_t, const sockaddr_storage&) { serve(fd); }) {
+  // SSL_write to a peer that hung up (a health check, a closed proxy connection)
+  // raises SIGPIPE, which would kill the whole test binary.
+  signal(SIGPIPE, SIG_IGN);
   ctx_ = SSL_CTX_new(TLS_server_method());
   if (SSL_CTX_use_certificate_chain_file(ctx_, options.bundle.c_str()) != 1 ||
       SSL_CTX_use_PrivateKey_file(ctx_, options.bundle.c_str(), SSL_FILETYPE_PEM) != 1)
