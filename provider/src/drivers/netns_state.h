@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "banyan/common/files.h"
 #include "banyan/common/result.h"
 #include "drivers/network.h"
 
@@ -83,11 +84,7 @@ class StateFile {
   std::mutex mu_;
 };
 
-// Writes a file atomically with the given mode (tmp + rename). With `durable` also
-// fsync the file and its directory, so it survives a power cut, not just a crash.
-common::Result<void> writeFileAtomic(const std::string& path, std::string_view contents,
-                                     unsigned mode, bool durable = true);
-// mkdir -p with the given mode for created directories.
-common::Result<void> makeDirs(const std::string& path, unsigned mode);
+using common::makeDirs;
+using common::writeFileAtomic;
 
 }  // namespace banyan::provider::drivers
