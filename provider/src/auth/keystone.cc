@@ -61,9 +61,17 @@ const rapidjson::Value* jsonObject(const rapidjson::Value& obj, const char* key)
   return &it->value;
 }
 
+struct CatalogEndpoint {
+  std::string service_type;
+  std::string interface;
+  std::string region;
+  std::string url;
+};
+
 struct TokenInfo {
   Credentials credentials;
   Clock::time_point expires_at;
+  std::vector<CatalogEndpoint> catalog;  // empty when asked with ?nocatalog
 };
 
 // The body of a token response: {"token": {"expires_at", "user", "project"|"system", "roles"}}.
@@ -105,6 +113,19 @@ Result<TokenInfo> parseTokenBody(const std::string& body) {
       std::transform(name.begin(), name.end(), name.begin(),
                      [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
       if (!name.empty()) c.roles.push_back(std::move(name));
+    }
+  }
+  auto catalog = token->FindMember("catalog");
+  if (catalog != token->MemberEnd() && catalog->value.IsArray()) {
+    for (const auto& service : catalog->value.GetArray()) {
+      std::string type = jsonString(service, "type");
+      auto endpoints = service.IsObject() ? service.FindMember("endpoints") : service.MemberEnd();
+      if (!service.IsObject() || endpoints == service.MemberEnd() || !endpoints->value.IsArray()) continue;
+      for (const auto& e : endpoints->value.GetArray()) {
+        std::string region = jsonString(e, "region_id");
+        if (region.empty()) region = jsonString(e, "region");
+        info.catalog.push_back({type, jsonString(e, "interface"), region, jsonString(e, "url")});
+      }
     }
   }
   if (c.user_id.empty())
@@ -161,16 +182,103 @@ std::string serviceAuthBody(const KeystoneOptions& o) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+std::string tokensUrl(const std::string& auth_url) {
+  std::string base = auth_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  if (base.size() >= 3 && base.compare(base.size() - 3, 3, "/v3") == 0) base.resize(base.size() - 3);
+  return base + "/v3/auth/tokens";
+}
+
+class PasswordSession final : public KeystoneSession {
+ public:
+  PasswordSession(KeystoneOptions options, std::shared_ptr<common::HttpClient> http, WallClock now)
+      : options_(std::move(options)), http_(std::move(http)), now_(std::move(now)),
+        tokens_url_(tokensUrl(options_.auth_url)) {}
+
+  // The cached token, or a new one when there is none, it is close to expiry, or it is
+  // `rejected` (Keystone answered 401 to it). One fetch at a time; a caller that waited
+  // for another's fetch uses its result.
+  Result<std::string> token(const std::string& rejected) override {
+    std::lock_guard<std::mutex> fetch_lock(fetch_mu_);
+    Clock::time_point now = now_();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!token_.empty() && now < renew_at_ && token_ != rejected) return token_;
+    }
+    // With the catalog: other services' endpoints (Barbican) come from it.
+    auto resp = http_->request("POST", tokens_url_,
+                               {{"Content-Type", "application/json"}, {"Accept", "application/json"}},
+                               serviceAuthBody(options_), options_.timeout);
+    if (!resp) return resp.error();
+    if (resp->status == 401) {
+      return makeError(ErrorCode::kUnavailable,
+                       "Keystone refuses Banyan's service credentials (401) user=" + options_.username);
+    }
+    if (resp->status != 201 && resp->status != 200) {
+      return makeError(ErrorCode::kUnavailable,
+                       "Keystone answered the service token request with HTTP " + std::to_string(resp->status));
+    }
+    auto subject = resp->header("X-Subject-Token");
+    if (!subject || subject->empty()) {
+      return makeError(ErrorCode::kUnavailable, "Keystone's service token response has no X-Subject-Token");
+    }
+    auto info = parseTokenBody(resp->body);
+    if (!info) return info.error();
+    now = now_();
+    // Renew a minute before expiry, or halfway through a short-lived token.
+    auto lifetime = info->expires_at - now;
+    auto margin = std::min<Clock::duration>(std::chrono::seconds(60), lifetime / 2);
+    std::lock_guard<std::mutex> lock(mu_);
+    token_ = *subject;
+    renew_at_ = info->expires_at - margin;
+    user_id_ = info->credentials.user_id;
+    catalog_ = std::move(info->catalog);
+    LB_INFO("got a Keystone service token user=%s project=%s", options_.username.c_str(),
+            options_.project_name.c_str());
+    return token_;
+  }
+
+  Result<std::string> userId() override {
+    if (auto t = token(""); !t) return t.error();
+    std::lock_guard<std::mutex> lock(mu_);
+    return user_id_;
+  }
+
+  Result<std::string> endpoint(std::string_view service_type, std::string_view interface,
+                               std::string_view region) override {
+    if (auto t = token(""); !t) return t.error();
+    // Octavia's endpoint_type names "publicURL"; the v3 catalog says "public".
+    std::string want(interface);
+    if (want.size() > 3 && want.compare(want.size() - 3, 3, "URL") == 0) want.resize(want.size() - 3);
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& e : catalog_) {
+      if (e.service_type == service_type && e.interface == want && (region.empty() || e.region == region))
+        return e.url;
+    }
+    return makeError(ErrorCode::kNotFound,
+                     "Keystone's catalog has no " + std::string(service_type) + " endpoint at interface " + want +
+                         (region.empty() ? "" : " in region " + std::string(region)));
+  }
+
+ private:
+  const KeystoneOptions options_;
+  std::shared_ptr<common::HttpClient> http_;
+  WallClock now_;
+  std::string tokens_url_;
+  std::mutex fetch_mu_;  // one token fetch at a time
+  std::mutex mu_;
+  std::string token_;
+  Clock::time_point renew_at_{};
+  std::string user_id_;
+  std::vector<CatalogEndpoint> catalog_;
+};
+
 class KeystoneAuthenticator final : public Authenticator {
  public:
-  KeystoneAuthenticator(KeystoneOptions options, std::unique_ptr<common::HttpClient> http,
-                        WallClock now)
-      : options_(std::move(options)), http_(std::move(http)), now_(std::move(now)) {
-    std::string base = options_.auth_url;
-    while (!base.empty() && base.back() == '/') base.pop_back();
-    if (base.size() >= 3 && base.compare(base.size() - 3, 3, "/v3") == 0)
-      base.resize(base.size() - 3);
-    tokens_url_ = base + "/v3/auth/tokens";
+  KeystoneAuthenticator(KeystoneOptions options, std::shared_ptr<KeystoneSession> session,
+                        std::shared_ptr<common::HttpClient> http, WallClock now)
+      : options_(std::move(options)), session_(std::move(session)), http_(std::move(http)),
+        now_(std::move(now)), tokens_url_(tokensUrl(options_.auth_url)) {
     // keystonemiddleware advertises the identity endpoint; without a public one, ours.
     const std::string& uri =
         options_.www_authenticate_uri.empty() ? options_.auth_url : options_.www_authenticate_uri;
@@ -250,7 +358,7 @@ class KeystoneAuthenticator final : public Authenticator {
   Result<std::optional<TokenInfo>> validate(const std::string& token) {
     std::string rejected;
     for (int attempt = 0; attempt < 2; ++attempt) {
-      auto service = serviceToken(rejected);
+      auto service = session_->token(rejected);
       if (!service) return service.error();
       auto resp = http_->request("GET", tokens_url_ + "?nocatalog",
                                  {{"X-Auth-Token", service.value()},
@@ -284,62 +392,12 @@ class KeystoneAuthenticator final : public Authenticator {
                      "Keystone refuses Banyan's fresh service token (401)");
   }
 
-  // The cached service token, or a new one when there is none, it is close to expiry, or
-  // it is `rejected` (Keystone answered 401 to it). One fetch at a time; a caller that
-  // waited for another's fetch uses its result.
-  Result<std::string> serviceToken(const std::string& rejected) {
-    std::lock_guard<std::mutex> fetch_lock(fetch_mu_);
-    Clock::time_point now = now_();
-    {
-      std::lock_guard<std::mutex> lock(service_mu_);
-      if (!service_token_.empty() && now < service_renew_at_ && service_token_ != rejected) {
-        return service_token_;
-      }
-    }
-    auto resp =
-        http_->request("POST", tokens_url_ + "?nocatalog",
-                       {{"Content-Type", "application/json"}, {"Accept", "application/json"}},
-                       serviceAuthBody(options_), options_.timeout);
-    if (!resp) return resp.error();
-    if (resp->status == 401) {
-      return makeError(
-          ErrorCode::kUnavailable,
-          "Keystone refuses Banyan's service credentials (401) user=" + options_.username);
-    }
-    if (resp->status != 201 && resp->status != 200) {
-      return makeError(
-          ErrorCode::kUnavailable,
-          "Keystone answered the service token request with HTTP " + std::to_string(resp->status));
-    }
-    auto subject = resp->header("X-Subject-Token");
-    if (!subject || subject->empty()) {
-      return makeError(ErrorCode::kUnavailable,
-                       "Keystone's service token response has no X-Subject-Token");
-    }
-    auto info = parseTokenBody(resp->body);
-    if (!info) return info.error();
-    now = now_();
-    // Renew a minute before expiry, or halfway through a short-lived token.
-    auto lifetime = info->expires_at - now;
-    auto margin = std::min<Clock::duration>(std::chrono::seconds(60), lifetime / 2);
-    std::lock_guard<std::mutex> lock(service_mu_);
-    service_token_ = *subject;
-    service_renew_at_ = info->expires_at - margin;
-    LB_INFO("got a Keystone service token user=%s project=%s", options_.username.c_str(),
-            options_.project_name.c_str());
-    return service_token_;
-  }
-
   const KeystoneOptions options_;
-  std::unique_ptr<common::HttpClient> http_;
+  std::shared_ptr<KeystoneSession> session_;
+  std::shared_ptr<common::HttpClient> http_;
   WallClock now_;
   std::string tokens_url_;
   std::string www_authenticate_;
-
-  std::mutex fetch_mu_;  // one service-token fetch at a time
-  std::mutex service_mu_;
-  std::string service_token_;
-  Clock::time_point service_renew_at_{};
 
   std::mutex cache_mu_;
   std::unordered_map<std::string, CacheEntry> cache_;
@@ -363,23 +421,53 @@ Result<void> checkOptions(const KeystoneOptions& o) {
 
 }  // namespace
 
-Result<std::unique_ptr<Authenticator>> makeKeystoneAuthenticator(
-    const KeystoneOptions& options, std::unique_ptr<common::HttpClient> http, WallClock now) {
+Result<std::unique_ptr<common::HttpClient>> httpClientFor(const KeystoneOptions& options) {
+  common::HttpClientOptions http_options;
+  http_options.ca_file = options.cafile;
+  http_options.verify = !options.insecure;
+  return common::makeHttpClient(http_options);
+}
+
+Result<std::shared_ptr<KeystoneSession>> makeKeystoneSession(const KeystoneOptions& options,
+                                                             std::shared_ptr<common::HttpClient> http,
+                                                             WallClock now) {
   auto ok = checkOptions(options);
   if (!ok) return ok.error();
+  if (!http) {
+    auto made = httpClientFor(options);
+    if (!made) return made.error();
+    http = std::move(made.value());
+  }
+  if (!now) now = [] { return Clock::now(); };
+  return std::shared_ptr<KeystoneSession>(std::make_shared<PasswordSession>(options, std::move(http), std::move(now)));
+}
+
+Result<std::unique_ptr<Authenticator>> makeKeystoneAuthenticator(
+    const KeystoneOptions& options, std::unique_ptr<common::HttpClient> http, WallClock now) {
   if (!http || !now)
     return makeError(ErrorCode::kInvalidArgument, "keystone needs an HTTP client and a clock");
+  std::shared_ptr<common::HttpClient> shared(std::move(http));
+  auto session = makeKeystoneSession(options, shared, now);
+  if (!session) return session.error();
+  return makeKeystoneAuthenticator(options, std::move(session).value(), shared, std::move(now));
+}
+
+Result<std::unique_ptr<Authenticator>> makeKeystoneAuthenticator(const KeystoneOptions& options,
+                                                                 std::shared_ptr<KeystoneSession> session,
+                                                                 std::shared_ptr<common::HttpClient> http,
+                                                                 WallClock now) {
+  auto ok = checkOptions(options);
+  if (!ok) return ok.error();
+  if (!session || !http || !now)
+    return makeError(ErrorCode::kInvalidArgument, "keystone needs a session, an HTTP client and a clock");
   return std::unique_ptr<Authenticator>(
-      std::make_unique<KeystoneAuthenticator>(options, std::move(http), std::move(now)));
+      std::make_unique<KeystoneAuthenticator>(options, std::move(session), std::move(http), std::move(now)));
 }
 
 Result<std::unique_ptr<Authenticator>> makeKeystoneAuthenticator(const KeystoneOptions& options) {
   auto ok = checkOptions(options);
   if (!ok) return ok.error();
-  common::HttpClientOptions http_options;
-  http_options.ca_file = options.cafile;
-  http_options.verify = !options.insecure;
-  auto http = common::makeHttpClient(http_options);
+  auto http = httpClientFor(options);
   if (!http) return http.error();
   return makeKeystoneAuthenticator(options, std::move(http.value()), [] { return Clock::now(); });
 }

@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "auth/auth.h"
 #include "banyan/common/http_client.h"
@@ -46,11 +47,39 @@ struct KeystoneOptions {
 
 using WallClock = std::function<std::chrono::system_clock::time_point()>;
 
+// Banyan's own identity in Keystone: a project-scoped token from the service
+// credentials (fetched on first use, renewed a minute before expiry or when a caller
+// reports it `rejected`), the token's user id (what Barbican ACLs name), and the
+// service catalog that came with it. Thread-safe; one fetch at a time.
+class KeystoneSession {
+ public:
+  virtual ~KeystoneSession() = default;
+  virtual Result<std::string> token(const std::string& rejected = "") = 0;
+  virtual Result<std::string> userId() = 0;
+  // The catalog URL of `service_type` ("key-manager") at `interface` ("public",
+  // "internal", "admin"; Octavia's "publicURL" spelling too), in `region` ("" = any).
+  // kNotFound when the catalog has none.
+  virtual Result<std::string> endpoint(std::string_view service_type, std::string_view interface,
+                                       std::string_view region) = 0;
+};
+
+// Fails only on bad options. A null `http` or `now`: a client from the options' CA
+// settings, the system clock.
+Result<std::shared_ptr<KeystoneSession>> makeKeystoneSession(const KeystoneOptions& options,
+                                                             std::shared_ptr<common::HttpClient> http = nullptr,
+                                                             WallClock now = nullptr);
+
 // Fails only on bad options (empty auth_url or user, unreadable cafile).
 Result<std::unique_ptr<Authenticator>> makeKeystoneAuthenticator(const KeystoneOptions& options);
 
 // For tests: a given HTTP client (a fake in unit tests) and clock.
 Result<std::unique_ptr<Authenticator>> makeKeystoneAuthenticator(
     const KeystoneOptions& options, std::unique_ptr<common::HttpClient> http, WallClock now);
+
+// Sharing a session (one service token for the API and the cert manager).
+Result<std::unique_ptr<Authenticator>> makeKeystoneAuthenticator(const KeystoneOptions& options,
+                                                                 std::shared_ptr<KeystoneSession> session,
+                                                                 std::shared_ptr<common::HttpClient> http,
+                                                                 WallClock now);
 
 }  // namespace banyan::provider::auth

@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "auth/keystone.h"
 #include "banyan/common/logging.h"
 
 namespace banyan::provider::certs {
@@ -79,6 +80,25 @@ class UnauthenticatedAuth final : public BarbicanAuth {
       return makeError(ErrorCode::kInvalidArgument, "an unauthenticated Barbican needs the owning project");
     return HttpHeaders{{"X-Project-Id", ctx.project_id}, {"X-Roles", "admin"}, {"X-User-Id", "banyan"}};
   }
+};
+
+class KeystoneAuth final : public BarbicanAuth {
+ public:
+  explicit KeystoneAuth(std::shared_ptr<auth::KeystoneSession> session) : session_(std::move(session)) {}
+  Result<HttpHeaders> serviceHeaders(const RequestContext&) override {
+    auto token = session_->token();
+    if (!token) return token.error();
+    return HttpHeaders{{"X-Auth-Token", *token}};
+  }
+  Result<HttpHeaders> userHeaders(const RequestContext& ctx) override {
+    if (ctx.auth_token.empty())
+      return makeError(ErrorCode::kInvalidArgument, "changing a Barbican ACL needs the user's token");
+    return HttpHeaders{{"X-Auth-Token", ctx.auth_token}};
+  }
+  Result<std::string> serviceUserId() override { return session_->userId(); }
+
+ private:
+  std::shared_ptr<auth::KeystoneSession> session_;
 };
 
 class BarbicanCertManager final : public CertManager {
@@ -264,6 +284,10 @@ class BarbicanCertManager final : public CertManager {
 }  // namespace
 
 std::unique_ptr<BarbicanAuth> makeUnauthenticatedBarbicanAuth() { return std::make_unique<UnauthenticatedAuth>(); }
+
+std::unique_ptr<BarbicanAuth> makeKeystoneBarbicanAuth(std::shared_ptr<auth::KeystoneSession> session) {
+  return std::make_unique<KeystoneAuth>(std::move(session));
+}
 
 Result<std::unique_ptr<CertManager>> makeBarbicanCertManager(const BarbicanOptions& options,
                                                              std::unique_ptr<BarbicanAuth> auth,

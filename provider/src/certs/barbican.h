@@ -16,6 +16,10 @@
 #include "banyan/common/http_client.h"
 #include "certs/cert_manager.h"
 
+namespace banyan::provider::auth {
+class KeystoneSession;
+}
+
 namespace banyan::provider::certs {
 
 // How Banyan presents itself to Barbican.
@@ -35,6 +39,11 @@ class BarbicanAuth {
 // names the project (X-Project-Id) with the admin role, as Banyan's noauth mode has one
 // local admin. For single-node and test deployments.
 std::unique_ptr<BarbicanAuth> makeUnauthenticatedBarbicanAuth();
+
+// Barbican behind Keystone, as Octavia's barbican_acl_auth: Banyan reads with its own
+// service token; adding Banyan's user to a secret's read ACL is done with the user's
+// token (RequestContext::auth_token), which the API has while it checks the reference.
+std::unique_ptr<BarbicanAuth> makeKeystoneBarbicanAuth(std::shared_ptr<auth::KeystoneSession> session);
 
 struct BarbicanOptions {
   std::string endpoint;  // e.g. "https://barbican.example.com:9311" (with or without /v1)

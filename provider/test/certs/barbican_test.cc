@@ -48,25 +48,6 @@ class BarbicanServer : public ::testing::Environment {
 
 const auto* const kServer = ::testing::AddGlobalTestEnvironment(new BarbicanServer);
 
-std::string base64(const std::string& in) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                 static_cast<unsigned char>(in[i + 2]);
-    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], k[v & 63]};
-  }
-  if (i + 1 == in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    out += {k[v >> 18], k[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], '='};
-  }
-  return out;
-}
-
 class BarbicanTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -82,7 +63,7 @@ class BarbicanTest : public ::testing::Test {
 
   // Stores a secret the way a user does (openstack secret store); returns its href.
   std::string storeSecret(const std::string& project, const std::string& payload, bool binary) {
-    std::string body = std::string("{\"name\":\"t\",\"payload\":\"") + (binary ? base64(payload) : jsonEscape(payload)) +
+    std::string body = std::string("{\"name\":\"t\",\"payload\":\"") + (binary ? test::base64(payload) : jsonEscape(payload)) +
                        "\",\"payload_content_type\":\"" + (binary ? "application/octet-stream" : "text/plain") + "\"" +
                        (binary ? ",\"payload_content_encoding\":\"base64\"" : "") + "}";
     return created(project, "/v1/secrets", body, "secret_ref");

@@ -14,7 +14,10 @@ Users (project: roles):
   p1-lb-admin           banyan-p1: load-balancer_admin
   p1-noroles            banyan-p1: (none; cannot get a project-scoped token)
   p2-lb-member          banyan-p2: load-balancer_member, member
+  p1-creator            banyan-p1: creator, load-balancer_member, member (stores Barbican secrets)
+  p2-creator            banyan-p2: creator, load-balancer_member, member
   banyan                service: service, admin    (Banyan's own service user)
+  barbican              service: service, admin    (a test Barbican's service user)
 Optional: LOADBALANCER_URL registers a "load-balancer" service with that endpoint.
 Writes KEYSTONE_DIR/keystone.json and KEYSTONE_DIR/openrc.<user>.
 """
@@ -30,7 +33,7 @@ DIR = os.environ["KEYSTONE_DIR"]
 LB_URL = os.environ.get("LOADBALANCER_URL", "")
 
 LB_ROLES = ["load-balancer_observer", "load-balancer_global_observer", "load-balancer_member",
-            "load-balancer_quota_admin", "load-balancer_admin", "service"]
+            "load-balancer_quota_admin", "load-balancer_admin", "service", "creator"]
 USERS = [
     ("p1-admin", "banyan-p1", ["admin"]),
     ("p1-member", "banyan-p1", ["member"]),
@@ -42,7 +45,10 @@ USERS = [
     ("p1-lb-admin", "banyan-p1", ["load-balancer_admin"]),
     ("p1-noroles", "banyan-p1", []),
     ("p2-lb-member", "banyan-p2", ["load-balancer_member", "member"]),
+    ("p1-creator", "banyan-p1", ["creator", "load-balancer_member", "member"]),
+    ("p2-creator", "banyan-p2", ["creator", "load-balancer_member", "member"]),
     ("banyan", "service", ["service", "admin"]),
+    ("barbican", "service", ["service", "admin"]),
 ]
 
 
