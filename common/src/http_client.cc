@@ -139,7 +139,10 @@ class CpprestHttpClient final : public HttpClient {
     std::string key = base.to_string() + "#" + std::to_string(timeout.count());
     std::lock_guard<std::mutex> lock(mu_);
     auto it = clients_.find(key);
-    if (it != clients_.end()) return it->second;
+    if (it != clients_.end()) {
+      it->second.last_used = ++uses_;
+      return it->second.client;
+    }
     web::http::client::http_client_config config;
     config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(
         std::max(timeout, std::chrono::milliseconds(1))));
@@ -154,14 +157,27 @@ class CpprestHttpClient final : public HttpClient {
       if (!configured) throw std::runtime_error(configured.error().message);
     });
     auto client = std::make_shared<web::http::client::http_client>(base.to_uri(), config);
-    // Bounded: a client per distinct (origin, timeout); callers use a handful.
-    clients_.emplace(key, client);
+    if (clients_.size() >= std::max<size_t>(options_.max_pooled_origins, 1)) {
+      // Drop the least recently used origin's pool; a request still using it holds its
+      // own reference and finishes normally.
+      auto oldest = std::min_element(clients_.begin(), clients_.end(), [](const auto& a, const auto& b) {
+        return a.second.last_used < b.second.last_used;
+      });
+      clients_.erase(oldest);
+    }
+    clients_.emplace(key, Pooled{client, ++uses_});
     return client;
   }
 
+  struct Pooled {
+    std::shared_ptr<web::http::client::http_client> client;
+    uint64_t last_used = 0;
+  };
+
   const HttpClientOptions options_;
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<web::http::client::http_client>> clients_;
+  uint64_t uses_ = 0;
+  std::map<std::string, Pooled> clients_;
 };
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 namespace banyan::common {
@@ -176,11 +177,11 @@ TEST(HttpClient, ManyThreadsShareOneClient) {
   EXPECT_EQ(good, 40);
 }
 
-// A server that answers one request per connection and then closes it, without saying
-// "Connection: close" (as uwsgi's http-socket does in front of Keystone).
-class OneShotServer {
+// A raw TCP server on 127.0.0.1, for what HttpServer cannot be made to do: `handle`
+// gets each accepted connection in turn (one at a time) and closes it.
+class LoopbackServer {
  public:
-  OneShotServer() {
+  explicit LoopbackServer(std::function<void(int)> handle) : handle_(std::move(handle)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
@@ -191,7 +192,7 @@ class OneShotServer {
     port_ = ntohs(sa.sin_port);
     thread_ = std::thread([this] { serve(); });
   }
-  ~OneShotServer() {
+  ~LoopbackServer() {
     stop_ = true;
     ::shutdown(fd_, SHUT_RDWR);
     thread_.join();
@@ -199,50 +200,67 @@ class OneShotServer {
   }
   bool ok() const { return ok_; }
   uint16_t port() const { return port_; }
-  int served() const { return served_; }
+  int accepted() const { return accepted_; }
 
  private:
   void serve() {
     while (!stop_) {
       int conn = ::accept(fd_, nullptr, nullptr);
       if (conn < 0) return;
+      ++accepted_;
       timeval tv{2, 0};
       ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-      std::string request;
-      char buf[4096];
-      // Read the head, then Content-Length bytes of body (bounded by the timeout).
-      while (request.find("\r\n\r\n") == std::string::npos) {
-        ssize_t n = ::recv(conn, buf, sizeof(buf), 0);
-        if (n <= 0) break;
-        request.append(buf, static_cast<size_t>(n));
-      }
-      size_t head_end = request.find("\r\n\r\n");
-      if (head_end != std::string::npos) {
-        size_t want = 0;
-        std::string head = request.substr(0, head_end);
-        std::transform(head.begin(), head.end(), head.begin(),
-                       [](unsigned char c) { return std::tolower(c); });
-        size_t cl = head.find("content-length:");
-        if (cl != std::string::npos) want = std::stoul(head.substr(cl + 15));
-        while (request.size() < head_end + 4 + want) {
-          ssize_t n = ::recv(conn, buf, sizeof(buf), 0);
-          if (n <= 0) break;
-          request.append(buf, static_cast<size_t>(n));
-        }
-        const std::string reply = "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
-        ::send(conn, reply.data(), reply.size(), MSG_NOSIGNAL);
-        ++served_;
-      }
+      handle_(conn);
       ::close(conn);
     }
   }
 
+  std::function<void(int)> handle_;
   int fd_ = -1;
   bool ok_ = false;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
-  std::atomic<int> served_{0};
+  std::atomic<int> accepted_{0};
   std::thread thread_;
+};
+
+// Answers one request per connection and then closes it, without saying
+// "Connection: close" (as uwsgi's http-socket does in front of Keystone).
+class OneShotServer {
+ public:
+  bool ok() const { return server_.ok(); }
+  uint16_t port() const { return server_.port(); }
+  int served() const { return served_; }
+
+ private:
+  void answerOne(int conn) {
+    std::string request;
+    char buf[4096];
+    // Read the head, then Content-Length bytes of body (bounded by the timeout).
+    while (request.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::recv(conn, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      request.append(buf, static_cast<size_t>(n));
+    }
+    size_t head_end = request.find("\r\n\r\n");
+    if (head_end == std::string::npos) return;
+    size_t want = 0;
+    std::string head = request.substr(0, head_end);
+    std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) { return std::tolower(c); });
+    size_t cl = head.find("content-length:");
+    if (cl != std::string::npos) want = std::stoul(head.substr(cl + 15));
+    while (request.size() < head_end + 4 + want) {
+      ssize_t n = ::recv(conn, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      request.append(buf, static_cast<size_t>(n));
+    }
+    const std::string reply = "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
+    ::send(conn, reply.data(), reply.size(), MSG_NOSIGNAL);
+    ++served_;
+  }
+
+  std::atomic<int> served_{0};
+  LoopbackServer server_{[this](int conn) { answerOne(conn); }};
 };
 
 TEST(HttpClient, SurvivesAServerThatClosesKeptAliveConnections) {
@@ -261,6 +279,50 @@ TEST(HttpClient, SurvivesAServerThatClosesKeptAliveConnections) {
     std::this_thread::sleep_for(50ms);  // let the server's close arrive before the next request
   }
   EXPECT_EQ(server.served(), 5);
+}
+
+// Keeps connections alive, answering bodiless requests until the peer closes or goes
+// quiet: a client that reuses its pooled connection is accepted once.
+void answerWhileOpen(int conn) {
+  std::string pending;
+  char buf[4096];
+  for (;;) {
+    size_t end = pending.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      pending.erase(0, end + 4);
+      const std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+      ::send(conn, reply.data(), reply.size(), MSG_NOSIGNAL);
+      continue;
+    }
+    ssize_t n = ::recv(conn, buf, sizeof(buf), 0);
+    if (n <= 0) return;
+    pending.append(buf, static_cast<size_t>(n));
+  }
+}
+
+TEST(HttpClient, PoolsOfTheLeastRecentlyUsedOriginsAreDroppedBeyondTheLimit) {
+  LoopbackServer a(answerWhileOpen), b(answerWhileOpen);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto get = [](HttpClient& c, const LoopbackServer& s) {
+    auto r = c.request("GET", base(s.port()) + "/", {}, "", 5s);
+    return r.ok() && r->status == 200;
+  };
+  HttpClientOptions one;
+  one.max_pooled_origins = 1;
+  auto small = makeHttpClient(one);
+  ASSERT_TRUE(small.ok());
+  ASSERT_TRUE(get(**small, a));
+  ASSERT_TRUE(get(**small, b));  // drops a's pool
+  ASSERT_TRUE(get(**small, a));
+  EXPECT_EQ(a.accepted(), 2) << "a's connection was made again";
+
+  LoopbackServer c(answerWhileOpen);
+  auto roomy = makeHttpClient();  // the default keeps both
+  ASSERT_TRUE(roomy.ok());
+  ASSERT_TRUE(get(**roomy, c));
+  ASSERT_TRUE(get(**roomy, b));
+  ASSERT_TRUE(get(**roomy, c));
+  EXPECT_EQ(c.accepted(), 1) << "c's pooled connection was reused";
 }
 
 class HttpClientTls : public ::testing::Test {

@@ -27,6 +27,10 @@ struct HttpClientOptions {
   // false: accept any server certificate and host name (like "insecure = True" in
   // keystonemiddleware). Only for tests and lab setups.
   bool verify = true;
+  // Connections are pooled per origin (scheme://host:port) and timeout; the pools of the
+  // least recently used origins beyond this many are dropped (a controller talks to
+  // amphorae that come and go, each its own origin).
+  size_t max_pooled_origins = 256;
 };
 
 struct HttpClientResponse {
