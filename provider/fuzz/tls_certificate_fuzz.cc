@@ -35,7 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     default: {
       size_t nul = rest.find('\0');
-      (void)checkClientCaAndCrl(rest.substr(0, nul), nul == std::string_view::npos ? "" : rest.substr(nul + 1));
+      (void)checkClientCaAndCrl(rest.substr(0, nul),
+                                nul == std::string_view::npos ? "" : rest.substr(nul + 1));
       break;
     }
   }

@@ -64,8 +64,9 @@ std::optional<rapidjson::Document> parseJson(const std::string& body) {
 std::string str(const rapidjson::Value& v, const char* key) {
   if (!v.IsObject()) return "";
   auto it = v.FindMember(key);
-  return it != v.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
-                                                     : std::string();
+  return it != v.MemberEnd() && it->value.IsString()
+             ? std::string(it->value.GetString(), it->value.GetStringLength())
+             : std::string();
 }
 
 class UnauthenticatedAuth final : public BarbicanAuth {
@@ -77,14 +78,17 @@ class UnauthenticatedAuth final : public BarbicanAuth {
  private:
   static Result<HttpHeaders> headers(const RequestContext& ctx) {
     if (ctx.project_id.empty())
-      return makeError(ErrorCode::kInvalidArgument, "an unauthenticated Barbican needs the owning project");
-    return HttpHeaders{{"X-Project-Id", ctx.project_id}, {"X-Roles", "admin"}, {"X-User-Id", "banyan"}};
+      return makeError(ErrorCode::kInvalidArgument,
+                       "an unauthenticated Barbican needs the owning project");
+    return HttpHeaders{
+        {"X-Project-Id", ctx.project_id}, {"X-Roles", "admin"}, {"X-User-Id", "banyan"}};
   }
 };
 
 class KeystoneAuth final : public BarbicanAuth {
  public:
-  explicit KeystoneAuth(std::shared_ptr<auth::KeystoneSession> session) : session_(std::move(session)) {}
+  explicit KeystoneAuth(std::shared_ptr<auth::KeystoneSession> session)
+      : session_(std::move(session)) {}
   Result<HttpHeaders> serviceHeaders(const RequestContext&) override {
     auto token = session_->token();
     if (!token) return token.error();
@@ -92,7 +96,8 @@ class KeystoneAuth final : public BarbicanAuth {
   }
   Result<HttpHeaders> userHeaders(const RequestContext& ctx) override {
     if (ctx.auth_token.empty())
-      return makeError(ErrorCode::kInvalidArgument, "changing a Barbican ACL needs the user's token");
+      return makeError(ErrorCode::kInvalidArgument,
+                       "changing a Barbican ACL needs the user's token");
     return HttpHeaders{{"X-Auth-Token", ctx.auth_token}};
   }
   Result<std::string> serviceUserId() override { return session_->userId(); }
@@ -103,8 +108,8 @@ class KeystoneAuth final : public BarbicanAuth {
 
 class BarbicanCertManager final : public CertManager {
  public:
-  BarbicanCertManager(std::string base, std::chrono::milliseconds timeout, std::unique_ptr<BarbicanAuth> auth,
-                      std::unique_ptr<common::HttpClient> http)
+  BarbicanCertManager(std::string base, std::chrono::milliseconds timeout,
+                      std::unique_ptr<BarbicanAuth> auth, std::unique_ptr<common::HttpClient> http)
       : base_(std::move(base)), timeout_(timeout), auth_(std::move(auth)), http_(std::move(http)) {}
 
   Result<void> grantAccess(const RequestContext& ctx, const std::string& ref) override {
@@ -125,7 +130,8 @@ class BarbicanCertManager final : public CertManager {
     return {};
   }
 
-  Result<TlsCertificate> getCertificate(const RequestContext& ctx, const std::string& ref) override {
+  Result<TlsCertificate> getCertificate(const RequestContext& ctx,
+                                        const std::string& ref) override {
     auto r = parseRef(ref);
     if (!r) return notARef(ref);
     auto headers = auth_->serviceHeaders(ctx);
@@ -137,8 +143,10 @@ class BarbicanCertManager final : public CertManager {
         if (cert) return cert;
         // Octavia's UnreadablePKCS12 message, which its API returns as is.
         return makeError(ErrorCode::kInvalidArgument,
-                         "The PKCS12 bundle is unreadable. Please check the PKCS12 bundle validity. In addition, "
-                         "make sure it does not require a pass phrase. Error: " + cert.error().message,
+                         "The PKCS12 bundle is unreadable. Please check the PKCS12 bundle "
+                         "validity. In addition, "
+                         "make sure it does not require a pass phrase. Error: " +
+                             cert.error().message,
                          ref);
       }
       if (payload.error().code != ErrorCode::kNotFound) return payload.error();
@@ -160,27 +168,33 @@ class BarbicanCertManager final : public CertManager {
     return makeError(ErrorCode::kNotFound, "not a Barbican secret or container reference", ref);
   }
 
-  std::string objectUrl(const Ref& r) const { return base_ + (r.container ? "/containers/" : "/secrets/") + r.uuid; }
+  std::string objectUrl(const Ref& r) const {
+    return base_ + (r.container ? "/containers/" : "/secrets/") + r.uuid;
+  }
 
   // GET with the given headers; 404 (and 401/403: another project's object looks the
   // same to its caller) is kNotFound, other failures kUnavailable (worth a retry).
-  Result<common::HttpClientResponse> get(HttpHeaders headers, const std::string& url, const std::string& accept,
-                                         const std::string& ref) {
+  Result<common::HttpClientResponse> get(HttpHeaders headers, const std::string& url,
+                                         const std::string& accept, const std::string& ref) {
     headers.emplace_back("Accept", accept);
     auto resp = http_->request("GET", url, headers, "", timeout_);
     if (!resp) return resp.error();
     if (resp->status == 200) return resp;
     if (resp->status == 404 || resp->status == 401 || resp->status == 403)
-      return makeError(ErrorCode::kNotFound, "Barbican answered HTTP " + std::to_string(resp->status), ref);
-    return makeError(ErrorCode::kUnavailable, "Barbican answered HTTP " + std::to_string(resp->status), ref);
+      return makeError(ErrorCode::kNotFound,
+                       "Barbican answered HTTP " + std::to_string(resp->status), ref);
+    return makeError(ErrorCode::kUnavailable,
+                     "Barbican answered HTTP " + std::to_string(resp->status), ref);
   }
 
-  Result<std::string> secretPayload(const HttpHeaders& headers, const std::string& uuid, const std::string& ref) {
+  Result<std::string> secretPayload(const HttpHeaders& headers, const std::string& uuid,
+                                    const std::string& ref) {
     std::string url = base_ + "/secrets/" + uuid;
     auto meta = get(headers, url, "application/json", ref);
     if (!meta) return meta.error();
     auto doc = parseJson(meta->body);
-    if (!doc) return makeError(ErrorCode::kUnavailable, "Barbican's secret metadata is not JSON", ref);
+    if (!doc)
+      return makeError(ErrorCode::kUnavailable, "Barbican's secret metadata is not JSON", ref);
     auto types = doc->FindMember("content_types");
     std::string type = types != doc->MemberEnd() ? str(types->value, "default") : "";
     if (type.empty()) return makeError(ErrorCode::kNotFound, "the secret has no payload", ref);
@@ -190,8 +204,8 @@ class BarbicanCertManager final : public CertManager {
   }
 
   // name -> secret uuid of a certificate container.
-  Result<std::vector<std::pair<std::string, std::string>>> containerSecrets(const HttpHeaders& headers, const Ref& r,
-                                                                            const std::string& ref) {
+  Result<std::vector<std::pair<std::string, std::string>>> containerSecrets(
+      const HttpHeaders& headers, const Ref& r, const std::string& ref) {
     auto resp = get(headers, objectUrl(r), "application/json", ref);
     if (!resp) return resp.error();
     auto doc = parseJson(resp->body);
@@ -206,11 +220,13 @@ class BarbicanCertManager final : public CertManager {
     return out;
   }
 
-  Result<TlsCertificate> containerCertificate(const HttpHeaders& headers, const Ref& r, const std::string& ref) {
+  Result<TlsCertificate> containerCertificate(const HttpHeaders& headers, const Ref& r,
+                                              const std::string& ref) {
     auto secrets = containerSecrets(headers, r, ref);
     if (!secrets) return secrets.error();
     std::string pieces[4];  // certificate, private_key, intermediates, private_key_passphrase
-    static const char* kNames[4] = {"certificate", "private_key", "intermediates", "private_key_passphrase"};
+    static const char* kNames[4] = {"certificate", "private_key", "intermediates",
+                                    "private_key_passphrase"};
     for (const auto& [name, uuid] : *secrets) {
       for (int i = 0; i < 4; ++i) {
         if (name != kNames[i]) continue;
@@ -220,14 +236,15 @@ class BarbicanCertManager final : public CertManager {
       }
     }
     if (pieces[0].empty() || pieces[1].empty())
-      return makeError(ErrorCode::kNotFound, "the container has no certificate and private_key", ref);
+      return makeError(ErrorCode::kNotFound, "the container has no certificate and private_key",
+                       ref);
     auto cert = fromPem(pieces[0], pieces[1], pieces[2], pieces[3]);
     if (!cert) return makeError(cert.error().code, cert.error().message, ref);
     return cert;
   }
 
-  Result<void> addReader(const HttpHeaders& user, const std::string& object_url, const std::string& me,
-                         const std::string& ref) {
+  Result<void> addReader(const HttpHeaders& user, const std::string& object_url,
+                         const std::string& me, const std::string& ref) {
     auto resp = get(user, object_url + "/acl", "application/json", ref);
     if (!resp) return resp.error();
     auto doc = parseJson(resp->body);
@@ -269,10 +286,11 @@ class BarbicanCertManager final : public CertManager {
       return {};
     }
     if (put->status == 404 || put->status == 401 || put->status == 403)
-      return makeError(ErrorCode::kNotFound, "Barbican refused the ACL change: HTTP " + std::to_string(put->status),
-                       ref);
-    return makeError(ErrorCode::kUnavailable, "Barbican answered the ACL change with HTTP " +
-                                                  std::to_string(put->status), ref);
+      return makeError(ErrorCode::kNotFound,
+                       "Barbican refused the ACL change: HTTP " + std::to_string(put->status), ref);
+    return makeError(ErrorCode::kUnavailable,
+                     "Barbican answered the ACL change with HTTP " + std::to_string(put->status),
+                     ref);
   }
 
   std::string base_;  // ".../v1"
@@ -283,23 +301,28 @@ class BarbicanCertManager final : public CertManager {
 
 }  // namespace
 
-std::unique_ptr<BarbicanAuth> makeUnauthenticatedBarbicanAuth() { return std::make_unique<UnauthenticatedAuth>(); }
+std::unique_ptr<BarbicanAuth> makeUnauthenticatedBarbicanAuth() {
+  return std::make_unique<UnauthenticatedAuth>();
+}
 
-std::unique_ptr<BarbicanAuth> makeKeystoneBarbicanAuth(std::shared_ptr<auth::KeystoneSession> session) {
+std::unique_ptr<BarbicanAuth> makeKeystoneBarbicanAuth(
+    std::shared_ptr<auth::KeystoneSession> session) {
   return std::make_unique<KeystoneAuth>(std::move(session));
 }
 
-Result<std::unique_ptr<CertManager>> makeBarbicanCertManager(const BarbicanOptions& options,
-                                                             std::unique_ptr<BarbicanAuth> auth,
-                                                             std::unique_ptr<common::HttpClient> http) {
+Result<std::unique_ptr<CertManager>> makeBarbicanCertManager(
+    const BarbicanOptions& options, std::unique_ptr<BarbicanAuth> auth,
+    std::unique_ptr<common::HttpClient> http) {
   std::string base = options.endpoint;
   while (!base.empty() && base.back() == '/') base.pop_back();
   if (base.rfind("http://", 0) != 0 && base.rfind("https://", 0) != 0)
-    return makeError(ErrorCode::kInvalidArgument, "the Barbican endpoint is not an http(s) URL", options.endpoint);
+    return makeError(ErrorCode::kInvalidArgument, "the Barbican endpoint is not an http(s) URL",
+                     options.endpoint);
   if (base.size() < 3 || base.compare(base.size() - 3, 3, "/v1") != 0) base += "/v1";
-  if (!auth || !http) return makeError(ErrorCode::kInvalidArgument, "Barbican needs an auth and an HTTP client");
-  return std::unique_ptr<CertManager>(
-      std::make_unique<BarbicanCertManager>(std::move(base), options.timeout, std::move(auth), std::move(http)));
+  if (!auth || !http)
+    return makeError(ErrorCode::kInvalidArgument, "Barbican needs an auth and an HTTP client");
+  return std::unique_ptr<CertManager>(std::make_unique<BarbicanCertManager>(
+      std::move(base), options.timeout, std::move(auth), std::move(http)));
 }
 
 }  // namespace banyan::provider::certs

@@ -43,7 +43,8 @@ std::unique_ptr<BarbicanAuth> makeUnauthenticatedBarbicanAuth();
 // Barbican behind Keystone, as Octavia's barbican_acl_auth: Banyan reads with its own
 // service token; adding Banyan's user to a secret's read ACL is done with the user's
 // token (RequestContext::auth_token), which the API has while it checks the reference.
-std::unique_ptr<BarbicanAuth> makeKeystoneBarbicanAuth(std::shared_ptr<auth::KeystoneSession> session);
+std::unique_ptr<BarbicanAuth> makeKeystoneBarbicanAuth(
+    std::shared_ptr<auth::KeystoneSession> session);
 
 struct BarbicanOptions {
   std::string endpoint;  // e.g. "https://barbican.example.com:9311" (with or without /v1)
@@ -51,8 +52,8 @@ struct BarbicanOptions {
 };
 
 // Fails on an empty or malformed endpoint.
-common::Result<std::unique_ptr<CertManager>> makeBarbicanCertManager(const BarbicanOptions& options,
-                                                                      std::unique_ptr<BarbicanAuth> auth,
-                                                                      std::unique_ptr<common::HttpClient> http);
+common::Result<std::unique_ptr<CertManager>> makeBarbicanCertManager(
+    const BarbicanOptions& options, std::unique_ptr<BarbicanAuth> auth,
+    std::unique_ptr<common::HttpClient> http);
 
 }  // namespace banyan::provider::certs

@@ -28,9 +28,11 @@ class CertManager {
   // A TLS certificate with its key and intermediates. kNotFound when the reference
   // names nothing readable; kInvalidArgument when what it names is not a usable
   // certificate (the message says why).
-  virtual common::Result<TlsCertificate> getCertificate(const RequestContext& ctx, const std::string& ref) = 0;
+  virtual common::Result<TlsCertificate> getCertificate(const RequestContext& ctx,
+                                                        const std::string& ref) = 0;
   // A secret's payload as stored (client CA and CRL PEM).
-  virtual common::Result<std::string> getSecret(const RequestContext& ctx, const std::string& ref) = 0;
+  virtual common::Result<std::string> getSecret(const RequestContext& ctx,
+                                                const std::string& ref) = 0;
 };
 
 // Octavia's local_cert_manager: a reference names files in `storage_path`:

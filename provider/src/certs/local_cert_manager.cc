@@ -24,8 +24,8 @@ using common::Result;
 bool plainName(const std::string& ref) {
   if (ref.empty() || ref.size() > 255 || ref[0] == '.') return false;
   for (char c : ref) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '_' || c == '.';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
     if (!ok) return false;
   }
   return true;
@@ -36,7 +36,8 @@ Result<std::optional<std::string>> readIfPresent(const std::filesystem::path& pa
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return std::optional<std::string>();
-    return makeError(ErrorCode::kUnavailable, std::string("cannot read: ") + std::strerror(errno), path.string());
+    return makeError(ErrorCode::kUnavailable, std::string("cannot read: ") + std::strerror(errno),
+                     path.string());
   }
   std::string out;
   char buf[16384];
@@ -46,11 +47,12 @@ Result<std::optional<std::string>> readIfPresent(const std::filesystem::path& pa
     if (n < 0) {
       int err = errno;
       ::close(fd);
-      return makeError(ErrorCode::kUnavailable, std::string("cannot read: ") + std::strerror(err), path.string());
+      return makeError(ErrorCode::kUnavailable, std::string("cannot read: ") + std::strerror(err),
+                       path.string());
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
-    if (out.size() > (1u << 20))  {
+    if (out.size() > (1u << 20)) {
       ::close(fd);
       return makeError(ErrorCode::kInvalidArgument, "larger than 1 MiB", path.string());
     }
@@ -87,10 +89,12 @@ class LocalCertManager final : public CertManager {
 
  private:
   Result<std::string> required(const std::string& ref, const char* suffix, const char* what) {
-    if (!plainName(ref)) return makeError(ErrorCode::kNotFound, "not a local certificate reference", ref);
+    if (!plainName(ref))
+      return makeError(ErrorCode::kNotFound, "not a local certificate reference", ref);
     auto r = readIfPresent(dir_ / (ref + suffix));
     if (!r) return r.error();
-    if (!r->has_value()) return makeError(ErrorCode::kNotFound, std::string("no ") + what + " stored", ref);
+    if (!r->has_value())
+      return makeError(ErrorCode::kNotFound, std::string("no ") + what + " stored", ref);
     return std::move(**r);
   }
   Result<std::string> optional(const std::string& ref, const char* suffix) {
@@ -108,7 +112,8 @@ std::unique_ptr<CertManager> makeLocalCertManager(std::filesystem::path storage_
   return std::make_unique<LocalCertManager>(std::move(storage_path));
 }
 
-Result<std::string> storeLocalCertificate(const std::filesystem::path& storage_path, const TlsCertificate& cert) {
+Result<std::string> storeLocalCertificate(const std::filesystem::path& storage_path,
+                                          const TlsCertificate& cert) {
   // Parsing again checks the pieces (and that the key belongs to the certificate).
   std::string chain;
   for (const auto& i : cert.intermediates) chain += i;
@@ -116,12 +121,14 @@ Result<std::string> storeLocalCertificate(const std::filesystem::path& storage_p
   if (auto ok = common::makeDirs(storage_path.string(), 0700); !ok) return ok.error();
   std::string ref = common::newUuid();
   std::string base = (storage_path / ref).string();
-  if (auto ok = common::writeFileAtomic(base + ".key", cert.private_key, 0600); !ok) return ok.error();
+  if (auto ok = common::writeFileAtomic(base + ".key", cert.private_key, 0600); !ok)
+    return ok.error();
   if (!chain.empty()) {
     if (auto ok = common::writeFileAtomic(base + ".int", chain, 0600); !ok) return ok.error();
   }
   // Last: a reference exists once its certificate does.
-  if (auto ok = common::writeFileAtomic(base + ".crt", cert.certificate, 0600); !ok) return ok.error();
+  if (auto ok = common::writeFileAtomic(base + ".crt", cert.certificate, 0600); !ok)
+    return ok.error();
   LB_INFO("stored a local certificate ref=%s", ref.c_str());
   return ref;
 }

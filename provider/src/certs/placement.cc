@@ -17,7 +17,8 @@ common::Result<Placement> fetchForPlacement(CertManager& manager, const RequestC
     // refuses such a reference for one of the two uses already.
     if (tls_bundles.count(ref))
       return common::makeError(common::ErrorCode::kInvalidArgument,
-                               "a reference is used both as a TLS certificate and as a CA or CRL", ref);
+                               "a reference is used both as a TLS certificate and as a CA or CRL",
+                               ref);
   }
   for (const auto& ref : tls_bundles) {
     auto cert = manager.getCertificate(ctx, ref);

@@ -64,7 +64,8 @@ std::string toPem(EVP_PKEY* key) {
 Result<void> keyMatches(X509* cert, EVP_PKEY* key) {
   if (X509_check_private_key(cert, key) != 1) {
     ERR_clear_error();
-    return makeError(ErrorCode::kInvalidArgument, "the private key does not belong to the certificate");
+    return makeError(ErrorCode::kInvalidArgument,
+                     "the private key does not belong to the certificate");
   }
   return {};
 }
@@ -77,8 +78,8 @@ Result<std::vector<std::string>> intermediatesFrom(std::string_view text) {
     auto bio = memBio(text);
     Ptr<PKCS7> p7(PEM_read_bio_PKCS7(bio.get(), nullptr, nullptr, nullptr));
     if (!p7 || !PKCS7_type_is_signed(p7.get()) || !p7->d.sign || !p7->d.sign->cert)
-      return makeError(ErrorCode::kInvalidArgument, "the intermediates are not a PKCS7 certificate bundle",
-                       sslError());
+      return makeError(ErrorCode::kInvalidArgument,
+                       "the intermediates are not a PKCS7 certificate bundle", sslError());
     STACK_OF(X509)* certs = p7->d.sign->cert;
     for (int i = 0; i < sk_X509_num(certs); ++i) out.push_back(toPem(sk_X509_value(certs, i)));
     return out;
@@ -90,7 +91,8 @@ Result<std::vector<std::string>> intermediatesFrom(std::string_view text) {
     out.push_back(toPem(c.get()));
   }
   ERR_clear_error();  // the end of the input reads as "no start line"
-  if (out.empty()) return makeError(ErrorCode::kInvalidArgument, "the intermediates hold no PEM certificate");
+  if (out.empty())
+    return makeError(ErrorCode::kInvalidArgument, "the intermediates hold no PEM certificate");
   return out;
 }
 
@@ -111,26 +113,30 @@ std::string lower(std::string s) {
 Result<TlsCertificate> fromPkcs12(std::string_view der) {
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());
   Ptr<PKCS12> p12(d2i_PKCS12(nullptr, &p, static_cast<long>(der.size())));
-  if (!p12) return makeError(ErrorCode::kInvalidArgument, "the secret is not a PKCS12 bundle", sslError());
+  if (!p12)
+    return makeError(ErrorCode::kInvalidArgument, "the secret is not a PKCS12 bundle", sslError());
   EVP_PKEY* key_raw = nullptr;
   X509* cert_raw = nullptr;
   STACK_OF(X509)* ca_raw = nullptr;
   // A NULL passphrase: OpenSSL tries both "no password" and the empty one.
   if (PKCS12_parse(p12.get(), nullptr, &key_raw, &cert_raw, &ca_raw) != 1)
-    return makeError(ErrorCode::kInvalidArgument,
-                     "the PKCS12 bundle cannot be read without a passphrase (passphrase-protected bundles are "
-                     "not supported)",
-                     sslError());
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        "the PKCS12 bundle cannot be read without a passphrase (passphrase-protected bundles are "
+        "not supported)",
+        sslError());
   Ptr<EVP_PKEY> key(key_raw);
   Ptr<X509> cert(cert_raw);
   Ptr<STACK_OF(X509)> ca(ca_raw);
-  if (!cert) return makeError(ErrorCode::kInvalidArgument, "the PKCS12 bundle holds no certificate");
+  if (!cert)
+    return makeError(ErrorCode::kInvalidArgument, "the PKCS12 bundle holds no certificate");
   if (!key) return makeError(ErrorCode::kInvalidArgument, "the PKCS12 bundle holds no private key");
   if (auto r = keyMatches(cert.get(), key.get()); !r) return r.error();
   TlsCertificate out;
   out.certificate = toPem(cert.get());
   out.private_key = toPem(key.get());
-  for (int i = 0; ca && i < sk_X509_num(ca.get()); ++i) out.intermediates.push_back(toPem(sk_X509_value(ca.get(), i)));
+  for (int i = 0; ca && i < sk_X509_num(ca.get()); ++i)
+    out.intermediates.push_back(toPem(sk_X509_value(ca.get(), i)));
   return out;
 }
 
@@ -138,7 +144,9 @@ Result<TlsCertificate> fromPem(std::string_view certificate, std::string_view pr
                                std::string_view intermediates, std::string_view passphrase) {
   auto cert_bio = memBio(certificate);
   Ptr<X509> cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
-  if (!cert) return makeError(ErrorCode::kInvalidArgument, "the certificate is not a PEM certificate", sslError());
+  if (!cert)
+    return makeError(ErrorCode::kInvalidArgument, "the certificate is not a PEM certificate",
+                     sslError());
   auto key_bio = memBio(private_key);
   std::string_view pass = passphrase;
   Ptr<EVP_PKEY> key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, passphraseCallback, &pass));
@@ -168,21 +176,26 @@ Result<void> checkClientCaAndCrl(std::string_view ca_pem, std::string_view crl_p
   auto ca_bio = memBio(ca_pem);
   Ptr<X509> ca(PEM_read_bio_X509(ca_bio.get(), nullptr, nullptr, nullptr));
   if (!ca)
-    return makeError(ErrorCode::kInvalidArgument,
-                     "The client authentication CA certificate is invalid. It must be a valid x509 PEM format "
-                     "certificate. Error: " + sslError());
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        "The client authentication CA certificate is invalid. It must be a valid x509 PEM format "
+        "certificate. Error: " +
+            sslError());
   if (crl_pem.empty()) return {};
   auto crl_bio = memBio(crl_pem);
   Ptr<X509_CRL> crl(PEM_read_bio_X509_CRL(crl_bio.get(), nullptr, nullptr, nullptr));
   if (!crl)
-    return makeError(ErrorCode::kInvalidArgument,
-                     "The client authentication certificate revocation list is invalid. It must be a valid x509 "
-                     "PEM format certificate revocation list. Error: " + sslError());
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        "The client authentication certificate revocation list is invalid. It must be a valid x509 "
+        "PEM format certificate revocation list. Error: " +
+            sslError());
   EVP_PKEY* ca_key = X509_get0_pubkey(ca.get());
   if (!ca_key || X509_CRL_verify(crl.get(), ca_key) != 1) {
     ERR_clear_error();
-    return makeError(ErrorCode::kInvalidArgument,
-                     "The CRL specified is not valid for client certificate authority reference supplied.");
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        "The CRL specified is not valid for client certificate authority reference supplied.");
   }
   return {};
 }
@@ -195,8 +208,8 @@ std::vector<std::string> hostNames(std::string_view certificate_pem) {
     ERR_clear_error();
     return out;
   }
-  Ptr<GENERAL_NAMES> names(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
+  Ptr<GENERAL_NAMES> names(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
   for (int i = 0; names && i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* n = sk_GENERAL_NAME_value(names.get(), i);
     if (n->type != GEN_DNS) continue;
@@ -206,7 +219,8 @@ std::vector<std::string> hostNames(std::string_view certificate_pem) {
   }
   if (out.empty()) {
     char cn[256] = {};
-    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert.get()), NID_commonName, cn, sizeof cn) > 0)
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert.get()), NID_commonName, cn,
+                                  sizeof cn) > 0)
       out.push_back(lower(cn));
   }
   ERR_clear_error();

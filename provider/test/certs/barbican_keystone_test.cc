@@ -4,11 +4,8 @@
 // service user to the secret's read ACL. Barbican's endpoint comes from the catalog.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
-#include <cstdlib>
-
 #include "auth/keystone.h"
+#include "barbican_process.h"
 #include "certs/barbican.h"
 #include "keystone_server.h"
 #include "test_pki.h"
@@ -25,24 +22,15 @@ class BarbicanKeystone : public ::testing::Test {
     auto ks = testing::KeystoneServer::start();
     ASSERT_TRUE(ks.ok()) << ks.error().message;
     keystone_ = std::move(ks).value().release();
-    char tmpl[] = "/tmp/banyan-barbican-ks-test-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    std::string cmd = "KEYSTONE_URL=" + keystone_->url() + " KEYSTONE_PASSWORD=" + keystone_->password() + " " +
-                      BANYAN_BARBICAN_SCRIPT + " start " + dir_;
-    FILE* p = popen(cmd.c_str(), "r");
-    ASSERT_NE(p, nullptr);
-    std::array<char, 256> buf{};
-    std::string out;
-    while (fgets(buf.data(), buf.size(), p)) out += buf.data();
-    ASSERT_EQ(pclose(p), 0) << "barbican did not start; see " << dir_;
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-    barbican_url_ = out;
+    barbican_ = new test::BarbicanProcess();
+    barbican_->start(keystone_->url(), keystone_->password());
+    if (::testing::Test::HasFatalFailure()) return;
+    barbican_url_ = barbican_->url();
     registerKeyManager();
   }
   static void TearDownTestSuite() {
-    std::string cmd = std::string(BANYAN_BARBICAN_SCRIPT) + " stop " + dir_;
-    (void)std::system(cmd.c_str());
-    if (!::testing::UnitTest::GetInstance()->Failed()) (void)std::system(("rm -rf " + dir_).c_str());
+    delete barbican_;
+    barbican_ = nullptr;
     delete keystone_;
     keystone_ = nullptr;
   }
@@ -53,9 +41,10 @@ class BarbicanKeystone : public ::testing::Test {
     ASSERT_TRUE(admin.ok()) << admin.error().message;
     auto http = std::move(common::makeHttpClient().value());
     HttpHeaders h{{"X-Auth-Token", *admin}, {"Content-Type", "application/json"}};
-    auto svc = http->request("POST", keystone_->url() + "/v3/services", h,
-                             R"({"service":{"type":"key-manager","name":"barbican","enabled":true}})",
-                             std::chrono::seconds(30));
+    auto svc =
+        http->request("POST", keystone_->url() + "/v3/services", h,
+                      R"({"service":{"type":"key-manager","name":"barbican","enabled":true}})",
+                      std::chrono::seconds(30));
     ASSERT_TRUE(svc.ok());
     ASSERT_EQ(svc->status, 201) << svc->body;
     std::string marker = "\"id\": \"";
@@ -65,8 +54,9 @@ class BarbicanKeystone : public ::testing::Test {
     std::string service_id = svc->body.substr(at, svc->body.find('"', at) - at);
     for (const char* iface : {"public", "internal", "admin"}) {
       auto ep = http->request("POST", keystone_->url() + "/v3/endpoints", h,
-                              std::string(R"({"endpoint":{"service_id":")") + service_id + R"(","interface":")" +
-                                  iface + R"(","url":")" + barbican_url_ + R"(","region_id":"RegionOne"}})",
+                              std::string(R"({"endpoint":{"service_id":")") + service_id +
+                                  R"(","interface":")" + iface + R"(","url":")" + barbican_url_ +
+                                  R"(","region_id":"RegionOne"}})",
                               std::chrono::seconds(30));
       ASSERT_TRUE(ep.ok());
       ASSERT_EQ(ep->status, 201) << ep->body;
@@ -85,7 +75,8 @@ class BarbicanKeystone : public ::testing::Test {
   }
 
   std::unique_ptr<CertManager> manager(const std::string& endpoint) {
-    auto m = makeBarbicanCertManager({endpoint, std::chrono::seconds(30)}, makeKeystoneBarbicanAuth(session_),
+    auto m = makeBarbicanCertManager({endpoint, std::chrono::seconds(30)},
+                                     makeKeystoneBarbicanAuth(session_),
                                      std::move(common::makeHttpClient().value()));
     EXPECT_TRUE(m.ok());
     return m.ok() ? std::move(m).value() : nullptr;
@@ -100,7 +91,8 @@ class BarbicanKeystone : public ::testing::Test {
     auto r = http->request("POST", barbican_url_ + "/v1/secrets",
                            {{"X-Auth-Token", *token}, {"Content-Type", "application/json"}},
                            R"({"name":"tls","payload_content_type":"application/octet-stream",)"
-                           R"("payload_content_encoding":"base64","payload":")" + b64 + "\"}",
+                           R"("payload_content_encoding":"base64","payload":")" +
+                               b64 + "\"}",
                            std::chrono::seconds(30));
     EXPECT_TRUE(r.ok());
     if (!r.ok()) return "";
@@ -113,21 +105,22 @@ class BarbicanKeystone : public ::testing::Test {
   }
 
   static testing::KeystoneServer* keystone_;
-  static std::string dir_;
+  static test::BarbicanProcess* barbican_;
   static std::string barbican_url_;
   std::shared_ptr<auth::KeystoneSession> session_;
   test::TestPki& pki_ = test::sharedPki();
 };
 
 testing::KeystoneServer* BarbicanKeystone::keystone_ = nullptr;
-std::string BarbicanKeystone::dir_;
+test::BarbicanProcess* BarbicanKeystone::barbican_ = nullptr;
 std::string BarbicanKeystone::barbican_url_;
 
 TEST_F(BarbicanKeystone, TheEndpointComesFromTheCatalogInOctaviasSpelling) {
   auto url = session_->endpoint("key-manager", "publicURL", "RegionOne");
   ASSERT_TRUE(url.ok()) << url.error().message;
   EXPECT_EQ(*url, barbican_url_);
-  EXPECT_EQ(session_->endpoint("key-manager", "public", "ElsewhereOne").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(session_->endpoint("key-manager", "public", "ElsewhereOne").error().code,
+            ErrorCode::kNotFound);
   auto me = session_->userId();
   ASSERT_TRUE(me.ok());
   EXPECT_EQ(*me, keystone_->userId("banyan"));

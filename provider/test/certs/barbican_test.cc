@@ -1,15 +1,14 @@
 // BarbicanCertManager against a real, unauthenticated Barbican (Debian's barbican-api,
 // started by tests/support/barbican/barbican-server.sh in a temp dir, on 127.0.0.1).
 // One Barbican for the whole binary: registered as a single ctest.
+#include "certs/barbican.h"
+
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 
 #include "banyan/common/http_client.h"
-#include "certs/barbican.h"
+#include "barbican_process.h"
 #include "test_pki.h"
 
 namespace banyan::provider::certs {
@@ -18,32 +17,12 @@ namespace {
 using common::ErrorCode;
 using common::HttpHeaders;
 
-std::string g_url;
-std::string g_dir;
+test::BarbicanProcess g_barbican;
 
 class BarbicanServer : public ::testing::Environment {
  public:
-  void SetUp() override {
-    char tmpl[] = "/tmp/banyan-barbican-test-XXXXXX";
-    g_dir = mkdtemp(tmpl);
-    std::string cmd = std::string(BANYAN_BARBICAN_SCRIPT) + " start " + g_dir;
-    FILE* p = popen(cmd.c_str(), "r");
-    ASSERT_NE(p, nullptr);
-    std::array<char, 256> buf{};
-    std::string out;
-    while (fgets(buf.data(), buf.size(), p)) out += buf.data();
-    ASSERT_EQ(pclose(p), 0) << "barbican did not start; see " << g_dir;
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-    g_url = out;
-  }
-  void TearDown() override {
-    std::string cmd = std::string(BANYAN_BARBICAN_SCRIPT) + " stop " + g_dir;
-    (void)std::system(cmd.c_str());
-    if (!::testing::UnitTest::GetInstance()->Failed()) {
-      std::string rm = "rm -rf " + g_dir;
-      (void)std::system(rm.c_str());
-    }
-  }
+  void SetUp() override { g_barbican.start(); }
+  void TearDown() override { g_barbican.stop(); }
 };
 
 const auto* const kServer = ::testing::AddGlobalTestEnvironment(new BarbicanServer);
@@ -51,11 +30,12 @@ const auto* const kServer = ::testing::AddGlobalTestEnvironment(new BarbicanServ
 class BarbicanTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_FALSE(g_url.empty());
+    ASSERT_FALSE(g_barbican.url().empty());
     auto http = common::makeHttpClient();
     ASSERT_TRUE(http.ok());
     http_ = std::move(http).value();
-    auto m = makeBarbicanCertManager({g_url, std::chrono::seconds(10)}, makeUnauthenticatedBarbicanAuth(),
+    auto m = makeBarbicanCertManager({g_barbican.url(), std::chrono::seconds(10)},
+                                     makeUnauthenticatedBarbicanAuth(),
                                      std::move(common::makeHttpClient().value()));
     ASSERT_TRUE(m.ok()) << m.error().message;
     manager_ = std::move(m).value();
@@ -63,16 +43,19 @@ class BarbicanTest : public ::testing::Test {
 
   // Stores a secret the way a user does (openstack secret store); returns its href.
   std::string storeSecret(const std::string& project, const std::string& payload, bool binary) {
-    std::string body = std::string("{\"name\":\"t\",\"payload\":\"") + (binary ? test::base64(payload) : jsonEscape(payload)) +
-                       "\",\"payload_content_type\":\"" + (binary ? "application/octet-stream" : "text/plain") + "\"" +
+    std::string body = std::string("{\"name\":\"t\",\"payload\":\"") +
+                       (binary ? test::base64(payload) : jsonEscape(payload)) +
+                       "\",\"payload_content_type\":\"" +
+                       (binary ? "application/octet-stream" : "text/plain") + "\"" +
                        (binary ? ",\"payload_content_encoding\":\"base64\"" : "") + "}";
     return created(project, "/v1/secrets", body, "secret_ref");
   }
-  std::string storeContainer(const std::string& project, const std::vector<std::pair<std::string, std::string>>& refs) {
+  std::string storeContainer(const std::string& project,
+                             const std::vector<std::pair<std::string, std::string>>& refs) {
     std::string body = "{\"type\":\"certificate\",\"name\":\"c\",\"secret_refs\":[";
     for (size_t i = 0; i < refs.size(); ++i)
-      body += (i ? "," : "") + std::string("{\"name\":\"") + refs[i].first + "\",\"secret_ref\":\"" + refs[i].second +
-              "\"}";
+      body += (i ? "," : "") + std::string("{\"name\":\"") + refs[i].first +
+              "\",\"secret_ref\":\"" + refs[i].second + "\"}";
     body += "]}";
     return created(project, "/v1/containers", body, "container_ref");
   }
@@ -80,16 +63,20 @@ class BarbicanTest : public ::testing::Test {
   static std::string jsonEscape(const std::string& s) {
     std::string out;
     for (char c : s) {
-      if (c == '\n') out += "\\n";
-      else if (c == '"') out += "\\\"";
-      else out += c;
+      if (c == '\n')
+        out += "\\n";
+      else if (c == '"')
+        out += "\\\"";
+      else
+        out += c;
     }
     return out;
   }
   std::string created(const std::string& project, const std::string& path, const std::string& body,
                       const char* key) {
-    HttpHeaders h{{"X-Project-Id", project}, {"X-Roles", "admin"}, {"Content-Type", "application/json"}};
-    auto r = http_->request("POST", g_url + path, h, body, std::chrono::seconds(10));
+    HttpHeaders h{
+        {"X-Project-Id", project}, {"X-Roles", "admin"}, {"Content-Type", "application/json"}};
+    auto r = http_->request("POST", g_barbican.url() + path, h, body, std::chrono::seconds(10));
     EXPECT_TRUE(r.ok());
     if (!r.ok()) return "";
     EXPECT_EQ(r->status, 201) << r->body;
@@ -132,8 +119,10 @@ TEST_F(BarbicanTest, ALegacyCertificateContainerIsReadFromItsPemSecrets) {
   std::string key = storeSecret("project-a", pki_.read("leaf-enc.key"), false);
   std::string chain = storeSecret("project-a", pki_.read("int.pem"), false);
   std::string pass = storeSecret("project-a", "hunter2", false);
-  std::string container = storeContainer(
-      "project-a", {{"certificate", cert}, {"private_key", key}, {"intermediates", chain}, {"private_key_passphrase", pass}});
+  std::string container = storeContainer("project-a", {{"certificate", cert},
+                                                       {"private_key", key},
+                                                       {"intermediates", chain},
+                                                       {"private_key_passphrase", pass}});
   ASSERT_FALSE(container.empty());
   EXPECT_TRUE(manager_->grantAccess(ctx_, container).ok());
   auto c = manager_->getCertificate(ctx_, container);
@@ -160,13 +149,15 @@ TEST_F(BarbicanTest, ASecretThatIsNotPkcs12GetsOctaviasMessage) {
   auto c = manager_->getCertificate(ctx_, href);
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(c.error().message.rfind("The PKCS12 bundle is unreadable.", 0), 0u) << c.error().message;
+  EXPECT_EQ(c.error().message.rfind("The PKCS12 bundle is unreadable.", 0), 0u)
+      << c.error().message;
 }
 
 TEST_F(BarbicanTest, MissingForeignAndMalformedReferencesAreNotFound) {
   std::string theirs = storeSecret("project-b", pki_.read("leaf.p12"), true);
-  for (const std::string& ref : {theirs, std::string("00000000-0000-4000-8000-000000000000"),
-                                 std::string("not-a-ref"), g_url + "/v1/orders/00000000-0000-4000-8000-000000000000"}) {
+  for (const std::string& ref :
+       {theirs, std::string("00000000-0000-4000-8000-000000000000"), std::string("not-a-ref"),
+        g_barbican.url() + "/v1/orders/00000000-0000-4000-8000-000000000000"}) {
     auto c = manager_->getCertificate(ctx_, ref);
     ASSERT_FALSE(c.ok()) << ref;
     EXPECT_EQ(c.error().code, ErrorCode::kNotFound) << ref << ": " << c.error().message;
@@ -175,7 +166,8 @@ TEST_F(BarbicanTest, MissingForeignAndMalformedReferencesAreNotFound) {
 }
 
 TEST_F(BarbicanTest, AnUnreachableBarbicanIsUnavailableNotNotFound) {
-  auto m = makeBarbicanCertManager({"http://127.0.0.1:1", std::chrono::seconds(2)}, makeUnauthenticatedBarbicanAuth(),
+  auto m = makeBarbicanCertManager({"http://127.0.0.1:1", std::chrono::seconds(2)},
+                                   makeUnauthenticatedBarbicanAuth(),
                                    std::move(common::makeHttpClient().value()));
   ASSERT_TRUE(m.ok());
   auto c = (*m)->getCertificate(ctx_, "00000000-0000-4000-8000-000000000000");

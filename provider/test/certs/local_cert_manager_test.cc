@@ -13,7 +13,8 @@ using test::TestPki;
 class LocalCertManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = pki_.path("store-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    store_ = pki_.path(
+        "store-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::create_directories(store_);
     manager_ = makeLocalCertManager(store_);
   }
@@ -62,8 +63,8 @@ TEST_F(LocalCertManagerTest, MissingPiecesAreNotFoundAndBadOnesInvalid) {
 TEST_F(LocalCertManagerTest, ReferencesCannotLeaveTheStorageDirectory) {
   pki_.write("outside.crt", pki_.read("leaf.pem"));
   pki_.write("outside.key", pki_.read("leaf.key"));
-  for (const std::string& ref : std::vector<std::string>{"../outside", "/etc/passwd", ".hidden", "", "a/b",
-                                                          std::string(300, 'a')}) {
+  for (const std::string& ref : std::vector<std::string>{"../outside", "/etc/passwd", ".hidden", "",
+                                                         "a/b", std::string(300, 'a')}) {
     auto c = manager_->getCertificate(ctx_, ref);
     ASSERT_FALSE(c.ok()) << ref;
     EXPECT_EQ(c.error().code, ErrorCode::kNotFound) << ref;
@@ -77,7 +78,7 @@ TEST_F(LocalCertManagerTest, AStoredCertificateIsReadBackUnderItsNewReference) {
   auto ref = storeLocalCertificate(store_ + "/new", *c);
   ASSERT_TRUE(ref.ok()) << ref.error().message;
   EXPECT_EQ(ref->size(), 36u);
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat((store_ + "/new/" + *ref + ".key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   auto back = makeLocalCertManager(store_ + "/new")->getCertificate(ctx_, *ref);

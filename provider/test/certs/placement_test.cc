@@ -14,10 +14,13 @@ using common::ErrorCode;
 class PlacementTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = pki_.path("placement-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ = pki_.path("placement-" +
+                     std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::create_directories(dir_);
-    for (const auto& [file, from] : std::map<std::string, std::string>{
-             {"cert.crt", "leaf.pem"}, {"cert.key", "leaf.key"}, {"cert.int", "int.pem"}, {"ca.crt", "ca.pem"}})
+    for (const auto& [file, from] : std::map<std::string, std::string>{{"cert.crt", "leaf.pem"},
+                                                                       {"cert.key", "leaf.key"},
+                                                                       {"cert.int", "int.pem"},
+                                                                       {"ca.crt", "ca.pem"}})
       std::ofstream(dir_ + "/" + file) << pki_.read(from);
     manager_ = makeLocalCertManager(dir_);
   }

@@ -19,23 +19,30 @@ class TestPki {
   TestPki() {
     char tmpl[] = "/tmp/banyan-certs-test-XXXXXX";
     dir_ = mkdtemp(tmpl);
-    run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 30 -subj /CN=Test-Root "
+    run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key "
+        "-out ca.pem -days 30 -subj /CN=Test-Root "
         "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign");
-    run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout int.key -out int.csr -subj /CN=Test-Intermediate");
+    run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout int.key -out "
+        "int.csr -subj /CN=Test-Intermediate");
     write("int.ext", "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n");
-    run("openssl x509 -req -in int.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out int.pem -days 30 "
+    run("openssl x509 -req -in int.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out int.pem -days "
+        "30 "
         "-extfile int.ext");
-    run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout leaf.key -out leaf.csr -subj /CN=www.example.com");
+    run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout leaf.key -out "
+        "leaf.csr -subj /CN=www.example.com");
     write("leaf.ext", "subjectAltName=DNS:www.example.com,DNS:*.example.org\n");
-    run("openssl x509 -req -in leaf.csr -CA int.pem -CAkey int.key -CAcreateserial -out leaf.pem -days 30 "
+    run("openssl x509 -req -in leaf.csr -CA int.pem -CAkey int.key -CAcreateserial -out leaf.pem "
+        "-days 30 "
         "-extfile leaf.ext");
     run("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out other.key");
-    run("openssl pkcs12 -export -in leaf.pem -inkey leaf.key -certfile int.pem -passout pass: -out leaf.p12");
-    run("openssl pkcs12 -export -in leaf.pem -inkey leaf.key -passout pass:secret -out leaf-pass.p12");
+    run("openssl pkcs12 -export -in leaf.pem -inkey leaf.key -certfile int.pem -passout pass: -out "
+        "leaf.p12");
+    run("openssl pkcs12 -export -in leaf.pem -inkey leaf.key -passout pass:secret -out "
+        "leaf-pass.p12");
     run("openssl pkey -in leaf.key -aes256 -passout pass:hunter2 -out leaf-enc.key");
     run("openssl crl2pkcs7 -nocrl -certfile int.pem -out int.p7b");
-    write("ca.cnf",
-          "[ca]\ndefault_ca=d\n[d]\ndatabase=" + path("index.txt") + "\ndefault_md=sha256\ndefault_crl_days=30\n");
+    write("ca.cnf", "[ca]\ndefault_ca=d\n[d]\ndatabase=" + path("index.txt") +
+                        "\ndefault_md=sha256\ndefault_crl_days=30\n");
     write("index.txt", "");
     run("openssl ca -gencrl -keyfile ca.key -cert ca.pem -out ca.crl -config ca.cnf");
     run("openssl ca -gencrl -keyfile int.key -cert int.pem -out int.crl -config ca.cnf");
@@ -70,7 +77,8 @@ inline std::string base64(const std::string& in) {
   std::string out;
   size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+    unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
+                 (static_cast<unsigned char>(in[i + 1]) << 8) |
                  static_cast<unsigned char>(in[i + 2]);
     out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], k[v & 63]};
   }
@@ -78,7 +86,8 @@ inline std::string base64(const std::string& in) {
     unsigned v = static_cast<unsigned char>(in[i]) << 16;
     out += {k[v >> 18], k[(v >> 12) & 63], '=', '='};
   } else if (i + 2 == in.size()) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    unsigned v =
+        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
     out += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], '='};
   }
   return out;

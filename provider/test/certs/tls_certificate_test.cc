@@ -37,9 +37,11 @@ TEST_F(TlsCertificateTest, APassphraseProtectedOrBrokenPkcs12IsRefused) {
 }
 
 TEST_F(TlsCertificateTest, PemPiecesWithAnEncryptedKeyAndAPkcs7Chain) {
-  auto c = fromPem(pki_->read("leaf.pem"), pki_->read("leaf-enc.key"), pki_->read("int.p7b"), "hunter2");
+  auto c =
+      fromPem(pki_->read("leaf.pem"), pki_->read("leaf-enc.key"), pki_->read("int.p7b"), "hunter2");
   ASSERT_TRUE(c.ok()) << c.error().message << " " << c.error().context;
-  EXPECT_NE(c->private_key.find("-----BEGIN PRIVATE KEY-----"), std::string::npos) << "stored decrypted";
+  EXPECT_NE(c->private_key.find("-----BEGIN PRIVATE KEY-----"), std::string::npos)
+      << "stored decrypted";
   ASSERT_EQ(c->intermediates.size(), 1u);
   EXPECT_EQ(c->intermediates[0], pki_->read("int.pem"));
 
@@ -74,8 +76,10 @@ TEST_F(TlsCertificateTest, TheProxyBundleIsCertificateThenChainThenKey) {
 }
 
 TEST_F(TlsCertificateTest, HostNamesComeFromTheSubjectAltNames) {
-  EXPECT_EQ(hostNames(pki_->read("leaf.pem")), (std::vector<std::string>{"www.example.com", "*.example.org"}));
-  EXPECT_EQ(hostNames(pki_->read("ca.pem")), (std::vector<std::string>{"test-root"})) << "no SAN: the CN";
+  EXPECT_EQ(hostNames(pki_->read("leaf.pem")),
+            (std::vector<std::string>{"www.example.com", "*.example.org"}));
+  EXPECT_EQ(hostNames(pki_->read("ca.pem")), (std::vector<std::string>{"test-root"}))
+      << "no SAN: the CN";
   EXPECT_TRUE(hostNames("garbage").empty());
 }
 
@@ -88,14 +92,17 @@ TEST_F(TlsCertificateTest, AClientCaWithItsOwnCrlPasses) {
 TEST_F(TlsCertificateTest, ClientCaAndCrlProblemsGetOctaviasMessages) {
   auto bad_ca = checkClientCaAndCrl("not pem", "");
   ASSERT_FALSE(bad_ca.ok());
-  EXPECT_EQ(bad_ca.error().message.rfind("The client authentication CA certificate is invalid. It must be a valid "
-                                         "x509 PEM format certificate. Error: ",
-                                         0),
+  EXPECT_EQ(bad_ca.error().message.rfind(
+                "The client authentication CA certificate is invalid. It must be a valid "
+                "x509 PEM format certificate. Error: ",
+                0),
             0u)
       << bad_ca.error().message;
   auto bad_crl = checkClientCaAndCrl(pki_->read("ca.pem"), "not a crl");
   ASSERT_FALSE(bad_crl.ok());
-  EXPECT_EQ(bad_crl.error().message.rfind("The client authentication certificate revocation list is invalid.", 0), 0u);
+  EXPECT_EQ(bad_crl.error().message.rfind(
+                "The client authentication certificate revocation list is invalid.", 0),
+            0u);
   auto foreign = checkClientCaAndCrl(pki_->read("ca.pem"), pki_->read("int.crl"));
   ASSERT_FALSE(foreign.ok());
   EXPECT_EQ(foreign.error().message,

@@ -21,28 +21,10 @@ if [[ -z "$cmd" || -z "$dir" ]]; then
 fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 py=/usr/bin/python3   # Debian's python, which has the barbican modules
+# shellcheck source=../uwsgi-service.sh
+. "$here/../uwsgi-service.sh"
 
-stop() {
-  local pidfile="$dir/barbican.pid"
-  [[ -f "$pidfile" ]] || return 0
-  local pid
-  pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -INT "$pid" 2>/dev/null || true   # uwsgi master: INT = shut down now, workers too
-    for _ in $(seq 1 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -f "$pidfile"
-}
-
-free_port() {
-  "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+stop() { uwsgi_stop "$dir/barbican.pid"; }
 
 start() {
   mkdir -p "$dir"
@@ -93,10 +75,8 @@ oslo_config_project = barbican
 paste.filter_factory = oslo_middleware:HTTPProxyToWSGI.factory
 PASTE
 
-  local attempt port url up=0
-  for attempt in 1 2 3; do
-    port=$(free_port)
-    url="http://127.0.0.1:$port"
+  prepare() {
+    local url=$1
     cat > "$dir/barbican.conf" <<CONF
 [DEFAULT]
 host_href = $url
@@ -115,24 +95,10 @@ enforce_scope = false
 enforce_new_defaults = false
 $auth_conf
 CONF
-    BARBICAN_TEST_CONF="$dir/barbican.conf" BARBICAN_TEST_PASTE="$dir/paste.ini" \
-      uwsgi --plugin python3 --http-socket "127.0.0.1:$port" --wsgi-file "$here/barbican_wsgi.py" \
-        --master --processes 1 --threads 1 --die-on-term --lazy-apps --need-app \
-        --pidfile "$dir/barbican.pid" --daemonize2 "$dir/uwsgi.log" \
-        >> "$dir/setup.log" 2>&1 || true
-    # Wait (bounded: 60 s) for the API to answer.
-    for _ in $(seq 1 300); do
-      if curl -fsS -o /dev/null --max-time 2 "$url/" 2>/dev/null; then up=1; break; fi
-      sleep 0.2
-    done
-    if [[ $up == 1 ]]; then break; fi
-    stop
-    echo "barbican did not come up on port $port (attempt $attempt), see $dir/uwsgi.log" >> "$dir/setup.log"
-  done
-  if [[ $up != 1 ]]; then
-    echo "barbican did not start; see $dir/setup.log and $dir/uwsgi.log" >&2
-    exit 1
-  fi
+    export BARBICAN_TEST_CONF="$dir/barbican.conf" BARBICAN_TEST_PASTE="$dir/paste.ini"
+  }
+  uwsgi_serve "$dir" barbican "$here/barbican_wsgi.py" / prepare || exit 1
+  local url=$UWSGI_URL
   cat > "$dir/barbican.env" <<ENV
 BARBICAN_URL=$url
 BARBICAN_PID=$(cat "$dir/barbican.pid")

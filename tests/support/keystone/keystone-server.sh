@@ -29,27 +29,10 @@ fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 py=/usr/bin/python3   # Debian's python, which has the keystone modules
 
-stop() {
-  local pidfile="$dir/keystone.pid"
-  [[ -f "$pidfile" ]] || return 0
-  local pid
-  pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -INT "$pid" 2>/dev/null || true   # uwsgi master: INT = shut down now, workers too
-    for _ in $(seq 1 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -f "$pidfile"
-}
+# shellcheck source=../uwsgi-service.sh
+. "$here/../uwsgi-service.sh"
 
-free_port() {
-  "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+stop() { uwsgi_stop "$dir/keystone.pid"; }
 
 start() {
   mkdir -p "$dir"
@@ -111,28 +94,9 @@ CONF
       --bootstrap-public-url "http://127.0.0.1:1/v3/" --bootstrap-region-id RegionOne >> "$dir/setup.log" 2>&1
   fi
 
-  local attempt port url up=0
-  for attempt in 1 2 3; do
-    port=$(free_port)
-    url="http://127.0.0.1:$port"
-    OS_KEYSTONE_CONFIG_FILES="$dir/keystone.conf" \
-      uwsgi --plugin python3 --http-socket "127.0.0.1:$port" --wsgi-file /usr/bin/keystone-wsgi-public \
-        --master --processes 1 --threads 1 --die-on-term --lazy-apps --need-app \
-        --pidfile "$dir/keystone.pid" --daemonize2 "$dir/uwsgi.log" \
-        >> "$dir/setup.log" 2>&1 || true
-    # Wait (bounded: 60 s) for /v3 to answer.
-    for _ in $(seq 1 300); do
-      if curl -fsS -o /dev/null --max-time 2 "$url/v3" 2>/dev/null; then up=1; break; fi
-      sleep 0.2
-    done
-    if [[ $up == 1 ]]; then break; fi
-    stop
-    echo "keystone did not come up on port $port (attempt $attempt), see $dir/uwsgi.log" >> "$dir/setup.log"
-  done
-  if [[ $up != 1 ]]; then
-    echo "keystone did not start; see $dir/setup.log and $dir/uwsgi.log" >&2
-    exit 1
-  fi
+  prepare() { export OS_KEYSTONE_CONFIG_FILES="$dir/keystone.conf"; }
+  uwsgi_serve "$dir" keystone /usr/bin/keystone-wsgi-public /v3 prepare || exit 1
+  local url=$UWSGI_URL
   # The endpoints must name the port we really got.
   KEYSTONE_URL="$url" KEYSTONE_PASSWORD="$password" KEYSTONE_DIR="$dir" \
     "$py" "$here/keystone-setup.py" >> "$dir/setup.log" 2>&1 || {
