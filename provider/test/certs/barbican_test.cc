@@ -9,6 +9,7 @@
 
 #include "banyan/common/http_client.h"
 #include "barbican_process.h"
+#include "certs/api_checks.h"
 #include "test_pki.h"
 
 namespace banyan::provider::certs {
@@ -151,6 +152,16 @@ TEST_F(BarbicanTest, ASecretThatIsNotPkcs12GetsOctaviasMessage) {
   EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(c.error().message.rfind("The PKCS12 bundle is unreadable.", 0), 0u)
       << c.error().message;
+}
+
+TEST_F(BarbicanTest, TheApiCheckPassesOctaviasPkcs12MessageOnAsIs) {
+  std::string text = storeSecret("project-a", "just some text", false);
+  auto r = checkTlsRefs(*manager_, ctx_, {text});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message.rfind("The PKCS12 bundle is unreadable.", 0), 0u)
+      << r.error().message;
+  std::string good = storeSecret("project-a", pki_.read("leaf.p12"), true);
+  EXPECT_TRUE(checkTlsRefs(*manager_, ctx_, {good}).ok());
 }
 
 TEST_F(BarbicanTest, MissingForeignAndMalformedReferencesAreNotFound) {
