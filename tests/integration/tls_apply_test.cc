@@ -106,10 +106,10 @@ TEST_F(TlsApply, UnknownCiphersAreRefused) {
   expectRefused(d, "/listeners/0/tls_ciphers", "TLS 1.3");
 }
 
-TEST_F(TlsApply, H2InAlpnIsRefusedUntilHttp2Exists) {
+TEST_F(TlsApply, H2InAPoolsAlpnIsRefusedWhileMembersGetHttp11) {
   ConfigSpec c = next();
-  c.listener("l1").extra["alpn_protocols"] = jsonList({"h2", "http/1.1"});
-  expectRefused(c, "/listeners/0/alpn_protocols/0", "HTTP/2");
+  c.pool("p1").extra["alpn_protocols"] = jsonList({"h2", "http/1.1"});
+  expectRefused(c, "/pools/0/alpn_protocols/0", "HTTP/2");
 }
 
 TEST_F(TlsApply, TlsFieldsOnAPlainListenerAreRefused) {

@@ -215,19 +215,31 @@ TEST_F(TlsTermination, OctaviasDefaultCiphersRefuseCbcAndNonForwardSecretTls12) 
   EXPECT_FALSE(a.handshakeOk());
 }
 
-TEST_F(TlsTermination, AlpnSelectsHttp11AndNeverH2ByDefault) {
+TEST_F(TlsTermination, AlpnPrefersH2ByDefaultAsOctaviaDoes) {
   start();
   TlsClientOptions o;
-  o.alpn = {"h2", "http/1.1"};
+  o.alpn = {"http/1.1", "h2"};
   TlsTestClient a("127.0.0.1", port_, o);
   ASSERT_TRUE(a.handshakeOk()) << a.error();
-  EXPECT_EQ(a.alpn(), "http/1.1");
-  EXPECT_EQ(a.get("/").status, 200);
+  EXPECT_EQ(a.alpn(), "h2");
+  TlsClientOptions h11;
+  h11.alpn = {"http/1.1"};
+  TlsTestClient b("127.0.0.1", port_, h11);
+  ASSERT_TRUE(b.handshakeOk()) << b.error();
+  EXPECT_EQ(b.alpn(), "http/1.1");
+  EXPECT_EQ(b.get("/").status, 200);
+}
+
+TEST_F(TlsTermination, AlpnWithoutH2NeverSelectsIt) {
+  ConfigSpec c = tlsConfig(port_, {memberOf(member_)});
+  c.listener("l1").extra["alpn_protocols"] = jsonList({"http/1.1", "http/1.0"});
+  start(c);
   TlsClientOptions h2only;
   h2only.alpn = {"h2"};
   TlsTestClient b("127.0.0.1", port_, h2only);
   ASSERT_TRUE(b.handshakeOk()) << b.error();
   EXPECT_EQ(b.alpn(), "");
+  EXPECT_EQ(b.get("/").status, 200);
 }
 
 TEST_F(TlsTermination, AlpnProtocolsAreAdvertisedAsConfigured) {

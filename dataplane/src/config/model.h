@@ -129,7 +129,8 @@ struct ListenerTls {
   ClientAuth client_authentication = ClientAuth::kNone;
   uint32_t versions = kDefaultTlsVersions;
   std::string ciphers = kDefaultTlsCiphers;
-  std::vector<std::string> alpn_protocols = {"http/1.1", "http/1.0"};
+  // Octavia's listener default; "h2" makes the connection HTTP/2.
+  std::vector<std::string> alpn_protocols = {"h2", "http/1.1", "http/1.0"};
   std::optional<uint32_t> hsts_max_age;  // seconds; set: Strict-Transport-Security on responses
   bool hsts_include_subdomains = false;
   bool hsts_preload = false;

@@ -338,18 +338,23 @@ Result<std::string> readTlsCiphers(const Value& obj, const std::string& path) {
   return c;
 }
 
-// alpn_protocols: h2 would promise HTTP/2, which banyan-proxy does not speak yet.
-Result<std::vector<std::string>> readAlpn(const Value& obj, const std::string& path) {
+// alpn_protocols. Listeners speak HTTP/2 to clients that pick "h2"; pools
+// refuse it: banyan-proxy talks HTTP/1.1 to members, and a member that
+// negotiated h2 would not understand it.
+Result<std::vector<std::string>> readAlpn(const Value& obj, const std::string& path, bool listener) {
   const Value* v = findMember(obj, "alpn_protocols");
-  if (!present(v)) return std::vector<std::string>{"http/1.1", "http/1.0"};
+  if (!present(v)) {
+    if (listener) return std::vector<std::string>{"h2", "http/1.1", "http/1.0"};
+    return std::vector<std::string>{"http/1.1", "http/1.0"};
+  }
   std::vector<std::string> out;
   rapidjson::SizeType i = 0;
   for (const auto& e : v->GetArray()) {
     std::string n(e.GetString(), e.GetStringLength());
-    if (n == "h2") {
+    if (n == "h2" && !listener) {
       return invalid(indexPath(path + "/alpn_protocols", i),
-                     "\"h2\" is not supported yet (banyan-proxy has no HTTP/2); use \"http/1.1\" "
-                     "and \"http/1.0\"");
+                     "\"h2\" is not supported for pools yet (banyan-proxy speaks HTTP/1.1, not "
+                     "HTTP/2, to members); use \"http/1.1\" and \"http/1.0\"");
     }
     if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(std::move(n));
     ++i;
@@ -419,7 +424,7 @@ Result<void> readListenerTls(const Value& v, const std::string& path, Listener& 
   auto ciphers = readTlsCiphers(v, path);
   if (!ciphers) return ciphers.error();
   t.ciphers = std::move(ciphers).value();
-  auto alpn = readAlpn(v, path);
+  auto alpn = readAlpn(v, path, true);
   if (!alpn) return alpn.error();
   t.alpn_protocols = std::move(alpn).value();
   if (const Value* age = findMember(v, "hsts_max_age"); present(age))
@@ -757,7 +762,7 @@ Result<Pool> readPool(const Value& v, const std::string& path) {
   auto ciphers = readTlsCiphers(v, path);
   if (!ciphers) return ciphers.error();
   p.tls_ciphers = std::move(ciphers).value();
-  auto alpn = readAlpn(v, path);
+  auto alpn = readAlpn(v, path, false);
   if (!alpn) return alpn.error();
   p.alpn_protocols = std::move(alpn).value();
   if (p.tls_enabled) {

@@ -17,6 +17,7 @@
 #include "l7/policy.h"
 #include "net/socket.h"
 #include "persistence/cookie.h"
+#include "proxy/h2_connection.h"
 #include "proxy_protocol/proxy_protocol.h"
 #include "tls/tls_io.h"
 
@@ -315,7 +316,25 @@ ClientSession::ClientSession(Worker& worker, std::shared_ptr<const Snapshot> sna
     phase_ = Phase::TcpConnect;
 }
 
+ClientSession::ClientSession(Worker& worker, std::shared_ptr<const Snapshot> snap,
+                             const ListenerRt& listener, H2Connection& conn, int32_t stream_id,
+                             std::string head, SSL* conn_ssl, const sockaddr_storage& peer,
+                             const sockaddr_storage& local)
+    : ClientSession(worker, std::move(snap), listener, -1, peer, local) {
+  phase_ = Phase::Head;
+  http_ = true;
+  h2_ = &conn;
+  h2_stream_ = stream_id;
+  h2_mode_ = true;
+  ssl_ = conn_ssl;
+  alpn_checked_ = true;
+  // One request per stream: the session ends with its response.
+  close_after_ = true;
+  cin_.append(head);
+}
+
 ClientSession::~ClientSession() {
+  if (h2_mode_) ssl_ = nullptr;  // the connection's
   if (ssl_) SSL_free(ssl_);
   if (up_) up_->destroy();
   if (private_up_) private_up_->destroy();
@@ -323,6 +342,11 @@ ClientSession::~ClientSession() {
 }
 
 void ClientSession::start() {
+  if (h2_mode_) {
+    c_readable_ = true;
+    advance();
+    return;
+  }
   auto& slot = lis_counters_->slot(w_.index());
   bump(slot.total_connections);
   bump(slot.active_connections, 1);
@@ -413,6 +437,30 @@ void ClientSession::drain() {
 
 bool ClientSession::readClient(size_t cap) {
   if (!c_readable_ || c_eof_ || cin_.size() >= cap) return false;
+  if (h2_mode_) {
+    // The stream's request body, as HTTP/1.1 bytes the connection decoded.
+    if (h2_ == nullptr) {
+      c_eof_ = true;
+      c_readable_ = false;
+      return true;
+    }
+    size_t want = cap - cin_.size();
+    char* p = cin_.writable(std::min<size_t>(want, 4096));
+    size_t n = h2_->takeRequest(h2_stream_, p, std::min(cin_.writableSize(), want));
+    if (n > 0) {
+      cin_.commit(n);
+      req_bytes_in_ += n;
+      client_act_ = w_.loop().now();
+      return true;
+    }
+    c_readable_ = false;
+    cin_.releaseIfEmpty();
+    if (h2_->requestEnded(h2_stream_)) {
+      c_eof_ = true;
+      return true;
+    }
+    return false;
+  }
   if (ssl_ && phase_ == Phase::ProxyHeader) {
     // The PROXY header precedes the TLS handshake: peek at it, so the TLS
     // bytes after it stay in the socket for OpenSSL. stepProxyHeader removes
@@ -555,6 +603,7 @@ bool ClientSession::flushClient() {
                     ? resp_.ready
                     : 0;
   if (cout_.empty() && body == 0) return false;
+  if (h2_mode_) return flushStream(body);
   iovec iov[2];
   int cnt = 0;
   if (!cout_.empty()) iov[cnt++] = {const_cast<char*>(cout_.data()), cout_.size()};
@@ -604,6 +653,75 @@ bool ClientSession::flushClient() {
   if (!ssl_ && done < (iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0))) c_writable_ = false;
   cout_.releaseIfEmpty();
   return true;
+}
+
+// Stream mode: hands cout_ then the forwardable body to the HTTP/2
+// connection, which takes what fits in the stream's buffer.
+bool ClientSession::flushStream(size_t body) {
+  if (h2_ == nullptr) {
+    termination_ = "client_reset";
+    close();
+    return false;
+  }
+  bool invalid = false;
+  bool full = false;
+  size_t done = 0;
+  if (!cout_.empty()) {
+    size_t n = h2_->pushResponse(h2_stream_, cout_.view(), &invalid);
+    full = n < cout_.size();
+    cout_.consume(n);
+    done += n;
+  }
+  if (!full && !invalid && body) {
+    size_t n = h2_->pushResponse(h2_stream_, std::string_view(up_->in.data(), body), &invalid);
+    full = n < body;
+    up_->in.consume(n);
+    resp_.ready -= n;
+    done += n;
+  }
+  if (invalid) {
+    // Nothing HTTP/2 can carry (a 101 without an upgrade asked for).
+    if (member_) bump(member_->counters->slot(w_.index()).errors);
+    termination_ = "bad_response";
+    close();
+    return false;
+  }
+  if (full) c_writable_ = false;  // h2Wake(writable) comes when the client's window opens
+  req_bytes_out_ += done;
+  if (done) client_act_ = w_.loop().now();
+  cout_.releaseIfEmpty();
+  return done > 0;
+}
+
+void ClientSession::h2Wake(bool readable, bool writable) {
+  if (closed_) return;
+  if (readable) c_readable_ = true;
+  if (writable) c_writable_ = true;
+  advance();
+}
+
+void ClientSession::h2Detach() { h2_ = nullptr; }
+
+void ClientSession::h2Abort(const char* termination) {
+  if (closed_) return;
+  termination_ = termination;
+  if (w_.accessLog().enabled() && phase_ != Phase::Head && phase_ != Phase::Closing) logAccess();
+  close();
+}
+
+void ClientSession::handOffToH2() {
+  std::string early(cin_.view());
+  auto* conn = new H2Connection(w_, snap_, *lis_, lis_counters_, fd_, ssl_, peer_, local_);
+  fd_ = -1;
+  ssl_ = nullptr;
+  closed_ = true;
+  timer_.cancel();
+  kick_.cancel();
+  cin_.clear();
+  cout_.clear();
+  conn->start(early);  // registers itself before this session leaves the worker's list
+  w_.removeSession(this);
+  w_.loop().deleteLater(std::unique_ptr<event::Deletable>(this));
 }
 
 // Writes the member's out buffer (heads Banyan built) then the forwardable
@@ -687,6 +805,16 @@ void ClientSession::advance() {
           return;
         }
         progress |= readClient(lis_->limits.max_head + 1);
+        if (ssl_ && !alpn_checked_ && SSL_is_init_finished(ssl_)) {
+          alpn_checked_ = true;
+          const unsigned char* alpn = nullptr;
+          unsigned int alpn_len = 0;
+          SSL_get0_alpn_selected(ssl_, &alpn, &alpn_len);
+          if (alpn_len == 2 && alpn[0] == 'h' && alpn[1] == '2' && !w_.draining()) {
+            handOffToH2();
+            return;
+          }
+        }
         progress |= stepHead();
         break;
       case Phase::Request: {
@@ -1318,6 +1446,7 @@ void ClientSession::finishResponse() {
   }
   pool_ = nullptr;
   member_ = nullptr;
+  if (h2_mode_ && h2_) h2_->endResponse(h2_stream_);
   phase_ = close_after_ ? Phase::Closing : Phase::Head;
   since_ = w_.loop().now();
   if (up_head_.capacity() > 4096) std::string().swap(up_head_);
@@ -1523,6 +1652,16 @@ void ClientSession::close() {
   dropPrivateUpstream();
   timer_.cancel();
   kick_.cancel();
+  if (h2_mode_) {
+    // A stream: the connection keeps the socket, the SSL and the connection count.
+    if (h2_) h2_->streamDone(h2_stream_);
+    h2_ = nullptr;
+    ssl_ = nullptr;
+    cin_.clear();
+    cout_.clear();
+    w_.loop().deleteLater(std::unique_ptr<event::Deletable>(this));
+    return;
+  }
   tls::closeAndFree(ssl_);
   ssl_ = nullptr;
   ::close(fd_);  // also leaves the epoll set: the fd is never duplicated

@@ -33,11 +33,26 @@ struct BodyScan {
   bool complete() const { return done && ready == 0; }
 };
 
+class H2Connection;
+
 class ClientSession final : public Session, public event::Handler {
  public:
   ClientSession(Worker& worker, std::shared_ptr<const Snapshot> snap, const ListenerRt& listener,
                 int fd, const sockaddr_storage& peer, const sockaddr_storage& local);
+  // Stream mode: one HTTP/2 stream of `conn`, whose request arrives as the
+  // HTTP/1.1 `head` (then body bytes through the connection). No socket; the
+  // connection's SSL is only read for TLS facts (SNI, client certificate).
+  ClientSession(Worker& worker, std::shared_ptr<const Snapshot> snap, const ListenerRt& listener,
+                H2Connection& conn, int32_t stream_id, std::string head, SSL* conn_ssl,
+                const sockaddr_storage& peer, const sockaddr_storage& local);
   ~ClientSession() override;
+
+  // Stream mode, for the connection: more request bytes or response room.
+  void h2Wake(bool readable, bool writable);
+  // Stream mode: the connection forgets this session (it must not call back).
+  void h2Detach();
+  // Stream mode: the stream is gone; closes without answering.
+  void h2Abort(const char* termination);
 
   void start();
   void onEvents(uint32_t events) override;
@@ -48,9 +63,12 @@ class ClientSession final : public Session, public event::Handler {
   enum class Phase { ProxyHeader, Head, Request, TcpConnect, Tunnel, Closing };
 
   void advance();
+  // TLS chose "h2": hands the socket over to an H2Connection and ends.
+  void handOffToH2();
   bool readClient(size_t cap);
   bool readUpstream(size_t cap);
   bool flushClient();
+  bool flushStream(size_t body);
   bool flushUpstream();
   bool stepProxyHeader();
   bool stepHead();
@@ -152,6 +170,12 @@ class ClientSession final : public Session, public event::Handler {
   bool tls_facts_ = false;  // sni_ and cert_ filled (once the handshake is done)
   std::string sni_;         // sent on to members of TLS pools, as Octavia does
   std::unique_ptr<tls::ClientCertInfo> cert_;
+  bool alpn_checked_ = false;
+  // Stream mode (HTTP/2): the connection carrying this stream, null once it
+  // forgot the stream; h2_mode_ stays set.
+  H2Connection* h2_ = nullptr;
+  int32_t h2_stream_ = 0;
+  bool h2_mode_ = false;
 };
 
 }  // namespace banyan::dp::proxy

@@ -235,6 +235,11 @@ void Worker::applySnapshot(std::shared_ptr<const Snapshot> snap,
     it = idle_.erase(it);
   }
   access_log_.setFd(access_log_fd);
+  for (Session* s = sessions_; s;) {
+    Session* next = s->next;
+    s->snapshotApplied();
+    s = next;
+  }
   if (done) done();
   for (Acceptor* a : fresh) a->acceptAll();
   // A listener whose limit was raised may accept again.

@@ -65,6 +65,9 @@ class Session : public event::Deletable {
   virtual void onUpstreamEvents(UpstreamConn& up, uint32_t events) = 0;
   // Graceful stop: finish what is in flight, then close.
   virtual void drain() = 0;
+  // A new snapshot was installed (HTTP/2 connections say GOAWAY when their
+  // listener is gone; HTTP/1.1 sessions look at each new request instead).
+  virtual void snapshotApplied() {}
   Session* prev = nullptr;
   Session* next = nullptr;
 };

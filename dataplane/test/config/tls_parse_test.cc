@@ -24,6 +24,12 @@ std::string pool(const std::string& extra) {
   return R"({"pools": [{"id": "p1", "protocol": "HTTP")" + extra + "}]}";
 }
 
+TEST(TlsConfig, ListenerAlpnMayOfferH2InTheConfiguredOrder) {
+  auto r = parseConfig(terminated(R"(, "alpn_protocols": ["http/1.1", "h2", "http/1.1"])"));
+  ASSERT_TRUE(r.ok()) << r.error().context << ": " << r.error().message;
+  EXPECT_EQ(r->listeners[0].tls.alpn_protocols, (std::vector<std::string>{"http/1.1", "h2"}));
+}
+
 TEST(TlsConfig, TerminatedHttpsTakesOctaviasDefaults) {
   auto r = parseConfig(terminated(""));
   ASSERT_TRUE(r.ok()) << r.error().context << ": " << r.error().message;
@@ -34,7 +40,7 @@ TEST(TlsConfig, TerminatedHttpsTakesOctaviasDefaults) {
   EXPECT_EQ(t.client_authentication, ClientAuth::kNone);
   EXPECT_EQ(t.versions, kTlsV12 | kTlsV13);
   EXPECT_EQ(t.ciphers, kDefaultTlsCiphers);
-  EXPECT_EQ(t.alpn_protocols, (std::vector<std::string>{"http/1.1", "http/1.0"}));
+  EXPECT_EQ(t.alpn_protocols, (std::vector<std::string>{"h2", "http/1.1", "http/1.0"}));
   EXPECT_FALSE(t.hsts_max_age);
   EXPECT_TRUE(t.session_resumption);
   EXPECT_EQ(r->settings.tls_ticket_key_rotation_s, 3600u);
@@ -163,8 +169,6 @@ INSTANTIATE_TEST_SUITE_P(
                      "/listeners/0/tls_versions", ""},
         TlsRejection{"CipherWithForbiddenCharacter", terminated(R"(, "tls_ciphers": "AES;rm")"),
                      "/listeners/0/tls_ciphers", "character outside"},
-        TlsRejection{"H2Alpn", terminated(R"(, "alpn_protocols": ["http/1.1", "h2"])"),
-                     "/listeners/0/alpn_protocols/1", "HTTP/2"},
         TlsRejection{"UnknownAlpn", terminated(R"(, "alpn_protocols": ["spdy/3"])"),
                      "/listeners/0/alpn_protocols/0", "is not one of"},
         TlsRejection{"HstsPreloadWithoutMaxAge", terminated(R"(, "hsts_preload": true)"),

@@ -114,8 +114,10 @@ bool isToken(std::string_view s) {
   return true;
 }
 
-// banyan-proxy has no HTTP/2 and refuses "h2" in ALPN lists; Octavia's default list
-// starts with it. Leaving it out makes an h2-capable client pick http/1.1.
+// banyan-proxy speaks HTTP/2 to clients but only HTTP/1.1 to members, and
+// refuses "h2" in a pool's ALPN list; Octavia's default list starts with it.
+// Leaving it out of pools makes an h2-capable member pick http/1.1. Listeners
+// keep it (and Octavia's order h2, http/1.1, http/1.0).
 std::vector<std::string> withoutH2(std::vector<std::string> alpn) {
   alpn.erase(std::remove(alpn.begin(), alpn.end(), "h2"), alpn.end());
   return alpn;
@@ -123,7 +125,8 @@ std::vector<std::string> withoutH2(std::vector<std::string> alpn) {
 
 class Renderer {
  public:
-  Renderer(const LoadBalancerGraph& graph, const RenderContext& ctx) : graph_(graph), ctx_(ctx) {}
+  Renderer(const LoadBalancerGraph& graph, const RenderContext& ctx, CertificateNeeds* collect = nullptr)
+      : graph_(graph), ctx_(ctx), collect_(collect) {}
 
   std::string run() {
     out_.SetObject();
@@ -219,6 +222,13 @@ class Renderer {
 
   // A certificate reference -> the PEM file the controller placed on the amphora.
   std::string certificatePath(const Obj& owner, const std::string& ref, const char* field_name) {
+    if (collect_) {
+      // Certificates with their keys, or PEM secrets (CA, CRL) as stored.
+      std::string_view f = field_name;
+      bool bundle = f == "default_tls_container_ref" || f == "sni_container_refs" || f == "tls_container_ref";
+      (bundle ? collect_->tls_bundles : collect_->pem_secrets).insert(ref);
+      return "/collected";
+    }
     auto it = ctx_.certificate_paths.find(ref);
     if (it != ctx_.certificate_paths.end()) return it->second;
     if (ctx_.certificate_paths.empty())
@@ -349,11 +359,11 @@ class Renderer {
       if (std::string crl = getString(l, "client_crl_container_ref"); !crl.empty())
         out.AddMember("client_crl", str(certificatePath(l, crl, "client_crl_container_ref")), alloc());
     }
-    tlsOptions(l, out);
+    tlsOptions(l, out, /*pool=*/false);
   }
 
   // tls_versions, tls_ciphers, alpn_protocols: the same on listeners and pools.
-  void tlsOptions(const Obj& o, Json& out) {
+  void tlsOptions(const Obj& o, Json& out, bool pool) {
     if (auto versions = getStrings(o, "tls_versions"); !versions.empty()) {
       Json list(rapidjson::kArrayType);
       for (const auto& v : versions) list.PushBack(str(v), alloc());
@@ -361,7 +371,9 @@ class Renderer {
     }
     if (std::string ciphers = getString(o, "tls_ciphers"); !ciphers.empty())
       out.AddMember("tls_ciphers", str(ciphers), alloc());
-    if (auto alpn = withoutH2(getStrings(o, "alpn_protocols")); !alpn.empty()) {
+    std::vector<std::string> alpn = getStrings(o, "alpn_protocols");
+    if (pool) alpn = withoutH2(std::move(alpn));
+    if (!alpn.empty()) {
       Json list(rapidjson::kArrayType);
       for (const auto& v : alpn) list.PushBack(str(v), alloc());
       out.AddMember("alpn_protocols", list, alloc());
@@ -526,11 +538,12 @@ class Renderer {
       if (std::string crl = getString(p, "crl_container_ref"); !crl.empty())
         out.AddMember("crl", str(certificatePath(p, crl, "crl_container_ref")), alloc());
     }
-    tlsOptions(p, out);
+    tlsOptions(p, out, /*pool=*/true);
   }
 
   const LoadBalancerGraph& graph_;
   const RenderContext& ctx_;
+  CertificateNeeds* collect_;  // non-null: record certificate references instead of paths
   JsonDoc out_;
   Obj lb_;
   std::vector<Obj> listeners_, pools_, members_, monitors_, policies_, rules_;
@@ -563,6 +576,17 @@ Result<LoadBalancerGraph> loadGraph(store::Transaction& tx, std::string_view lb_
     *out = std::move(records.value());
   }
   return g;
+}
+
+Result<CertificateNeeds> neededCertificates(const LoadBalancerGraph& graph, const RenderContext& ctx) {
+  CertificateNeeds needs;
+  try {
+    Renderer r(graph, ctx, &needs);
+    (void)r.run();
+  } catch (const RenderFailure& f) {
+    return f.error;
+  }
+  return needs;
 }
 
 Result<std::string> renderProxyConfig(const LoadBalancerGraph& graph, const RenderContext& ctx) {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,18 @@ struct RenderContext {
   // pushes the document. A reference that is needed but missing here is an error.
   std::map<std::string, std::string> certificate_paths;
 };
+
+// The certificate references a render with this graph and context uses, by what the
+// amphora must be given for each: a TLS certificate with its key (listener default and
+// SNI certificates, a pool's client certificate), or a PEM secret as stored (client CA,
+// CRL, a pool's CA and CRL). Only what the document would carry: objects being deleted
+// (unless ctx.include_pending_delete), disabled load balancers and unused pools add
+// nothing. ctx.certificate_paths is not consulted. Errors as renderProxyConfig's.
+struct CertificateNeeds {
+  std::set<std::string> tls_bundles;
+  std::set<std::string> pem_secrets;
+};
+common::Result<CertificateNeeds> neededCertificates(const LoadBalancerGraph& graph, const RenderContext& ctx);
 
 // The document, compact JSON. Errors name the object as context "<kind> <id>":
 //  - kInvalidArgument: an object banyan-proxy cannot run (UDP, SCTP and PROMETHEUS

@@ -891,8 +891,8 @@ TEST_F(RenderTest, TerminatedHttpsUsesThePlacedCertificateFiles) {
   EXPECT_EQ(cl.tls.client_authentication, dpc::ClientAuth::kOptional);
   EXPECT_EQ(cl.tls.versions, static_cast<uint32_t>(dpc::kTlsV12));
   EXPECT_EQ(cl.tls.ciphers, api::kOwaspSuiteBCiphers);  // the API's default
-  // Octavia's default ALPN is h2,http/1.1,http/1.0; banyan-proxy has no HTTP/2.
-  EXPECT_EQ(cl.tls.alpn_protocols, (std::vector<std::string>{"http/1.1", "http/1.0"}));
+  // Octavia's default ALPN, in its order: banyan-proxy speaks HTTP/2 to clients.
+  EXPECT_EQ(cl.tls.alpn_protocols, (std::vector<std::string>{"h2", "http/1.1", "http/1.0"}));
   EXPECT_TRUE(cl.insert_headers.x_forwarded_proto);
   EXPECT_TRUE(cl.insert_headers.ssl_client_cn);
   EXPECT_FALSE(cl.insert_headers.ssl_client_verify);
@@ -937,6 +937,7 @@ TEST_F(RenderTest, PoolReencryptionUsesThePlacedCertificateFiles) {
   EXPECT_EQ(cp.tls_certificate, "/certs/client.pem");
   EXPECT_EQ(cp.ca_certificate, "/certs/ca.pem");
   EXPECT_EQ(cp.crl, "/certs/crl.pem");
+  // Octavia's pool default starts with h2; members are spoken to in HTTP/1.1.
   EXPECT_EQ(cp.alpn_protocols, (std::vector<std::string>{"http/1.1", "http/1.0"}));
 
   auto e = renderError(id);  // no certificate paths at all
@@ -969,6 +970,31 @@ TEST_F(RenderTest, PoolTlsFieldsAreIgnoredWhileTlsIsOff) {
   ASSERT_EQ(r.config.pools.size(), 1u);
   EXPECT_FALSE(r.config.pools[0].tls_enabled);
   EXPECT_EQ(member(r.json["pools"][0], "ca_certificate"), nullptr);
+}
+
+TEST_F(RenderTest, NeededCertificatesAreWhatTheDocumentWouldCarry) {
+  std::string id = lb();
+  std::string l = listener(
+      id, "TERMINATED_HTTPS", 443,
+      R"(,"default_tls_container_ref":"ref-default","sni_container_refs":["ref-sni"],)"
+      R"("client_authentication":"MANDATORY","client_ca_tls_container_ref":"ref-ca","client_crl_container_ref":"ref-crl")");
+  pool(l, "HTTP", R"(,"tls_enabled":true,"tls_container_ref":"ref-client","ca_tls_container_ref":"ref-pool-ca")");
+  std::string gone = listener(id, "TERMINATED_HTTPS", 8443, R"(,"default_tls_container_ref":"ref-gone")");
+  setField("listener", gone, "provisioning_status", R"("PENDING_DELETE")");
+
+  auto needs = neededCertificates(graph(id), context());
+  ASSERT_TRUE(needs.ok()) << needs.error().message;
+  EXPECT_EQ(needs->tls_bundles, (std::set<std::string>{"ref-default", "ref-sni", "ref-client"}));
+  EXPECT_EQ(needs->pem_secrets, (std::set<std::string>{"ref-ca", "ref-crl", "ref-pool-ca"}));
+
+  RenderContext with_deleted = context();
+  with_deleted.include_pending_delete = true;
+  EXPECT_EQ(neededCertificates(graph(id), with_deleted)->tls_bundles.count("ref-gone"), 1u);
+
+  setField("loadbalancer", id, "admin_state_up", "false");
+  auto disabled = neededCertificates(graph(id), context());
+  ASSERT_TRUE(disabled.ok());
+  EXPECT_TRUE(disabled->tls_bundles.empty() && disabled->pem_secrets.empty());
 }
 
 }  // namespace
