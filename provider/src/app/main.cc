@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "api/api_service.h"
+#include "app/cert_manager_setup.h"
 #include "app/controller_runtime.h"
 #include "app/provider_options.h"
 #include "auth/noauth.h"
@@ -73,19 +74,7 @@ int startApi(const common::OptionSet& options, provider::store::Store& store, Ru
     out.authenticator = provider::auth::makeNoauthAuthenticator();
   } else {
 #ifdef BANYAN_HAVE_KEYSTONE
-    provider::auth::KeystoneOptions ko;
-    const char* k = "keystone_authtoken";
-    ko.www_authenticate_uri = options.getString(k, "www_authenticate_uri");
-    ko.auth_url = options.getString(k, "auth_url");
-    ko.username = options.getString(k, "username");
-    ko.password = options.getString(k, "password");
-    ko.project_name = options.getString(k, "project_name");
-    ko.user_domain_name = options.getString(k, "user_domain_name");
-    ko.project_domain_name = options.getString(k, "project_domain_name");
-    ko.cafile = options.getString(k, "cafile");
-    ko.insecure = options.getBool(k, "insecure");
-    ko.token_cache_time = static_cast<int>(options.getInt(k, "token_cache_time"));
-    auto made = provider::auth::makeKeystoneAuthenticator(ko);
+    auto made = provider::auth::makeKeystoneAuthenticator(provider::app::keystoneOptionsFrom(options));
     if (!made.ok()) {
       LB_ERROR("cannot set up Keystone authentication: %s", made.error().message.c_str());
       return 1;

@@ -170,6 +170,22 @@ void declareProviderOptions(common::OptionSet& o) {
       "<state_dir>/pki.");
   add(o, ce, "ca_private_key", S, "", "The CA's private key (PEM, unencrypted). Set both or neither.");
   add(o, ce, "cert_validity_time", I, "2592000", "Seconds an amphora server certificate is valid.", 86400);
+  add(o, ce, "cert_manager", S, "barbican_cert_manager",
+      "Where listener and pool certificate references are read (docs/certificates.md):\n"
+      "barbican_cert_manager (Barbican secrets and containers) or local_cert_manager\n"
+      "(files <ref>.crt, .key, .int, .pass in storage_path; one controller host only).",
+      {}, {}, {"barbican_cert_manager", "local_cert_manager"});
+  add(o, ce, "barbican_auth", S, "barbican_acl_auth",
+      "How Barbican is accessed: with auth_strategy = keystone, Banyan's service user,\n"
+      "added to each referenced secret's read ACL with the user's token; with noauth, an\n"
+      "unauthenticated Barbican in the owning project.",
+      {}, {}, {"barbican_acl_auth"});
+  add(o, ce, "endpoint", S, "", "Barbican's URL. Empty: the key-manager endpoint of Keystone's catalog.");
+  add(o, ce, "region_name", S, "", "Region of the key-manager catalog entry. Empty: any.");
+  add(o, ce, "endpoint_type", S, "publicURL", "Interface of the key-manager catalog entry.", {}, {},
+      {"publicURL", "internalURL", "adminURL", "public", "internal", "admin"});
+  add(o, ce, "storage_path", S, "",
+      "Directory of local_cert_manager. Empty: <state_dir>/certificates.");
 
   const char* ha = "haproxy_amphora";
   add(o, ha, "bind_port", I, "9443", "Port of the amphora agents' REST API.", 1, 65535);

@@ -4,6 +4,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -69,6 +70,17 @@ std::string str(const rapidjson::Value& v, const char* key) {
              : std::string();
 }
 
+// "<endpoint>/v1", or an error for what is not an http(s) URL.
+Result<std::string> apiBase(const std::string& endpoint) {
+  std::string base = endpoint;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  if (base.rfind("http://", 0) != 0 && base.rfind("https://", 0) != 0)
+    return makeError(ErrorCode::kInvalidArgument, "the Barbican endpoint is not an http(s) URL",
+                     endpoint);
+  if (base.size() < 3 || base.compare(base.size() - 3, 3, "/v1") != 0) base += "/v1";
+  return base;
+}
+
 class UnauthenticatedAuth final : public BarbicanAuth {
  public:
   Result<HttpHeaders> serviceHeaders(const RequestContext& ctx) override { return headers(ctx); }
@@ -108,13 +120,17 @@ class KeystoneAuth final : public BarbicanAuth {
 
 class BarbicanCertManager final : public CertManager {
  public:
-  BarbicanCertManager(std::string base, std::chrono::milliseconds timeout,
-                      std::unique_ptr<BarbicanAuth> auth, std::unique_ptr<common::HttpClient> http)
-      : base_(std::move(base)), timeout_(timeout), auth_(std::move(auth)), http_(std::move(http)) {}
+  BarbicanCertManager(BarbicanOptions options, std::string base, std::unique_ptr<BarbicanAuth> auth,
+                      std::unique_ptr<common::HttpClient> http)
+      : options_(std::move(options)),
+        base_(std::move(base)),
+        auth_(std::move(auth)),
+        http_(std::move(http)) {}
 
   Result<void> grantAccess(const RequestContext& ctx, const std::string& ref) override {
     auto r = parseRef(ref);
     if (!r) return notARef(ref);
+    if (auto ok = ensureBase(); !ok) return ok;
     auto me = auth_->serviceUserId();
     if (!me) return me.error();
     if (me->empty()) return {};  // nobody to name: reads happen in the owning project
@@ -134,6 +150,7 @@ class BarbicanCertManager final : public CertManager {
                                         const std::string& ref) override {
     auto r = parseRef(ref);
     if (!r) return notARef(ref);
+    if (auto ok = ensureBase(); !ok) return ok.error();
     auto headers = auth_->serviceHeaders(ctx);
     if (!headers) return headers.error();
     if (!r->container) {
@@ -158,12 +175,28 @@ class BarbicanCertManager final : public CertManager {
   Result<std::string> getSecret(const RequestContext& ctx, const std::string& ref) override {
     auto r = parseRef(ref);
     if (!r || r->container) return notARef(ref);
+    if (auto ok = ensureBase(); !ok) return ok.error();
     auto headers = auth_->serviceHeaders(ctx);
     if (!headers) return headers.error();
     return secretPayload(*headers, r->uuid, ref);
   }
 
  private:
+  // The endpoint, looked up once when it was not configured. base_ is written once,
+  // under the lock; every reader has passed here.
+  Result<void> ensureBase() {
+    std::lock_guard<std::mutex> lock(base_mu_);
+    if (!base_.empty()) return {};
+    auto url = options_.endpoint_lookup();
+    if (!url)
+      return makeError(ErrorCode::kUnavailable, "no Barbican endpoint: " + url.error().message);
+    auto base = apiBase(*url);
+    if (!base) return base.error();
+    base_ = std::move(*base);
+    LB_INFO("Barbican endpoint from the catalog url=%s", base_.c_str());
+    return {};
+  }
+
   static common::Error notARef(const std::string& ref) {
     return makeError(ErrorCode::kNotFound, "not a Barbican secret or container reference", ref);
   }
@@ -177,7 +210,7 @@ class BarbicanCertManager final : public CertManager {
   Result<common::HttpClientResponse> get(HttpHeaders headers, const std::string& url,
                                          const std::string& accept, const std::string& ref) {
     headers.emplace_back("Accept", accept);
-    auto resp = http_->request("GET", url, headers, "", timeout_);
+    auto resp = http_->request("GET", url, headers, "", options_.timeout);
     if (!resp) return resp.error();
     if (resp->status == 200) return resp;
     if (resp->status == 404 || resp->status == 401 || resp->status == 403)
@@ -279,7 +312,8 @@ class BarbicanCertManager final : public CertManager {
     HttpHeaders headers = user;
     headers.emplace_back("Content-Type", "application/json");
     headers.emplace_back("Accept", "application/json");
-    auto put = http_->request("PUT", object_url + "/acl", headers, sb.GetString(), timeout_);
+    auto put =
+        http_->request("PUT", object_url + "/acl", headers, sb.GetString(), options_.timeout);
     if (!put) return put.error();
     if (put->status == 200 || put->status == 201) {
       LB_INFO("added banyan to a Barbican read ACL ref=%s", ref.c_str());
@@ -293,8 +327,9 @@ class BarbicanCertManager final : public CertManager {
                      ref);
   }
 
-  std::string base_;  // ".../v1"
-  std::chrono::milliseconds timeout_;
+  const BarbicanOptions options_;
+  std::mutex base_mu_;
+  std::string base_;  // ".../v1"; empty until looked up
   std::unique_ptr<BarbicanAuth> auth_;
   std::unique_ptr<common::HttpClient> http_;
 };
@@ -313,16 +348,19 @@ std::unique_ptr<BarbicanAuth> makeKeystoneBarbicanAuth(
 Result<std::unique_ptr<CertManager>> makeBarbicanCertManager(
     const BarbicanOptions& options, std::unique_ptr<BarbicanAuth> auth,
     std::unique_ptr<common::HttpClient> http) {
-  std::string base = options.endpoint;
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  if (base.rfind("http://", 0) != 0 && base.rfind("https://", 0) != 0)
-    return makeError(ErrorCode::kInvalidArgument, "the Barbican endpoint is not an http(s) URL",
-                     options.endpoint);
-  if (base.size() < 3 || base.compare(base.size() - 3, 3, "/v1") != 0) base += "/v1";
   if (!auth || !http)
     return makeError(ErrorCode::kInvalidArgument, "Barbican needs an auth and an HTTP client");
+  std::string base;
+  if (!options.endpoint.empty()) {
+    auto b = apiBase(options.endpoint);
+    if (!b) return b.error();
+    base = std::move(*b);
+  } else if (!options.endpoint_lookup) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "Barbican needs an endpoint or a way to look it up");
+  }
   return std::unique_ptr<CertManager>(std::make_unique<BarbicanCertManager>(
-      std::move(base), options.timeout, std::move(auth), std::move(http)));
+      options, std::move(base), std::move(auth), std::move(http)));
 }
 
 }  // namespace banyan::provider::certs

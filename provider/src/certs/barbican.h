@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -48,10 +49,13 @@ std::unique_ptr<BarbicanAuth> makeKeystoneBarbicanAuth(
 
 struct BarbicanOptions {
   std::string endpoint;  // e.g. "https://barbican.example.com:9311" (with or without /v1)
+  // Without an endpoint: asked on first use (Keystone's catalog), and again after a
+  // failure.
+  std::function<common::Result<std::string>()> endpoint_lookup;
   std::chrono::milliseconds timeout{10000};
 };
 
-// Fails on an empty or malformed endpoint.
+// Fails on a malformed endpoint, or on neither an endpoint nor a lookup.
 common::Result<std::unique_ptr<CertManager>> makeBarbicanCertManager(
     const BarbicanOptions& options, std::unique_ptr<BarbicanAuth> auth,
     std::unique_ptr<common::HttpClient> http);

@@ -75,7 +75,7 @@ class BarbicanKeystone : public ::testing::Test {
   }
 
   std::unique_ptr<CertManager> manager(const std::string& endpoint) {
-    auto m = makeBarbicanCertManager({endpoint, std::chrono::seconds(30)},
+    auto m = makeBarbicanCertManager(test::at(endpoint, std::chrono::seconds(30)),
                                      makeKeystoneBarbicanAuth(session_),
                                      std::move(common::makeHttpClient().value()));
     EXPECT_TRUE(m.ok());
@@ -129,7 +129,14 @@ TEST_F(BarbicanKeystone, TheEndpointComesFromTheCatalogInOctaviasSpelling) {
 TEST_F(BarbicanKeystone, BanyanReadsAUsersSecretOnlyAfterTheUsersTokenGrantsIt) {
   std::string ref = storeAs("p1-creator", pki_.read("leaf.p12"));
   ASSERT_FALSE(ref.empty());
-  auto m = manager(*session_->endpoint("key-manager", "internal", ""));
+  BarbicanOptions from_catalog;
+  from_catalog.endpoint_lookup = [session = session_] {
+    return session->endpoint("key-manager", "internalURL", "");
+  };
+  auto made = makeBarbicanCertManager(from_catalog, makeKeystoneBarbicanAuth(session_),
+                                      std::move(common::makeHttpClient().value()));
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  auto& m = *made;
   RequestContext service_ctx{keystone_->projectId("banyan-p1"), ""};
   auto before = m->getCertificate(service_ctx, ref);
   ASSERT_FALSE(before.ok());

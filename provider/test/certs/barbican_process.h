@@ -10,7 +10,18 @@
 #include <cstdlib>
 #include <string>
 
+#include "certs/barbican.h"
+
 namespace banyan::provider::certs::test {
+
+// Options naming a fixed endpoint.
+inline BarbicanOptions at(const std::string& endpoint,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  BarbicanOptions o;
+  o.endpoint = endpoint;
+  o.timeout = timeout;
+  return o;
+}
 
 class BarbicanProcess {
  public:

@@ -35,7 +35,7 @@ class BarbicanTest : public ::testing::Test {
     auto http = common::makeHttpClient();
     ASSERT_TRUE(http.ok());
     http_ = std::move(http).value();
-    auto m = makeBarbicanCertManager({g_barbican.url(), std::chrono::seconds(10)},
+    auto m = makeBarbicanCertManager(test::at(g_barbican.url(), std::chrono::seconds(10)),
                                      makeUnauthenticatedBarbicanAuth(),
                                      std::move(common::makeHttpClient().value()));
     ASSERT_TRUE(m.ok()) << m.error().message;
@@ -177,7 +177,7 @@ TEST_F(BarbicanTest, MissingForeignAndMalformedReferencesAreNotFound) {
 }
 
 TEST_F(BarbicanTest, AnUnreachableBarbicanIsUnavailableNotNotFound) {
-  auto m = makeBarbicanCertManager({"http://127.0.0.1:1", std::chrono::seconds(2)},
+  auto m = makeBarbicanCertManager(test::at("http://127.0.0.1:1", std::chrono::seconds(2)),
                                    makeUnauthenticatedBarbicanAuth(),
                                    std::move(common::makeHttpClient().value()));
   ASSERT_TRUE(m.ok());
@@ -186,8 +186,24 @@ TEST_F(BarbicanTest, AnUnreachableBarbicanIsUnavailableNotNotFound) {
   EXPECT_EQ(c.error().code, ErrorCode::kUnavailable);
 }
 
+TEST(BarbicanOptions, AnEndpointOrALookupIsNeeded) {
+  auto none = makeBarbicanCertManager({}, makeUnauthenticatedBarbicanAuth(),
+                                      std::move(common::makeHttpClient().value()));
+  ASSERT_FALSE(none.ok());
+  BarbicanOptions failing;
+  failing.endpoint_lookup = [] {
+    return common::Result<std::string>(common::makeError(ErrorCode::kNotFound, "no catalog entry"));
+  };
+  auto lazy = makeBarbicanCertManager(failing, makeUnauthenticatedBarbicanAuth(),
+                                      std::move(common::makeHttpClient().value()));
+  ASSERT_TRUE(lazy.ok()) << "the lookup happens on first use";
+  auto c = (*lazy)->getCertificate({"p", ""}, "00000000-0000-4000-8000-000000000000");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, ErrorCode::kUnavailable);
+}
+
 TEST(BarbicanOptions, TheEndpointMustBeAnHttpUrl) {
-  EXPECT_FALSE(makeBarbicanCertManager({"barbican:9311"}, makeUnauthenticatedBarbicanAuth(),
+  EXPECT_FALSE(makeBarbicanCertManager(test::at("barbican:9311"), makeUnauthenticatedBarbicanAuth(),
                                        std::move(common::makeHttpClient().value()))
                    .ok());
 }
