@@ -58,6 +58,7 @@ class Env:
         self.provider = None
         self.member_pids = {}
         self.members = {}  # name -> address
+        self.clients = []  # namespaces of extra clients on the VIP network
         self.conf = os.path.join(self.tmp, "provider.conf")
         with open(self.conf, "w") as f:
             f.write("""[DEFAULT]
@@ -145,6 +146,19 @@ proxy_binary = {proxy}
             time.sleep(0.1)
         raise RuntimeError("member server %d did not start" % i)
 
+    def start_client(self, name, addr):
+        """A client namespace on the VIP network (beside the host's own address there)."""
+        ns = "%s-%s" % (self.prefix, name)
+        veth = "%s%sh" % (self.prefix, name)
+        run(["ip", "netns", "add", ns])
+        self.clients.append((ns, veth))
+        run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+        run(["ip", "link", "set", veth, "master", self.prefix + "-vip0", "up"])
+        run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        run(["ip", "-n", ns, "addr", "add", addr + "/26", "dev", "eth0"])
+        run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+        return ns
+
     def stop_member(self, i):
         p = self.member_pids.pop(i, None)
         if p:
@@ -158,6 +172,9 @@ proxy_binary = {proxy}
         r = run([self.args.provider, "--config-file", self.conf, "netns-cleanup"], check_rc=False)
         if r.returncode != 0:
             print("netns-cleanup failed: " + r.stderr, file=sys.stderr)
+        for ns, veth in self.clients:
+            run(["ip", "link", "del", veth], check_rc=False)
+            run(["ip", "netns", "del", ns], check_rc=False)
         for i, ns in enumerate(self.members, 1):
             # The host end first: a namespace is destroyed asynchronously, its veth later.
             run(["ip", "link", "del", "%sm%dh" % (self.prefix, i)], check_rc=False)
@@ -232,6 +249,14 @@ def http_get(address, port=80, timeout=2):
     return int(head.split()[1]), body.decode(errors="replace")
 
 
+def curl_from(ns, address, port=80):
+    """(curl exit code, HTTP status) of a GET from namespace NS; exit 28 with no status is
+    a connect timeout: the SYN was dropped, not refused or closed by the proxy."""
+    r = run(["ip", "netns", "exec", ns, "curl", "-sS", "--connect-timeout", "2", "-m", "5", "-o", "/dev/null",
+             "-w", "%{http_code}", "http://%s:%d/" % (address, port)], check_rc=False)
+    return r.returncode, r.stdout.strip()
+
+
 def answer_fields(body):
     return dict(part.split("=", 1) for part in body.split() if "=" in part)
 
@@ -245,16 +270,23 @@ def spread(address, port=80, count=30):
     return seen
 
 
+OUTAGE_LOG = []  # what the last outage() saw: (seconds in, outcome) at each change
+
+
 def outage(address, deadline_s, port=80):
     """Requests every 20 ms until one fails and then one succeeds again; returns the gap."""
     first_fail = None
     start = time.time()
+    del OUTAGE_LOG[:]
     while time.time() - start < deadline_s:
         t = time.time()
         try:
-            ok = http_get(address, port, timeout=0.3)[0] == 200
-        except OSError:
-            ok = False
+            status = http_get(address, port, timeout=0.3)[0]
+            ok, what = status == 200, str(status)
+        except OSError as e:
+            ok, what = False, type(e).__name__
+        if not OUTAGE_LOG or OUTAGE_LOG[-1][1] != what:
+            OUTAGE_LOG.append((round(t - start, 2), what))
         if not ok and first_fail is None:
             first_fail = t
         if ok and first_fail is not None:
@@ -338,6 +370,26 @@ def scenario(env):
     xff = answer_fields(body).get("xff", "")
     check("member sees the client address in X-Forwarded-For", xff == "203.0.113.65", body.strip())
 
+    # allowed_cidrs: the amphora's firewall (nftables, table inet banyan) serves the
+    # allowed source only; another client on the VIP network is dropped, then let in.
+    amp_ns = env.rest("GET", "/octavia/amphorae/" + first_amp)["amphora"]["compute_id"]
+    table = run(["ip", "netns", "exec", amp_ns, "nft", "list", "table", "inet", "banyan"], check_rc=False).stdout
+    check("the amphora's firewall opens the agent port to the management network only",
+          "203.0.113.192/26" in table and "jump mgmt_only" in table, table[:400])
+    other = env.start_client("c2", "203.0.113.126")
+    check("a second client is served before allowed_cidrs", curl_from(other, vip) == (0, "200"),
+          str(curl_from(other, vip)))
+    env.cli("listener", "set", "--allowed-cidr", "203.0.113.65/32", listener["id"])
+    env.wait_active(lb_id)
+    status, _ = http_get(vip)
+    check("listener set --allowed-cidr keeps the allowed client served", status == 200, str(status))
+    refused = curl_from(other, vip)
+    check("a client outside allowed_cidrs is dropped (connect timeout)", refused[0] == 28, str(refused))
+    env.cli("listener", "unset", "--allowed-cidrs", listener["id"])
+    env.wait_active(lb_id)
+    check("listener unset --allowed-cidrs serves the other client again", curl_from(other, vip) == (0, "200"),
+          str(curl_from(other, vip)))
+
     # TCP listener with a PROXY v2 pool: the member reads the client from the header.
     tcp = env.cli("listener", "create", "--name", "tcp", "--protocol", "TCP", "--protocol-port", "81", lb_id,
                   "-f", "json")
@@ -394,7 +446,8 @@ def scenario(env):
     gap = outage(vip, 40)
     TIMINGS["single_failover_outage_s"] = gap or -1
     check("after the amphora is killed, failover replaces it and traffic resumes", gap is not None and gap < 40,
-          str(gap))
+          "%s; client saw %s; neighbour: %s" % (gap, OUTAGE_LOG,
+                                                run(["ip", "neigh", "show", vip], check_rc=False).stdout.strip()))
     env.wait_active(lb_id)
     new_amps = env.rest("GET", "/octavia/amphorae?loadbalancer_id=" + lb_id)["amphorae"]
     check("the failed amphora was replaced", len(new_amps) == 1 and new_amps[0]["id"] != amp["id"], str(new_amps))
@@ -418,6 +471,20 @@ def scenario(env):
     amps = env.rest("GET", "/octavia/amphorae?loadbalancer_id=" + lb2["id"])["amphorae"]
     check("ACTIVE_STANDBY has a MASTER and a BACKUP", sorted(a["role"] for a in amps) == ["BACKUP", "MASTER"],
           str([a["role"] for a in amps]))
+    # VRRP adverts come from the peer's address on the VIP network: the firewall lets
+    # them in, so exactly one amphora holds the VIP (two would be a split brain).
+    def vip_holders():
+        held = 0
+        for a in amps:
+            ns = env.rest("GET", "/octavia/amphorae/" + a["id"])["amphora"]["compute_id"]
+            held += ('"local":"%s"' % vip2) in run(["ip", "-n", ns, "-j", "addr"]).stdout
+        return held
+    try:
+        env.wait_for("one VIP holder", lambda: vip_holders() == 1, timeout=10)
+    except RuntimeError:
+        pass  # the check below says how many
+    check("exactly one amphora of the pair holds the VIP (VRRP passes the firewall)", vip_holders() == 1,
+          str(vip_holders()))
     master = [a for a in amps if a["role"] == "MASTER"][0]
     kill_namespace(env.rest("GET", "/octavia/amphorae/" + master["id"])["amphora"]["compute_id"])
     gap = outage(vip2, 20)

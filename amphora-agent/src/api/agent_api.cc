@@ -183,7 +183,79 @@ std::string agentConfigJson(const heartbeat::HeartbeatSettings& s, bool include_
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-AgentApi::AgentApi(ApiOptions options, ApiDeps deps) : options_(std::move(options)), deps_(deps) {}
+AgentApi::AgentApi(ApiOptions options, ApiDeps deps) : options_(std::move(options)), deps_(deps) {
+  // The VRRP settings in force survive a restart in vrrp.json (without the password).
+  if (auto stored = storage::readFile(vrrpPath())) {
+    rapidjson::Document d;
+    d.Parse(stored->data(), stored->size());
+    vrrp_active_ = true;
+    if (!d.HasParseError() && d.IsObject() && d.HasMember("peer_addresses") && d["peer_addresses"].IsArray()) {
+      for (const auto& p : d["peer_addresses"].GetArray()) {
+        if (p.IsString()) vrrp_peers_.emplace_back(p.GetString(), p.GetStringLength());
+      }
+    }
+  }
+}
+
+FirewallInputs AgentApi::firewallInputs() const {
+  FirewallInputs in;
+  in.agent_port = options_.agent_port;
+  in.management_cidrs = options_.management_cidrs;
+  in.vrrp = vrrp_active_;
+  in.vrrp_peers = vrrp_peers_;
+  return in;
+}
+
+Result<FirewallPlan> AgentApi::storedPlan(const FirewallInputs& inputs) {
+  auto stored = deps_.applier.stored();
+  if (stored) {
+    auto plan = firewallPlanFor(stored.value(), inputs);
+    if (plan) return plan;
+    LB_ERROR("The stored proxy config gives no firewall; guarding the agent port only. amp=%s path=%s error=%s",
+             options_.amphora_id.c_str(), plan.error().context.c_str(), plan.error().message.c_str());
+  } else if (stored.error().code != ErrorCode::kNotFound) {
+    return stored.error();
+  }
+  return firewallPlanFor("{}", inputs);
+}
+
+void AgentApi::setFirewall(std::optional<FirewallPlan> plan) {
+  std::lock_guard<std::mutex> lock(firewall_view_mu_);
+  firewall_ = std::move(plan);
+}
+
+Result<void> AgentApi::applyFirewallPlan(const FirewallPlan& plan) {
+  if (firewall_ && *firewall_ == plan) return {};
+  auto r = deps_.system.applyFirewall(plan);
+  if (!r) {
+    // The kernel keeps the previous table (one transaction); firewall_ still says which.
+    LB_ERROR("Firewall not applied. amp=%s path=%s error=%s", options_.amphora_id.c_str(),
+             r.error().context.c_str(), r.error().message.c_str());
+    return r;
+  }
+  setFirewall(plan);
+  return {};
+}
+
+void AgentApi::restoreFirewallPlan(const std::optional<FirewallPlan>& previous, const char* why) {
+  if (!previous) return;
+  if (auto r = applyFirewallPlan(*previous); !r) {
+    setFirewall(std::nullopt);  // unknown now: the next change re-applies in full
+    LB_ERROR("Cannot restore the previous firewall after %s. amp=%s error=%s", why, options_.amphora_id.c_str(),
+             r.error().message.c_str());
+    return;
+  }
+  LB_WARN("Previous firewall restored after %s. amp=%s", why, options_.amphora_id.c_str());
+}
+
+Result<void> AgentApi::restoreFirewall(uint16_t agent_port) {
+  std::lock_guard<std::mutex> lock(firewall_mu_);
+  options_.agent_port = agent_port;
+  auto plan = storedPlan(firewallInputs());
+  if (!plan) return plan.error();
+  setFirewall(std::nullopt);  // whatever the kernel holds (a previous agent's table), replace it
+  return applyFirewallPlan(plan.value());
+}
 
 void AgentApi::setTlsReloader(std::function<Result<void>()> reload) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -271,6 +343,11 @@ HttpResponse AgentApi::details() {
   }
   VrrpState vrrp = deps_.system.vrrpState();
   bool has_vrrp = storage::readFile(vrrpPath()).ok();
+  std::optional<FirewallPlan> firewall;
+  {
+    std::lock_guard<std::mutex> lock(firewall_view_mu_);
+    firewall = firewall_;
+  }
   return json(200, [&](Writer& w) {
     w.Key("hostname");
     writeString(w, host.hostname);
@@ -351,6 +428,42 @@ HttpResponse AgentApi::details() {
     w.String(has_vrrp ? "ACTIVE_STANDBY" : "SINGLE");
     w.Key("role");
     w.String(has_vrrp ? vrrpStateName(vrrp) : "STANDALONE");
+    // What the agent's nftables table holds (null: not applied yet, or unknown after
+    // a failed restore).
+    w.Key("firewall");
+    if (!firewall) {
+      w.Null();
+      return;
+    }
+    auto strings = [&](const char* key, const std::vector<std::string>& values) {
+      w.Key(key);
+      w.StartArray();
+      for (const auto& v : values) writeString(w, v);
+      w.EndArray();
+    };
+    w.StartObject();
+    strings("vips", firewall->vips);
+    w.Key("listeners");
+    w.StartArray();
+    for (const auto& l : firewall->listeners) {
+      w.StartObject();
+      w.Key("vip");
+      writeString(w, l.vip);
+      w.Key("port");
+      w.Uint(l.port);
+      w.Key("protocol");
+      writeString(w, l.protocol);
+      strings("allowed_cidrs", l.allowed_cidrs);
+      w.EndObject();
+    }
+    w.EndArray();
+    strings("management_cidrs", firewall->management_cidrs);
+    w.Key("agent_port");
+    w.Uint(firewall->agent_port);
+    w.Key("vrrp");
+    w.Bool(firewall->allow_vrrp);
+    strings("vrrp_peers", firewall->vrrp_peers);
+    w.EndObject();
   });
 }
 
@@ -367,8 +480,30 @@ HttpResponse AgentApi::putConfig(const HttpRequest& req) {
   // schema and semantics are the proxy's own (--check or its control API).
   rapidjson::Document doc;
   if (auto p = parseObject(doc, req.body); !p) return badRequest(p.error());
+  // Order: the document's firewall plan (refusals touch nothing), then the firewall
+  // (one kernel transaction), then the proxy. Firewall first because it is the step
+  // that can be undone exactly: when the proxy refuses or fails, the previous
+  // firewall is put back, so the amphora never runs one document's listeners behind
+  // another document's rules for longer than the apply takes.
+  std::lock_guard<std::mutex> lock(firewall_mu_);
+  const FirewallInputs inputs = firewallInputs();
+  auto plan = firewallPlanFor(req.body, inputs);
+  if (!plan) return errorReply(400, "Invalid configuration", plan.error().context, plan.error().message);
+  std::optional<FirewallPlan> previous = firewall_;
+  if (!previous) {
+    if (auto stored = storedPlan(inputs)) previous = std::move(stored.value());
+  }
+  const bool firewall_changed = !firewall_ || *firewall_ != plan.value();
+  if (auto fw = applyFirewallPlan(plan.value()); !fw) {
+    if (fw.error().code == ErrorCode::kInvalidArgument) {
+      return errorReply(400, "Invalid configuration", "", "firewall: " + fw.error().message + " (" +
+                                                              fw.error().context + ")");
+    }
+    return fromError(fw.error());
+  }
   auto applied = deps_.applier.apply(req.body);
   if (!applied) {
+    if (firewall_changed) restoreFirewallPlan(previous, "a refused config");
     if (applied.error().code == ErrorCode::kInvalidArgument) {
       return errorReply(400, "Invalid configuration", applied.error().context, applied.error().message);
     }
@@ -520,8 +655,23 @@ HttpResponse AgentApi::putVrrp(const HttpRequest& req) {
   spec.nopreempt = rd.boolean(doc, "nopreempt", "", false, true);
   if (!rd.ok()) return badRequest(rd.error());
   std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> fw_lock(firewall_mu_);
+  // The firewall first: the peers' adverts must pass before keepalived starts
+  // listening for them, or both amphorae would claim the VIP for a while.
+  std::optional<FirewallPlan> previous = firewall_;
+  FirewallInputs inputs = firewallInputs();
+  inputs.vrrp = true;
+  inputs.vrrp_peers = spec.peer_addresses;
+  auto plan = storedPlan(inputs);
+  if (!plan) return fromError(plan.error());
+  if (auto fw = applyFirewallPlan(plan.value()); !fw) return fromError(fw.error());
   auto applied = deps_.system.applyVrrp(spec);
-  if (!applied) return fromError(applied.error());
+  if (!applied) {
+    restoreFirewallPlan(previous, "a refused VRRP config");
+    return fromError(applied.error());
+  }
+  vrrp_active_ = true;
+  vrrp_peers_ = spec.peer_addresses;
   // Kept so GET /1.0/vrrp and /details can say what was asked, without the password.
   rapidjson::Document stored;
   stored.CopyFrom(doc, stored.GetAllocator());

@@ -7,8 +7,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "api/firewall_plan.h"
 #include "api/system_ops.h"
 #include "apply/config_apply.h"
 #include "banyan/common/http_server.h"
@@ -27,6 +30,8 @@ struct ApiOptions {
   std::string agent_server_cert;  // rewritten by PUT /1.0/certificate
   std::string agent_server_key;   // may equal agent_server_cert (one PEM with both)
   std::string agent_version;
+  uint16_t agent_port = 9443;                 // the API's port, which the firewall keeps open
+  std::vector<std::string> management_cidrs;  // [amphora_agent] management_cidrs
 };
 
 struct ApiDeps {
@@ -52,6 +57,10 @@ class AgentApi {
 
   common::HttpResponse handle(const common::HttpRequest& request);
 
+  // Applies the firewall for the stored proxy document and VRRP settings (agent
+  // start): AGENT_PORT is the port the API really listens on (bind_port may be 0).
+  common::Result<void> restoreFirewall(uint16_t agent_port);
+
   std::string agentConfigPath() const { return options_.state_dir + "/agent-config.json"; }
   std::string vrrpPath() const { return options_.state_dir + "/vrrp.json"; }
 
@@ -69,10 +78,28 @@ class AgentApi {
   common::HttpResponse plugVip(const common::HttpRequest& request, const std::string& ip);
   common::HttpResponse plugNetwork(const common::HttpRequest& request);
 
+  // The firewall: plans from the inputs below, applied only when they change. Called
+  // with firewall_mu_ held.
+  FirewallInputs firewallInputs() const;
+  common::Result<FirewallPlan> storedPlan(const FirewallInputs& inputs);
+  common::Result<void> applyFirewallPlan(const FirewallPlan& plan);
+  // Puts PREVIOUS back after a later step failed; logs when even that fails.
+  void restoreFirewallPlan(const std::optional<FirewallPlan>& previous, const char* why);
+
   ApiOptions options_;
   ApiDeps deps_;
   std::mutex mu_;  // serializes agent-config, certificate rotation and vrrp writes
   std::function<common::Result<void>()> reload_tls_;
+  // Serializes everything that changes the firewall (config and VRRP PUTs, start).
+  // Taken after mu_ where both are needed.
+  std::mutex firewall_mu_;
+  bool vrrp_active_ = false;
+  std::vector<std::string> vrrp_peers_;
+  std::optional<FirewallPlan> firewall_;  // what the kernel has; nullopt = unknown
+  // Guards firewall_ for readers that must not wait for an apply (/details); writers
+  // hold firewall_mu_ too.
+  mutable std::mutex firewall_view_mu_;
+  void setFirewall(std::optional<FirewallPlan> plan);
 };
 
 }  // namespace banyan::agent::api

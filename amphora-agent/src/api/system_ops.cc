@@ -34,6 +34,19 @@ common::Result<void> NoopSystemOps::applyVrrp(const VrrpSpec& spec) {
   return {};
 }
 
+common::Result<void> NoopSystemOps::applyFirewall(const FirewallPlan& plan) {
+  std::lock_guard<std::mutex> lock(mu_);
+  firewall_.push_back(plan);
+  // A long dry run must not grow without bound; tests look at the last few.
+  if (firewall_.size() > 64) firewall_.erase(firewall_.begin());
+  return {};
+}
+
+std::vector<FirewallPlan> NoopSystemOps::firewallHistory() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return firewall_;
+}
+
 VrrpState NoopSystemOps::vrrpState() { return VrrpState::kUnknown; }
 
 std::optional<VipPlug> NoopSystemOps::lastVip() const {

@@ -4,6 +4,7 @@
 // (wired in app/); NoopSystemOps is the dry-run choice and records what it was asked.
 #pragma once
 
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -59,6 +60,25 @@ struct VrrpSpec {
   bool nopreempt = true;
 };
 
+// The agent's nftables table (system/firewall.h), as derived from the proxy document,
+// agent.conf and the VRRP settings by firewallPlanFor() (api/firewall_plan.h).
+struct FirewallListener {
+  std::string vip;
+  uint16_t port = 0;
+  std::string protocol = "tcp";            // tcp|udp|sctp
+  std::vector<std::string> allowed_cidrs;  // empty = every source
+  bool operator==(const FirewallListener&) const = default;
+};
+struct FirewallPlan {
+  std::vector<std::string> vips;  // traffic to these is dropped unless a listener takes it
+  std::vector<FirewallListener> listeners;
+  std::vector<std::string> management_cidrs;  // the agent port (and VRRP) from here only
+  std::vector<std::string> vrrp_peers;        // VRRP also from these
+  uint16_t agent_port = 9443;
+  bool allow_vrrp = false;  // false: VRRP dropped from everyone (SINGLE)
+  bool operator==(const FirewallPlan&) const = default;
+};
+
 enum class VrrpState { kMaster, kBackup, kFault, kUnknown };
 const char* vrrpStateName(VrrpState state);
 
@@ -73,6 +93,9 @@ class SystemOps {
   virtual common::Result<void> applyVrrp(const VrrpSpec& spec) = 0;
   virtual VrrpState vrrpState() = 0;
   virtual std::string keepalivedVersion() = 0;  // "" when unknown
+  // Replaces the agent's firewall as a whole, atomically: on failure the previous
+  // rules stay. kInvalidArgument names the field of PLAN.
+  virtual common::Result<void> applyFirewall(const FirewallPlan& plan) = 0;
 };
 
 // Dry run: accepts everything, changes nothing, remembers the last request.
@@ -83,16 +106,20 @@ class NoopSystemOps final : public SystemOps {
   common::Result<void> applyVrrp(const VrrpSpec& spec) override;
   VrrpState vrrpState() override;
   std::string keepalivedVersion() override { return ""; }
+  common::Result<void> applyFirewall(const FirewallPlan& plan) override;
 
   std::optional<VipPlug> lastVip() const;
   std::optional<NetworkPlug> lastNetwork() const;
   std::optional<VrrpSpec> lastVrrp() const;
+  // Every plan applyFirewall was given, oldest first.
+  std::vector<FirewallPlan> firewallHistory() const;
 
  private:
   mutable std::mutex mu_;
   std::optional<VipPlug> vip_;
   std::optional<NetworkPlug> network_;
   std::optional<VrrpSpec> vrrp_;
+  std::vector<FirewallPlan> firewall_;
 };
 
 }  // namespace banyan::agent::api

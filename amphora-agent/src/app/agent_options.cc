@@ -1,5 +1,9 @@
 #include "app/agent_options.h"
 
+#include <arpa/inet.h>
+
+#include <cctype>
+
 namespace banyan::agent::app {
 
 using common::ErrorCode;
@@ -7,6 +11,33 @@ using common::makeError;
 using common::OptionDecl;
 using common::OptionType;
 using common::Result;
+
+namespace {
+
+// "192.0.2.0/24", "2001:db8::/64" or a bare address. The firewall checks again (host
+// bits and all); this is so a typo fails at start, naming the option.
+bool isPrefixOrAddress(const std::string& text) {
+  auto slash = text.find('/');
+  std::string addr = text.substr(0, slash);
+  unsigned char buf[16];
+  int max_len;
+  if (inet_pton(AF_INET, addr.c_str(), buf) == 1) {
+    max_len = 32;
+  } else if (inet_pton(AF_INET6, addr.c_str(), buf) == 1) {
+    max_len = 128;
+  } else {
+    return false;
+  }
+  if (slash == std::string::npos) return true;
+  std::string len = text.substr(slash + 1);
+  if (len.empty() || len.size() > 3) return false;
+  for (char c : len) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return std::stoi(len) <= max_len;
+}
+
+}  // namespace
 
 void declareAgentOptions(common::OptionSet& o) {
   o.declare(OptionDecl{"DEFAULT", "log_level", OptionType::kString, "info",
@@ -48,6 +79,12 @@ void declareAgentOptions(common::OptionSet& o) {
                        {}, {}, {"kernel", "noop"}});
   o.declare(OptionDecl{g, "keepalived_binary", OptionType::kString, "/usr/sbin/keepalived",
                        "The keepalived executable for ACTIVE_STANDBY (VRRP)."});
+  o.declare(OptionDecl{g, "management_cidrs", OptionType::kList, "",
+                       "Networks the controller reaches this amphora from (CIDRs or addresses, comma\n"
+                       "separated). The agent's firewall (nftables table inet banyan, kernel driver) accepts\n"
+                       "the API port only from these, and VRRP only from these and the VRRP peers. Empty:\n"
+                       "the API port and VRRP are open to every source (mutual TLS still guards the API),\n"
+                       "so an amphora whose agent.conf predates the option is never locked out."});
 
   const std::string h = "health_manager";
   o.declare(OptionDecl{h, "controller_ip_port_list", OptionType::kList, "",
@@ -88,6 +125,13 @@ Result<AgentSettings> readAgentSettings(const common::OptionSet& o) {
                           "proxy_control_socket"}) {
     if (o.getString(g, key).empty()) {
       return makeError(ErrorCode::kInvalidArgument, "must be set", "[amphora_agent] " + std::string(key));
+    }
+  }
+  s.management_cidrs = o.getList(g, "management_cidrs");
+  for (const auto& c : s.management_cidrs) {
+    if (!isPrefixOrAddress(c)) {
+      return makeError(ErrorCode::kInvalidArgument, "\"" + c + "\" is not a CIDR or an IP address",
+                       "[amphora_agent] management_cidrs");
     }
   }
   s.heartbeat.targets = o.getList("health_manager", "controller_ip_port_list");

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "banyan/common/options.h"
 #include "banyan/common/result.h"
@@ -29,6 +30,7 @@ struct AgentSettings {
   std::string amphora_id;
   std::string system_driver;  // "kernel" or "noop"
   std::string keepalived_binary;
+  std::vector<std::string> management_cidrs;  // canonical-free, validated CIDRs or addresses
   heartbeat::HeartbeatSettings heartbeat;
 };
 

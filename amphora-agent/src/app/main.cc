@@ -157,8 +157,23 @@ int main(int argc, char** argv) {
                              .state_dir = settings.state_dir,
                              .agent_server_cert = settings.agent_server_cert,
                              .agent_server_key = settings.agent_server_key,
-                             .agent_version = BANYAN_VERSION},
+                             .agent_version = BANYAN_VERSION,
+                             .agent_port = settings.bind_port,
+                             .management_cidrs = settings.management_cidrs},
       agent::api::ApiDeps{applier, certs, control, heartbeat, *system});
+  if (settings.management_cidrs.empty()) {
+    LB_WARN("[amphora_agent] management_cidrs is empty: the firewall leaves the agent port and VRRP open to "
+            "every source. amp=%s",
+            settings.amphora_id.c_str());
+  }
+  // The firewall goes up before the API listens when the port is known; with
+  // bind_port = 0 only once the server has one.
+  if (settings.bind_port != 0) {
+    if (auto r = api.restoreFirewall(settings.bind_port); !r) {
+      LB_ERROR("Firewall not restored at start. amp=%s error=%s", settings.amphora_id.c_str(),
+               r.error().message.c_str());
+    }
+  }
 
   common::HttpServerOptions server_options;
   server_options.address = settings.bind_host;
@@ -178,6 +193,12 @@ int main(int argc, char** argv) {
   }
   auto* server_ptr = server.value().get();
   api.setTlsReloader([server_ptr] { return server_ptr->reloadTls(); });
+  if (settings.bind_port == 0) {
+    if (auto r = api.restoreFirewall(server_ptr->port()); !r) {
+      LB_ERROR("Firewall not restored at start. amp=%s error=%s", settings.amphora_id.c_str(),
+               r.error().message.c_str());
+    }
+  }
   if (auto r = agent::storage::writeFileAtomic(settings.state_dir + "/api.port",
                                                std::to_string(server_ptr->port()) + "\n", 0644);
       !r) {

@@ -50,6 +50,7 @@ struct ParsedSpec {
   std::vector<IpAddress> vips;
   std::vector<ParsedListener> listeners;
   std::vector<IpPrefix> management;
+  std::vector<IpPrefix> vrrp_peers;
   uint16_t agent_port;
   bool allow_vrrp;
   std::vector<ParsedNat> nat;
@@ -108,6 +109,11 @@ Result<ParsedSpec> parse(const FirewallSpec& spec) {
     auto p = parseIpPrefix(spec.management_cidrs[i]);
     if (!p) return at(p.error(), "/management_cidrs/" + std::to_string(i));
     out.management.push_back(*p);
+  }
+  for (size_t i = 0; i < spec.vrrp_peers.size(); ++i) {
+    auto p = parseIpPrefix(spec.vrrp_peers[i]);
+    if (!p) return at(p.error(), "/vrrp_peers/" + std::to_string(i));
+    out.vrrp_peers.push_back(*p);
   }
   for (size_t i = 0; i < spec.l4_nat.size(); ++i) {
     const auto& n = spec.l4_nat[i];
@@ -180,6 +186,7 @@ void addFilter(nft::Batch& b, const ParsedSpec& s) {
 
   b.addChain("input", NF_INET_LOCAL_IN, 0, "filter", NF_ACCEPT);
   b.addChain("mgmt_only");
+  b.addChain("vrrp_in");
   b.addChain("vip_in");
 
   b.addRule(nft::RuleBuilder(fam, t, "input").iifname("lo").accept().release());
@@ -189,7 +196,7 @@ void addFilter(nft::Batch& b, const ParsedSpec& s) {
   if (s.allow_vrrp) {
     b.addRule(nft::RuleBuilder(fam, t, "input")
                   .l4proto(kProtoVrrp)
-                  .jump("mgmt_only")
+                  .jump("vrrp_in")
                   .comment("vrrp")
                   .release());
   } else {
@@ -226,6 +233,17 @@ void addFilter(nft::Batch& b, const ParsedSpec& s) {
                   .release());
   }
   b.addRule(nft::RuleBuilder(fam, t, "mgmt_only").counter().drop().release());
+
+  // The peers' adverts come from their VRRP addresses on the VIP network;
+  // anything else falls through to the management check (and its drop).
+  for (const auto& p : s.vrrp_peers) {
+    b.addRule(nft::RuleBuilder(fam, t, "vrrp_in")
+                  .nfproto(p.address.family)
+                  .saddrIn(p)
+                  .accept()
+                  .release());
+  }
+  b.addRule(nft::RuleBuilder(fam, t, "vrrp_in").jump("mgmt_only").release());
 
   // Without neighbour discovery to the address itself an IPv6 VIP stops
   // answering as soon as the client's neighbour entry needs re-validation.
@@ -337,8 +355,11 @@ Result<void> applyFirewall(const FirewallSpec& spec) {
     LB_ERROR("firewall apply failed, previous ruleset kept why=%s", r.error().message.c_str());
     return r;
   }
-  LB_INFO("firewall applied vips=%zu listeners=%zu l4_nat=%zu messages=%zu", spec.vips.size(),
-          spec.listeners.size(), spec.l4_nat.size(), b->messageCount());
+  LB_INFO("firewall applied vips=%zu listeners=%zu management_cidrs=%zu vrrp=%s vrrp_peers=%zu l4_nat=%zu "
+          "messages=%zu",
+          spec.vips.size(), spec.listeners.size(), spec.management_cidrs.size(),
+          spec.allow_vrrp ? "allowed" : "dropped", spec.vrrp_peers.size(), spec.l4_nat.size(),
+          b->messageCount());
   return {};
 }
 

@@ -6,9 +6,12 @@
 //
 // What the filter does (chain `input`, hooked at input, policy accept):
 //   - loopback traffic is accepted;
-//   - VRRP (IP protocol 112) and TCP to agent_port are accepted from
-//     management_cidrs only, dropped from anywhere else — checked per packet,
-//     before conntrack, so a host we send VRRP to cannot answer past the check;
+//   - TCP to agent_port is accepted from management_cidrs only; VRRP (IP
+//     protocol 112) from vrrp_peers and management_cidrs only (keepalived's
+//     unicast peers are the other amphora's addresses on the VIP network, not
+//     management addresses); both are dropped from anywhere else — checked per
+//     packet, before conntrack, so a host we send VRRP to cannot answer past
+//     the check;
 //   - established/related traffic is accepted;
 //   - to a VIP, only listener ports from the listener's allowed_cidrs pass
 //     (empty allowed_cidrs = everyone), plus IPv6 neighbour discovery (without
@@ -62,6 +65,9 @@ struct FirewallSpec {
   };
   std::vector<Listener> listeners;
   std::vector<std::string> management_cidrs;
+  // Where VRRP may come from besides management_cidrs: the peers' unicast
+  // addresses (bare addresses or CIDRs). Ignored when allow_vrrp is false.
+  std::vector<std::string> vrrp_peers;
   uint16_t agent_port = 9443;
   bool allow_vrrp = true;         // false: VRRP is dropped from everyone (SINGLE topology)
   std::vector<L4NatSpec> l4_nat;  // see L4NatSpec; empty for proxy-served listeners

@@ -2,6 +2,8 @@
 
 #include "apply/config_apply.h"
 #include "banyan/common/logging.h"
+#include "system/announce.h"
+#include "system/firewall.h"
 #include "system/keepalived.h"
 #include "system/netlink.h"
 
@@ -72,6 +74,15 @@ Result<std::string> KernelSystemOps::plugVip(const api::VipPlug& plug) {
     more.host_routes = routesOf(extra.host_routes);
     if (auto r = system::applyVipNetwork(more); !r) return r.error();
   }
+  if (plug.vrrp_ip.empty()) {
+    // SINGLE: nobody else announces the VIP (keepalived does in ACTIVE_STANDBY). After
+    // a failover the network's neighbour caches still name the dead amphora's MAC and
+    // would keep it until they expire (up to a minute); one announcement moves them.
+    if (auto r = system::announceAddress(nic->name, plug.vip); !r) {
+      LB_WARN("VIP announcement failed. vip=%s interface=%s error=%s", plug.vip.c_str(), nic->name.c_str(),
+              r.error().message.c_str());
+    }
+  }
   return nic->name;
 }
 
@@ -112,6 +123,18 @@ Result<void> KernelSystemOps::applyVrrp(const api::VrrpSpec& spec) {
   }
   if (!keepalived_) keepalived_ = std::make_unique<system::Keepalived>(options_.runtime_dir, options_.keepalived_binary);
   return keepalived_->apply(config);
+}
+
+Result<void> KernelSystemOps::applyFirewall(const api::FirewallPlan& plan) {
+  std::lock_guard<std::mutex> lock(mu_);
+  system::FirewallSpec spec;
+  spec.vips = plan.vips;
+  for (const auto& l : plan.listeners) spec.listeners.push_back({l.vip, l.port, l.protocol, l.allowed_cidrs});
+  spec.management_cidrs = plan.management_cidrs;
+  spec.vrrp_peers = plan.vrrp_peers;
+  spec.agent_port = plan.agent_port;
+  spec.allow_vrrp = plan.allow_vrrp;
+  return system::applyFirewall(spec);
 }
 
 api::VrrpState KernelSystemOps::vrrpState() {

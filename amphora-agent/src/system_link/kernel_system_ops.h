@@ -1,7 +1,7 @@
 // SystemOps on the real kernel and keepalived, through the system module
 // (amphora-agent/src/system/): plugging finds the NIC by MAC and configures it with
 // rtnetlink as Octavia's agent does (VIP in policy-routing table 1), VRRP runs
-// keepalived. Thread-safe: calls are serialized.
+// keepalived, the firewall is the agent's nftables table. Thread-safe: calls are serialized.
 #pragma once
 
 #include <memory>
@@ -32,6 +32,7 @@ class KernelSystemOps final : public api::SystemOps {
   common::Result<void> applyVrrp(const api::VrrpSpec& spec) override;
   api::VrrpState vrrpState() override;
   std::string keepalivedVersion() override;
+  common::Result<void> applyFirewall(const api::FirewallPlan& plan) override;
 
  private:
   KernelSystemOptions options_;

@@ -51,5 +51,36 @@ TEST(AgentOptions, MissingAmphoraIdAndBadTargetsAreRefusedWithTheirKey) {
   EXPECT_EQ(s2.error().context, "[health_manager] controller_ip_port_list");
 }
 
+TEST(AgentOptions, ManagementCidrsAreReadAndATypoIsRefusedWithItsKey) {
+  common::OptionSet o;
+  declareAgentOptions(o);
+  ASSERT_TRUE(o.loadText("[amphora_agent]\namphora_id = a\nmanagement_cidrs = 203.0.113.192/26, 2001:db8::/64, "
+                         "192.0.2.7\n",
+                         "t.conf")
+                  .ok());
+  auto s = readAgentSettings(o);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(s->management_cidrs, (std::vector<std::string>{"203.0.113.192/26", "2001:db8::/64", "192.0.2.7"}));
+
+  for (const char* bad : {"203.0.113.192/33", "mgmt-net", "2001:db8::/129", "192.0.2.0/"}) {
+    common::OptionSet o2;
+    declareAgentOptions(o2);
+    ASSERT_TRUE(o2.loadText(std::string("[amphora_agent]\namphora_id = a\nmanagement_cidrs = ") + bad + "\n", "t.conf")
+                    .ok());
+    auto s2 = readAgentSettings(o2);
+    ASSERT_FALSE(s2.ok()) << bad;
+    EXPECT_EQ(s2.error().context, "[amphora_agent] management_cidrs") << bad;
+  }
+}
+
+TEST(AgentOptions, ManagementCidrsDefaultToEmpty) {
+  common::OptionSet o;
+  declareAgentOptions(o);
+  ASSERT_TRUE(o.loadText("[amphora_agent]\namphora_id = a\n", "t.conf").ok());
+  auto s = readAgentSettings(o);
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(s->management_cidrs.empty());
+}
+
 }  // namespace
 }  // namespace banyan::agent::app

@@ -240,7 +240,8 @@ std::string agentBinary() { return BANYAN_AGENT_BINARY; }
 
 AgentProcess::~AgentProcess() { stop(); }
 
-bool AgentProcess::start(const std::string& dir, const std::string& config_text, const std::string& state_dir) {
+bool AgentProcess::start(const std::string& dir, const std::string& config_text, const std::string& state_dir,
+                         const std::string& netns) {
   state_dir_ = state_dir;
   std::string conf = dir + "/agent.conf";
   writeTestFile(conf, config_text, 0600);
@@ -252,7 +253,12 @@ bool AgentProcess::start(const std::string& dir, const std::string& config_text,
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    ::execl(bin.c_str(), bin.c_str(), "--config-file", conf.c_str(), static_cast<char*>(nullptr));
+    if (!netns.empty()) {
+      ::execl("/usr/sbin/ip", "ip", "netns", "exec", netns.c_str(), bin.c_str(), "--config-file", conf.c_str(),
+              static_cast<char*>(nullptr));
+    } else {
+      ::execl(bin.c_str(), bin.c_str(), "--config-file", conf.c_str(), static_cast<char*>(nullptr));
+    }
     ::_exit(127);
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

@@ -87,7 +87,10 @@ class AgentProcess {
   AgentProcess() = default;
   ~AgentProcess();
   // Writes DIR/agent.conf with TEXT, starts the agent, waits for state_dir/api.port.
-  bool start(const std::string& dir, const std::string& config_text, const std::string& state_dir);
+  // With NETNS, the agent (and so its proxy) runs in that network namespace
+  // (`ip netns exec`, which execs: the PID is the agent's).
+  bool start(const std::string& dir, const std::string& config_text, const std::string& state_dir,
+             const std::string& netns = "");
   void stop();
   uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }

@@ -170,6 +170,76 @@ TEST_F(FirewallTest, TheAgentPortIsOpenToManagementCidrsOnly) {
   EXPECT_EQ(chain.find("counter packets 0 "), std::string::npos) << chain;
 }
 
+// VRRP (IP protocol 112) through raw sockets: a raw socket sees a packet only
+// after the input hook accepted it.
+int vrrpReceiver() {
+  int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, 112);
+  if (fd >= 0) {
+    timeval tv{0, 400 * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  return fd;
+}
+
+bool sendVrrp(const std::string& to) {
+  int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, 112);
+  if (fd < 0) return false;
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  inet_pton(AF_INET, to.c_str(), &sa.sin_addr);
+  const char advert[8] = {0x31, 1, 100, 1, 0, 1, 0, 0};  // v3 advert, vrid 1: shape only
+  bool ok = sendto(fd, advert, sizeof advert, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) ==
+            static_cast<ssize_t>(sizeof advert);
+  close(fd);
+  return ok;
+}
+
+// Whether a VRRP packet from NS to the amphora's 198.51.100.1 arrives (a few
+// tries: the first packet may wait for neighbour resolution).
+bool vrrpArrives(Netns& amp, const Netns& from) {
+  int fd = amp.run([] { return vrrpReceiver(); });
+  if (fd < 0) return false;
+  bool seen = false;
+  for (int i = 0; i < 3 && !seen; ++i) {
+    if (!from.run([] { return sendVrrp("198.51.100.1"); })) break;
+    char buf[256];
+    seen = recv(fd, buf, sizeof buf, 0) > 0;
+  }
+  close(fd);
+  return seen;
+}
+
+TEST_F(FirewallTest, VrrpPassesFromThePeersAndManagementOnly) {
+  // Without the table both namespaces get VRRP through: the drops are the firewall's.
+  ASSERT_TRUE(vrrpArrives(*amp_, *bad_));
+  FirewallSpec s = okOnly8080();
+  s.allow_vrrp = true;
+  s.vrrp_peers = {};
+  ASSERT_TRUE(apply(s).ok());
+  EXPECT_TRUE(vrrpArrives(*amp_, *ok_)) << "management source";
+  EXPECT_FALSE(vrrpArrives(*amp_, *bad_)) << "neither peer nor management";
+  // The peer sits on the VIP network, outside management_cidrs: keepalived's
+  // unicast adverts come from there.
+  s.vrrp_peers = {"198.51.100.20"};
+  ASSERT_TRUE(apply(s).ok());
+  EXPECT_TRUE(vrrpArrives(*amp_, *bad_)) << "peer";
+  // The peer is a VRRP source only: the agent port stays closed to it.
+  EXPECT_OUTCOME(connectFrom(*bad_, "198.51.100.1", 9443, kDropWaitMs), ConnectOutcome::kTimedOut);
+  // SINGLE topology: no VRRP from anyone.
+  s.allow_vrrp = false;
+  ASSERT_TRUE(apply(s).ok());
+  EXPECT_FALSE(vrrpArrives(*amp_, *bad_));
+  EXPECT_FALSE(vrrpArrives(*amp_, *ok_));
+}
+
+TEST_F(FirewallTest, AnInvalidVrrpPeerIsNamed) {
+  FirewallSpec s = okOnly8080();
+  s.vrrp_peers = {"198.51.100.20", "peer"};
+  auto r = describeFirewall(s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().context, "/vrrp_peers/1");
+}
+
 TEST_F(FirewallTest, ReplacingTheSpecLeavesNoRuleOfTheOldOne) {
   ASSERT_TRUE(apply(okOnly8080()).ok());
   FirewallSpec s2;

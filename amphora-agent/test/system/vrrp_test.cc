@@ -301,12 +301,14 @@ TEST_F(VrrpTest, ANewManagerOnTheSameDirectoryAdoptsTheRunningKeepalived) {
 }
 
 // The firewall and keepalived in the same namespace, as on an amphora: VRRP
-// passes only from management CIDRs, so the peer's VRRP address must be in them.
+// passes from the peers (their addresses on the VIP network, as the agent passes
+// PUT /1.0/vrrp's peer_addresses) and the management network, which is elsewhere.
 FirewallSpec amphoraFirewall(const std::string& peer) {
   FirewallSpec s;
   s.vips = {kVip};
   s.listeners = {{kVip, kPort, "tcp", {"203.0.113.100/32"}}};
-  s.management_cidrs = {peer + "/32"};
+  s.management_cidrs = {"192.0.2.0/24"};
+  s.vrrp_peers = {peer};
   return s;
 }
 
@@ -328,7 +330,7 @@ TEST_F(VrrpTest, AFirewallThatDropsThePeersAdvertsMakesTheBackupTakeOver) {
   if (HasFatalFailure()) return;
   // amp2 no longer accepts VRRP from amp1: after the master-down interval it
   // believes the master is gone. This shows the VRRP rule filters real adverts.
-  ASSERT_TRUE(amp2_->run([] { return applyFirewall(amphoraFirewall("192.0.2.99")); }).ok());
+  ASSERT_TRUE(amp2_->run([] { return applyFirewall(amphoraFirewall("198.51.100.99")); }).ok());
   EXPECT_TRUE(
       waitFor([&] { return ka2_->state() == VrrpState::kMaster; }, std::chrono::seconds(10)))
       << "amp2 state " << toString(ka2_->state());

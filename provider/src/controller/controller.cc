@@ -172,34 +172,7 @@ struct Controller::Impl {
   // ---- amphora lifecycle --------------------------------------------------------
 
   std::string agentConfig(const std::string& amphora_id) const {
-    std::string targets;
-    for (const auto& t : opt.controller_ip_port_list) targets += (targets.empty() ? "" : ", ") + t;
-    return "# Written by banyan-provider for amphora " + amphora_id +
-           ".\n"
-           "[DEFAULT]\n"
-           "log_level = " + opt.amphora_log_level +
-           "\n\n"
-           "[amphora_agent]\n"
-           "bind_host = 0.0.0.0\n"
-           "bind_port = " + std::to_string(opt.agent_port) +
-           "\n"
-           "agent_server_cert = {amphora_dir}/tls/server.pem\n"
-           "agent_server_key = {amphora_dir}/tls/server.key\n"
-           "agent_server_ca = {amphora_dir}/tls/client_ca.pem\n"
-           "state_dir = {amphora_dir}/state\n"
-           "proxy_binary = " + opt.amphora_proxy_binary +
-           "\n"
-           "proxy_control_socket = {amphora_dir}/proxy.sock\n"
-           "amphora_id = " + amphora_id +
-           "\n"
-           "system_driver = " + opt.amphora_system_driver +
-           "\n\n"
-           "[health_manager]\n"
-           "controller_ip_port_list = " + targets +
-           "\n"
-           "heartbeat_interval = " + std::to_string(opt.heartbeat_interval) +
-           "\n"
-           "heartbeat_key = " + opt.heartbeat_key + "\n";
+    return agentConfigText(opt, amphora_id, compute.managementCidrs());
   }
 
   // Starts the amphora's compute instance unless it already has one (a resumed flow
@@ -848,6 +821,43 @@ struct Controller::Impl {
     return rotated;
   }
 };
+
+std::string agentConfigText(const ControllerOptions& opt, const std::string& amphora_id,
+                            const std::vector<std::string>& management_cidrs) {
+  std::string targets;
+  for (const auto& t : opt.controller_ip_port_list) targets += (targets.empty() ? "" : ", ") + t;
+  // The agent's firewall opens its port (and VRRP) to the management network only;
+  // a driver that does not know it leaves the option out (the agent stays open).
+  std::string management;
+  for (const auto& c : management_cidrs) management += (management.empty() ? "" : ", ") + c;
+  return "# Written by banyan-provider for amphora " + amphora_id +
+         ".\n"
+         "[DEFAULT]\n"
+         "log_level = " + opt.amphora_log_level +
+         "\n\n"
+         "[amphora_agent]\n"
+         "bind_host = 0.0.0.0\n"
+         "bind_port = " + std::to_string(opt.agent_port) +
+         "\n"
+         "agent_server_cert = {amphora_dir}/tls/server.pem\n"
+         "agent_server_key = {amphora_dir}/tls/server.key\n"
+         "agent_server_ca = {amphora_dir}/tls/client_ca.pem\n"
+         "state_dir = {amphora_dir}/state\n"
+         "proxy_binary = " + opt.amphora_proxy_binary +
+         "\n"
+         "proxy_control_socket = {amphora_dir}/proxy.sock\n"
+         "amphora_id = " + amphora_id +
+         "\n"
+         "system_driver = " + opt.amphora_system_driver + "\n" +
+         (management.empty() ? "" : "management_cidrs = " + management + "\n") +
+         "\n"
+         "[health_manager]\n"
+         "controller_ip_port_list = " + targets +
+         "\n"
+         "heartbeat_interval = " + std::to_string(opt.heartbeat_interval) +
+         "\n"
+         "heartbeat_key = " + opt.heartbeat_key + "\n";
+}
 
 Controller::Controller(store::Store& store, drivers::ComputeDriver& compute, drivers::NetworkDriver& network,
                        amphora::AgentClient& agent, amphora::Pki& pki, ControllerOptions options, Sleeper& sleeper)

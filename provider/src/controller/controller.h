@@ -50,6 +50,13 @@ struct ControllerOptions {
   RetryPolicy retry;
 };
 
+// The agent.conf of a new amphora ({amphora_dir} is the compute driver's to replace).
+// MANAGEMENT_CIDRS (the compute driver's management network) becomes
+// [amphora_agent] management_cidrs, which the agent's firewall opens its port to; the
+// line is left out when empty (the agent then keeps its port open to every source).
+std::string agentConfigText(const ControllerOptions& options, const std::string& amphora_id,
+                            const std::vector<std::string>& management_cidrs);
+
 class Controller {
  public:
   Controller(store::Store& store, drivers::ComputeDriver& compute, drivers::NetworkDriver& network,

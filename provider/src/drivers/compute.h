@@ -70,6 +70,11 @@ class ComputeDriver {
   // The instance with its current status; kNotFound when unknown.
   virtual common::Result<Instance> get(const std::string& compute_id) = 0;
   virtual common::Result<std::vector<Instance>> list() = 0;
+  // The networks the controller reaches amphorae on (their management network), as
+  // CIDRs. The controller writes them into agent.conf ([amphora_agent]
+  // management_cidrs): the agent's firewall opens its API port (and VRRP) to these
+  // only. Empty when unknown: the agent then leaves its port open to every source.
+  virtual std::vector<std::string> managementCidrs() const { return {}; }
 };
 
 }  // namespace banyan::provider::drivers

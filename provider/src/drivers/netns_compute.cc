@@ -449,4 +449,8 @@ Result<void> NetnsComputeDriver::cleanupAll() {
   return first;
 }
 
+std::vector<std::string> NetnsComputeDriver::managementCidrs() const {
+  return {config_.management.cidr.toString()};
+}
+
 }  // namespace banyan::provider::drivers

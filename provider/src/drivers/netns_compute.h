@@ -37,6 +37,8 @@ class NetnsComputeDriver : public ComputeDriver {
   common::Result<ComputeStatus> status(const std::string& compute_id) override;
   common::Result<Instance> get(const std::string& compute_id) override;
   common::Result<std::vector<Instance>> list() override;
+  // The management subnet (amphorae's eth0; the host's address on its bridge).
+  std::vector<std::string> managementCidrs() const override;
 
   // Removes every amphora the state knows, then the bridges this driver created.
   // For test teardown and housekeeping; returns the first error but tries everything.
