@@ -40,15 +40,22 @@ function(banyan_test name)
   cmake_parse_arguments(ARG "" "RESOURCE_LOCK" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock pthread)
-  # A list inside PROPERTIES would be split into property/value pairs; escape it so
-  # every label reaches CTest.
-  string(REPLACE ";" "\\;" _labels "${ARG_LABELS}")
   set(_lock)
   if(ARG_RESOURCE_LOCK)
-    set(_lock RESOURCE_LOCK ${ARG_RESOURCE_LOCK})
+    set(_lock PROPERTIES RESOURCE_LOCK ${ARG_RESOURCE_LOCK})
   endif()
-  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 30
-                       PROPERTIES LABELS "${_labels}" ${_lock})
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 30 ${_lock})
+  # Labels are set after discovery from the list it leaves in <name>_TESTS: CMake
+  # 3.25's discovery script splits a list-valued LABELS given through PROPERTIES into
+  # property/value pairs however it is escaped, so only the first label would stick.
+  if(ARG_LABELS)
+    set(_labels_file "${CMAKE_CURRENT_BINARY_DIR}/${name}_labels.cmake")
+    file(WRITE "${_labels_file}"
+         "if(DEFINED ${name}_TESTS)\n"
+         "  set_tests_properties(\${${name}_TESTS} PROPERTIES LABELS \"${ARG_LABELS}\")\n"
+         "endif()\n")
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${_labels_file}")
+  endif()
 endfunction()
 
 # banyan_fuzz_target(NAME SOURCE CORPUS_DIR [DEPS ...]): with BANYAN_FUZZ a libFuzzer

@@ -488,7 +488,10 @@ HttpResponse AgentApi::putConfig(const HttpRequest& req) {
   std::lock_guard<std::mutex> lock(firewall_mu_);
   const FirewallInputs inputs = firewallInputs();
   auto plan = firewallPlanFor(req.body, inputs);
-  if (!plan) return errorReply(400, "Invalid configuration", plan.error().context, plan.error().message);
+  if (!plan) {
+    deps_.applier.keepRejected(req.body, plan.error());
+    return errorReply(400, "Invalid configuration", plan.error().context, plan.error().message);
+  }
   std::optional<FirewallPlan> previous = firewall_;
   if (!previous) {
     if (auto stored = storedPlan(inputs)) previous = std::move(stored.value());

@@ -125,6 +125,21 @@ Result<void> ConfigApplier::ensureStored() {
   return storage::writeFileAtomic(config_path_, kEmptyDocument, 0600);
 }
 
+void ConfigApplier::commitRejected(const std::string& temp_path, const common::Error& why) {
+  auto kept = storage::commitFile(temp_path, config_path_ + ".rejected");
+  if (!kept) LB_WARN("Cannot keep the rejected config. error=%s", kept.error().message.c_str());
+  LB_WARN("Config refused. path=%s reason=%s", why.context.c_str(), why.message.c_str());
+}
+
+void ConfigApplier::keepRejected(std::string_view document, const common::Error& why) {
+  auto temp = storage::writeTempFile(config_path_, document, 0600);
+  if (!temp) {
+    LB_WARN("Cannot keep the rejected config. error=%s", temp.error().message.c_str());
+    return;
+  }
+  commitRejected(temp.value(), why);
+}
+
 Result<std::string> ConfigApplier::stored() const {
   std::lock_guard<std::mutex> lock(mu_);
   return storage::readFile(config_path_);
@@ -175,9 +190,7 @@ Result<ApplyOutcome> ConfigApplier::apply(std::string_view document) {
   auto temp = storage::writeTempFile(config_path_, document, 0600);
   if (!temp) return temp.error();
   auto reject = [&](common::Error e) -> Result<ApplyOutcome> {
-    auto kept = storage::commitFile(temp.value(), config_path_ + ".rejected");
-    if (!kept) LB_WARN("Cannot keep the rejected config. error=%s", kept.error().message.c_str());
-    LB_WARN("Config refused. path=%s reason=%s", e.context.c_str(), e.message.c_str());
+    commitRejected(temp.value(), e);
     return e;
   };
 

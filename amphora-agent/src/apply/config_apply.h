@@ -53,12 +53,17 @@ class ConfigApplier {
   // kUnavailable: the proxy or the disk failed.
   common::Result<ApplyOutcome> apply(std::string_view document);
 
+  // Keeps a document refused before it reached the proxy (the firewall could not be
+  // derived from it) as "<config>.rejected", as apply() keeps the ones the proxy refuses.
+  void keepRejected(std::string_view document, const common::Error& why);
+
   // The stored document (kNotFound before the first apply).
   common::Result<std::string> stored() const;
   const std::string& configPath() const { return config_path_; }
 
  private:
   common::Result<void> checkWithBinary(const std::string& temp_path);
+  void commitRejected(const std::string& temp_path, const common::Error& why);
 
   std::string config_path_;
   std::string proxy_binary_;
