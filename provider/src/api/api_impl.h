@@ -110,6 +110,18 @@ class Api {
 
   // Rendering: the stored body plus relations and aliases, as Octavia answers.
   JsonDoc render(Txn& t, const Obj& o);
+  // The same in two steps, so that a list pays for relations only on the page it
+  // returns, and with one store query per relation for the whole page.
+  static void renderBase(JsonDoc& doc);  // in place: aliases and null names
+  void renderRelations(Txn& t, const std::vector<const store::Record*>& recs,
+                       const std::vector<JsonDoc*>& docs);
+  // GET on a collection of stored objects: loads q (narrowed by the exact project and
+  // load balancer filters the store indexes), filters, sorts and pages (list_query.h),
+  // renders the page and serialises it. check runs first in the read transaction (the
+  // parent lookup and policy check of a sub-collection).
+  common::HttpResponse listObjects(Call& c, store::Query q, const std::string& collection_key,
+                                   const std::string& links_key, const std::vector<FilterAlias>& aliases,
+                                   const std::function<void(Txn&)>& check = {});
   common::HttpResponse json(int status, const std::string& root, JsonDoc body);
   common::HttpResponse jsonValue(int status, const JsonValue& whole);
   common::HttpResponse noContent(int status = 204);

@@ -197,9 +197,16 @@ common::HttpResponse Api::handle(const common::HttpRequest& request) {
       segs.erase(segs.begin());
       const Route* found = nullptr;
       bool path_known = false;
-      for (const auto& r : routes()) {
+      // Split once: every request walks the whole table.
+      static const std::vector<std::vector<std::string>> kPatterns = [] {
+        std::vector<std::vector<std::string>> out;
+        for (const auto& r : routes()) out.push_back(splitPath(r.pattern));
+        return out;
+      }();
+      for (size_t ri = 0; ri < routes().size(); ++ri) {
+        const Route& r = routes()[ri];
         std::vector<std::string> args;
-        if (!matchRoute(splitPath(r.pattern), segs, args)) continue;
+        if (!matchRoute(kPatterns[ri], segs, args)) continue;
         path_known = true;
         if (request.method == r.method || (request.method == "HEAD" && std::strcmp(r.method, "GET") == 0)) {
           found = &r;

@@ -106,14 +106,10 @@ Obj Api::createHmObj(Call&, Txn& t, Obj& pool, JsonValue& body) {
 
 common::HttpResponse Api::hmList(Call& c) {
   auto scope = listScope(c, "healthmonitor");
-  std::vector<JsonDoc> items;
-  read([&](Txn& t) {
-    store::Query q;
-    q.kind = kHm;
-    if (scope) q.project_id = *scope;
-    for (auto& o : loadAll(t, q)) items.push_back(render(t, o));
-  });
-  return listResponse(c, "healthmonitors", "healthmonitors_links", std::move(items), {{"pool_id", "pools"}});
+  store::Query q;
+  q.kind = kHm;
+  if (scope) q.project_id = *scope;
+  return listObjects(c, std::move(q), "healthmonitors", "healthmonitors_links", {{"pool_id", "pools"}});
 }
 
 common::HttpResponse Api::hmShow(Call& c) {

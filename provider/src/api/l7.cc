@@ -250,15 +250,10 @@ Obj Api::createL7RuleObj(Call&, Txn& t, Obj& policy, JsonValue& body) {
 
 common::HttpResponse Api::l7pList(Call& c) {
   auto scope = listScope(c, "l7policy");
-  std::vector<JsonDoc> items;
-  read([&](Txn& t) {
-    store::Query q;
-    q.kind = kL7Policy;
-    if (scope) q.project_id = *scope;
-    auto all = loadAll(t, q);
-    for (auto& o : all) items.push_back(render(t, o));
-  });
-  return listResponse(c, "l7policies", "l7policies_links", std::move(items), {});
+  store::Query q;
+  q.kind = kL7Policy;
+  if (scope) q.project_id = *scope;
+  return listObjects(c, std::move(q), "l7policies", "l7policies_links", {});
 }
 
 common::HttpResponse Api::l7pShow(Call& c) {
@@ -389,14 +384,11 @@ Obj lockPolicy(Api& api, Txn& t, Obj& policy) {
 }  // namespace
 
 common::HttpResponse Api::l7rList(Call& c) {
-  std::vector<JsonDoc> items;
-  read([&](Txn& t) {
+  store::Query q{kL7Rule, {}, c.args[0], {}, {}};
+  return listObjects(c, std::move(q), "rules", "rules_links", {}, [&](Txn& t) {
     Obj p = mustLoad(t, kL7Policy, c.args[0], "L7 Policy");
     authorize(c, "l7rule:get_all", p.rec.project_id);
-    store::Query q{kL7Rule, {}, p.id(), {}, {}};
-    for (auto& o : loadAll(t, q)) items.push_back(render(t, o));
   });
-  return listResponse(c, "rules", "rules_links", std::move(items), {});
 }
 
 common::HttpResponse Api::l7rShow(Call& c) {

@@ -247,15 +247,10 @@ Obj Api::createListenerObj(Call&, Txn& t, Obj& lb, JsonValue& body) {
 
 common::HttpResponse Api::listenerList(Call& c) {
   auto scope = listScope(c, "listener");
-  std::vector<JsonDoc> items;
-  read([&](Txn& t) {
-    store::Query q;
-    q.kind = kListener;
-    if (scope) q.project_id = *scope;
-    for (auto& o : loadAll(t, q)) items.push_back(render(t, o));
-  });
-  return listResponse(c, "listeners", "listeners_links", std::move(items),
-                      {{"loadbalancer_id", "loadbalancers"}});
+  store::Query q;
+  q.kind = kListener;
+  if (scope) q.project_id = *scope;
+  return listObjects(c, std::move(q), "listeners", "listeners_links", {{"loadbalancer_id", "loadbalancers"}});
 }
 
 common::HttpResponse Api::listenerShow(Call& c) {

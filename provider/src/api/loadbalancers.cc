@@ -67,14 +67,10 @@ std::string placeholderVip(const std::string& lb_id, const std::string& cidr) {
 
 common::HttpResponse Api::lbList(Call& c) {
   auto scope = listScope(c, "loadbalancer");
-  std::vector<JsonDoc> items;
-  read([&](Txn& t) {
-    store::Query q;
-    q.kind = kLb;
-    if (scope) q.project_id = *scope;
-    for (auto& o : loadAll(t, q)) items.push_back(render(t, o));
-  });
-  return listResponse(c, "loadbalancers", "loadbalancers_links", std::move(items), {});
+  store::Query q;
+  q.kind = kLb;
+  if (scope) q.project_id = *scope;
+  return listObjects(c, std::move(q), "loadbalancers", "loadbalancers_links", {});
 }
 
 common::HttpResponse Api::lbShow(Call& c) {

@@ -85,14 +85,11 @@ Obj Api::createMemberObj(Call&, Txn& t, Obj& pool, JsonValue& body, bool pool_ha
 }
 
 common::HttpResponse Api::memberList(Call& c) {
-  std::vector<JsonDoc> items;
-  read([&](Txn& t) {
+  store::Query q{kMember, {}, c.args[0], {}, {}};
+  return listObjects(c, std::move(q), "members", "members_links", {}, [&](Txn& t) {
     Obj pool = mustLoad(t, kPool, c.args[0], "Pool");
     authorize(c, "member:get_all", pool.rec.project_id);
-    store::Query q{kMember, {}, pool.id(), {}, {}};
-    for (auto& o : loadAll(t, q)) items.push_back(render(t, o));
   });
-  return listResponse(c, "members", "members_links", std::move(items), {});
 }
 
 common::HttpResponse Api::memberShow(Call& c) {

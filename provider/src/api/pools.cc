@@ -145,15 +145,11 @@ Obj Api::createPoolObj(Call& c, Txn& t, Obj& lb, JsonValue& body, const Obj* lis
 
 common::HttpResponse Api::poolList(Call& c) {
   auto scope = listScope(c, "pool");
-  std::vector<JsonDoc> items;
-  read([&](Txn& t) {
-    store::Query q;
-    q.kind = kPool;
-    if (scope) q.project_id = *scope;
-    for (auto& o : loadAll(t, q)) items.push_back(render(t, o));
-  });
-  return listResponse(c, "pools", "pools_links", std::move(items),
-                      {{"loadbalancer_id", "loadbalancers"}, {"listener_id", "listeners"}});
+  store::Query q;
+  q.kind = kPool;
+  if (scope) q.project_id = *scope;
+  return listObjects(c, std::move(q), "pools", "pools_links",
+                     {{"loadbalancer_id", "loadbalancers"}, {"listener_id", "listeners"}});
 }
 
 common::HttpResponse Api::poolShow(Call& c) {

@@ -10,6 +10,10 @@ class CountingTransaction : public Transaction {
     return inner_.get(kind, id);
   }
   Result<std::vector<Record>> list(const Query& query) override { return inner_.list(query); }
+  Result<std::vector<Record>> listByParents(std::string_view kind,
+                                            const std::vector<std::string>& parent_ids) override {
+    return inner_.listByParents(kind, parent_ids);
+  }
   Result<int64_t> count(const Query& query) override { return inner_.count(query); }
   Result<void> insert(Record& record) override { return inner_.insert(record); }
   Result<void> update(Record& record) override { return inner_.update(record); }

@@ -2,9 +2,11 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 #include <thread>
+#include <unordered_map>
 
 #include "banyan/common/logging.h"
 #include "store/store_internal.h"
@@ -82,8 +84,12 @@ class PostgresStore::Connection {
   bool broken() const { return PQstatus(conn_) != CONNECTION_OK; }
   PGconn* raw() { return conn_; }
   bool reset() {
+    if (PQpipelineStatus(conn_) != PQ_PIPELINE_OFF) (void)PQexitPipelineMode(conn_);
+    pending_commit_ = false;
+    deferred_begin_ = nullptr;
     PQreset(conn_);
     PQsetNoticeProcessor(conn_, quietNotices, nullptr);
+    prepared_.clear();  // a new session has none of the old one's statements
     clearTx();
     return !broken();
   }
@@ -101,6 +107,109 @@ class PostgresStore::Connection {
   // Runs sql with text parameters $1..$n. kConflict on unique violations, kUnavailable
   // otherwise (the message carries the server's text and SQLSTATE).
   Result<ResultPtr> exec(const char* sql, const std::vector<std::string>& params = {}) {
+    return run(sql, params, false);
+  }
+
+  // The same through a statement prepared once per connection: the API's few hot
+  // statements are then parsed and planned once, not on every request (the server
+  // shares the provider's cores).
+  Result<ResultPtr> execPrepared(const std::string& sql, const std::vector<std::string>& params) {
+    return run(sql.c_str(), params, true);
+  }
+
+  // For statements outside a transaction's bookkeeping (BEGIN, COMMIT, ROLLBACK).
+  Result<void> command(const char* sql) {
+    auto r = exec(sql);
+    if (!r.ok()) return r.error();
+    return {};
+  }
+
+  // Read transactions cost two round trips fewer (libpq pipeline mode): BEGIN travels
+  // with the transaction's first statement, and COMMIT is sent without waiting for its
+  // answer, which the connection's next user reads first (finishPending). The server
+  // ends the transaction as soon as COMMIT arrives, so an idle pooled connection never
+  // holds a snapshot.
+  void deferBegin(const char* begin_sql) { deferred_begin_ = begin_sql; }
+  bool beginPending() const { return deferred_begin_ != nullptr; }
+  void abandonBegin() { deferred_begin_ = nullptr; }
+  // False when the connection broke (the caller reconnects).
+  bool sendCommitDeferred() {
+    if (PQenterPipelineMode(conn_) != 1) return false;
+    if (PQsendQueryParams(conn_, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0) != 1 ||
+        PQpipelineSync(conn_) != 1) {
+      (void)PQexitPipelineMode(conn_);
+      return false;
+    }
+    pending_commit_ = true;
+    return true;
+  }
+  // Reads the answer of a deferred COMMIT, if any. False when the connection broke.
+  bool finishPending() {
+    if (!pending_commit_) return true;
+    pending_commit_ = false;
+    auto results = collectPipeline(1);
+    return results.size() == 1 && results[0] && PQresultStatus(results[0].get()) == PGRES_COMMAND_OK &&
+           PQexitPipelineMode(conn_) == 1;
+  }
+
+ private:
+  // The first result of each of n pipelined queries, then the sync; nullptr entries
+  // when the connection failed.
+  std::vector<ResultPtr> collectPipeline(int n) {
+    std::vector<ResultPtr> out;
+    for (int i = 0; i < n; ++i) {
+      out.emplace_back(PQgetResult(conn_), &PQclear);
+      if (!out.back()) break;  // connection lost
+      while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+    }
+    if (static_cast<int>(out.size()) == n && out.back()) {
+      ResultPtr sync(PQgetResult(conn_), &PQclear);
+      (void)sync;  // PGRES_PIPELINE_SYNC, or nothing when the connection failed
+    }
+    while (static_cast<int>(out.size()) < n) out.emplace_back(nullptr, &PQclear);
+    return out;
+  }
+
+  // BEGIN (deferred), [Parse], statement, Sync in one round trip. The statement's
+  // result, or the first error (a failed BEGIN aborts the rest of the pipeline).
+  ResultPtr runWithBegin(const char* sql, const std::vector<const char*>& values, const std::vector<int>& lengths,
+                         bool prepare) {
+    const char* begin = deferred_begin_;
+    deferred_begin_ = nullptr;
+    const int n = static_cast<int>(values.size());
+    std::string name;
+    bool parse = false;
+    if (prepare) {
+      auto it = prepared_.find(sql);
+      if (it != prepared_.end()) {
+        name = it->second;
+      } else {
+        name = "banyan_" + std::to_string(prepared_.size() + 1);
+        parse = true;
+      }
+    }
+    int sent = 0;
+    bool ok = PQenterPipelineMode(conn_) == 1;
+    ok = ok && PQsendQueryParams(conn_, begin, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 && ++sent;
+    if (parse) ok = ok && PQsendPrepare(conn_, name.c_str(), sql, n, nullptr) == 1 && ++sent;
+    if (prepare)
+      ok = ok && PQsendQueryPrepared(conn_, name.c_str(), n, values.data(), lengths.data(), nullptr, 0) == 1 && ++sent;
+    else
+      ok = ok && PQsendQueryParams(conn_, sql, n, nullptr, values.data(), lengths.data(), nullptr, 0) == 1 && ++sent;
+    ok = ok && PQpipelineSync(conn_) == 1;
+    std::vector<ResultPtr> results;
+    if (ok) results = collectPipeline(sent);
+    (void)PQexitPipelineMode(conn_);
+    if (!ok) return ResultPtr(nullptr, &PQclear);
+    for (size_t i = 0; i + 1 < results.size(); ++i) {
+      // BEGIN, then the Parse: a failure here is the error to report.
+      if (!results[i] || PQresultStatus(results[i].get()) != PGRES_COMMAND_OK) return std::move(results[i]);
+    }
+    if (parse) prepared_.emplace(sql, name);  // the Parse succeeded
+    return std::move(results.back());
+  }
+
+  Result<ResultPtr> run(const char* sql, const std::vector<std::string>& params, bool prepare) {
     if (tx_error_) return *tx_error_;
     std::vector<const char*> values;
     std::vector<int> lengths;
@@ -109,9 +218,27 @@ class PostgresStore::Connection {
       values.push_back(p.c_str());
       lengths.push_back(static_cast<int>(p.size()));
     }
-    ResultPtr res(PQexecParams(conn_, sql, static_cast<int>(params.size()), nullptr, values.data(),
-                               lengths.data(), nullptr, 0),
-                  &PQclear);
+    ResultPtr res(nullptr, &PQclear);
+    if (deferred_begin_) {
+      res = runWithBegin(sql, values, lengths, prepare);
+    } else if (prepare) {
+      auto it = prepared_.find(sql);
+      if (it == prepared_.end()) {
+        std::string name = "banyan_" + std::to_string(prepared_.size() + 1);
+        ResultPtr made(PQprepare(conn_, name.c_str(), sql, static_cast<int>(params.size()), nullptr), &PQclear);
+        if (made && PQresultStatus(made.get()) == PGRES_COMMAND_OK) {
+          it = prepared_.emplace(sql, std::move(name)).first;
+        } else {
+          res = std::move(made);
+        }
+      }
+      if (it != prepared_.end())
+        res.reset(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(params.size()), values.data(),
+                                 lengths.data(), nullptr, 0));
+    } else {
+      res.reset(PQexecParams(conn_, sql, static_cast<int>(params.size()), nullptr, values.data(),
+                             lengths.data(), nullptr, 0));
+    }
     ExecStatusType status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return res;
     const char* state = res ? PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) : nullptr;
@@ -126,15 +253,10 @@ class PostgresStore::Connection {
     return *tx_error_;
   }
 
-  // For statements outside a transaction's bookkeeping (BEGIN, COMMIT, ROLLBACK).
-  Result<void> command(const char* sql) {
-    auto r = exec(sql);
-    if (!r.ok()) return r.error();
-    return {};
-  }
-
- private:
   PGconn* conn_;
+  std::unordered_map<std::string, std::string> prepared_;  // sql -> statement name
+  const char* deferred_begin_ = nullptr;  // BEGIN to send with the next statement
+  bool pending_commit_ = false;           // a COMMIT whose answer is unread
   std::optional<Error> tx_error_;
   std::string tx_sqlstate_;
 };
@@ -168,7 +290,7 @@ class PostgresTransaction final : public Transaction {
     // In a write, get() locks the row: READ COMMITTED would otherwise let two
     // get-then-update writers both read the old body and lose one update, which SQLite's
     // serial writers never do. (Phantoms in list/count are what lockKey() is for.)
-    auto res = conn_.exec(writable_ ? "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body"
+    auto res = conn_.execPrepared(writable_ ? "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body"
                                       " FROM records WHERE kind = $1 AND id = $2 FOR UPDATE"
                                     : "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body"
                                       " FROM records WHERE kind = $1 AND id = $2",
@@ -183,7 +305,28 @@ class PostgresTransaction final : public Transaction {
     std::string sql =
         "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records" +
         where(query, params) + " ORDER BY seq";
-    auto res = conn_.exec(sql.c_str(), params);
+    auto res = conn_.execPrepared(sql, params);
+    if (!res.ok()) return res.error();
+    std::vector<Record> out;
+    int n = PQntuples(res->get());
+    out.reserve(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) out.push_back(readRecord(res->get(), i));
+    return out;
+  }
+
+  Result<std::vector<Record>> listByParents(std::string_view kind,
+                                            const std::vector<std::string>& parent_ids) override {
+    if (parent_ids.empty()) return std::vector<Record>();
+    if (parent_ids.size() == 1) {
+      Query q;
+      q.kind = std::string(kind);
+      q.parent_id = parent_ids.front();
+      return list(q);
+    }
+    auto res = conn_.execPrepared(
+        "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records"
+        " WHERE kind = $1 AND parent_id = ANY($2::text[]) ORDER BY seq",
+        {std::string(kind), internal::pgTextArray(parent_ids)});
     if (!res.ok()) return res.error();
     std::vector<Record> out;
     int n = PQntuples(res->get());
@@ -195,7 +338,7 @@ class PostgresTransaction final : public Transaction {
   Result<int64_t> count(const Query& query) override {
     std::vector<std::string> params;
     std::string sql = "SELECT count(*) FROM records" + where(query, params);
-    auto res = conn_.exec(sql.c_str(), params);
+    auto res = conn_.execPrepared(sql, params);
     if (!res.ok()) return res.error();
     return toInt64(PQgetvalue(res->get(), 0, 0));
   }
@@ -203,7 +346,7 @@ class PostgresTransaction final : public Transaction {
   Result<void> insert(Record& record) override {
     requireWritable("insert");
     // ON CONFLICT keeps the transaction usable: a unique violation would abort it.
-    auto res = conn_.exec(
+    auto res = conn_.execPrepared(
         "INSERT INTO records (kind, id, project_id, parent_id, load_balancer_id, revision, body)"
         " VALUES ($1, $2, $3, $4, $5, 1, $6) ON CONFLICT (kind, id) DO NOTHING",
         {record.kind, record.id, record.project_id, record.parent_id, record.load_balancer_id,
@@ -218,7 +361,7 @@ class PostgresTransaction final : public Transaction {
 
   Result<void> update(Record& record) override {
     requireWritable("update");
-    auto res = conn_.exec(
+    auto res = conn_.execPrepared(
         "UPDATE records SET project_id = $3, parent_id = $4, load_balancer_id = $5, body = $6,"
         " updated_at = now(), revision = revision + 1 WHERE kind = $1 AND id = $2 RETURNING revision",
         {record.kind, record.id, record.project_id, record.parent_id, record.load_balancer_id,
@@ -231,7 +374,7 @@ class PostgresTransaction final : public Transaction {
 
   Result<void> remove(std::string_view kind, std::string_view id) override {
     requireWritable("remove");
-    auto res = conn_.exec("DELETE FROM records WHERE kind = $1 AND id = $2",
+    auto res = conn_.execPrepared("DELETE FROM records WHERE kind = $1 AND id = $2",
                           {std::string(kind), std::string(id)});
     if (!res.ok()) return res.error();
     if (toInt64(PQcmdTuples(res->get())) == 0) return notFound(kind, id);
@@ -240,14 +383,14 @@ class PostgresTransaction final : public Transaction {
 
   Result<void> lockKey(std::string_view key) override {
     requireWritable("lockKey");
-    auto res = conn_.exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", {std::string(key)});
+    auto res = conn_.execPrepared("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", {std::string(key)});
     if (!res.ok()) return res.error();
     return {};
   }
 
   Result<int64_t> enqueueJob(const JobSpec& job) override {
     requireWritable("enqueueJob");
-    auto res = conn_.exec(
+    auto res = conn_.execPrepared(
         "INSERT INTO jobs (kind, payload, serial_key, run_after)"
         " VALUES ($1, $2, $3, clock_timestamp() + $4::bigint * interval '1 millisecond') RETURNING id",
         {job.kind, job.payload, job.serial_key,
@@ -271,7 +414,11 @@ class PostgresTransaction final : public Transaction {
     if (q.project_id) add("project_id", *q.project_id);
     if (q.parent_id) add("parent_id", *q.parent_id);
     if (q.load_balancer_id) add("load_balancer_id", *q.load_balancer_id);
-    if (!q.ids.empty()) {
+    if (q.ids.size() == 1) {
+      // A point lookup: a plan the primary key serves whatever the plan cache decides.
+      params.push_back(q.ids.front());
+      sql += " AND id = $" + std::to_string(params.size());
+    } else if (!q.ids.empty()) {
       params.push_back(internal::pgTextArray(q.ids));
       sql += " AND id = ANY($" + std::to_string(params.size()) + "::text[])";
     }
@@ -300,19 +447,33 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::open(PostgresOptions optio
 Result<std::unique_ptr<PostgresStore::Connection>> PostgresStore::acquire() {
   {
     std::unique_lock<std::mutex> lock(pool_mu_);
-    // Bounded: a caller that nests Store calls inside a callback can exhaust the pool,
-    // and must get an error rather than hang an API thread forever.
-    if (!pool_cv_.wait_for(lock, kPoolWait, [&] { return !idle_.empty() || open_ < options_.pool_size; }))
-      return makeError(ErrorCode::kUnavailable,
-                       "all " + std::to_string(options_.pool_size) +
-                           " PostgreSQL connections of this store stayed busy",
-                       "postgres");
-    if (!idle_.empty()) {
+    bool open_new = false;
+    if (waiters_.empty() && !idle_.empty()) {
       auto conn = std::move(idle_.back());
       idle_.pop_back();
       return conn;
     }
-    ++open_;
+    if (waiters_.empty() && open_ < options_.pool_size) {
+      ++open_;
+      open_new = true;
+    }
+    if (!open_new) {
+      // Wait in line: release() hands a connection (or a free slot) to the first waiter
+      // and wakes only that one.
+      Waiter me;
+      waiters_.push_back(&me);
+      // Bounded: a caller that nests Store calls inside a callback can exhaust the pool,
+      // and must get an error rather than hang an API thread forever.
+      if (!me.cv.wait_for(lock, kPoolWait, [&] { return me.served; })) {
+        waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &me));
+        return makeError(ErrorCode::kUnavailable,
+                         "all " + std::to_string(options_.pool_size) +
+                             " PostgreSQL connections of this store stayed busy",
+                         "postgres");
+      }
+      if (me.conn) return std::move(me.conn);
+      // Served with a free slot (a broken connection was dropped): open a new one.
+    }
   }
   std::vector<const char*> keys;
   std::vector<const char*> values;
@@ -335,12 +496,10 @@ Result<std::unique_ptr<PostgresStore::Connection>> PostgresStore::acquire() {
   values.push_back(nullptr);
   auto conn = std::make_unique<Connection>(PQconnectdbParams(keys.data(), values.data(), 0));
   if (conn->broken()) {
-    auto reset_count = [&] {
+    {
       std::lock_guard<std::mutex> lock(pool_mu_);
-      --open_;
-      pool_cv_.notify_one();
-    };
-    reset_count();
+      slotFreed();
+    }
     std::string context;
     for (const auto& [k, v] : options_.params)
       if (k == "host" || k == "port" || k == "dbname" || k == "user") context += k + "=" + v + " ";
@@ -352,28 +511,57 @@ Result<std::unique_ptr<PostgresStore::Connection>> PostgresStore::acquire() {
   return conn;
 }
 
+void PostgresStore::slotFreed() {
+  if (waiters_.empty()) {
+    --open_;
+    return;
+  }
+  Waiter* next = waiters_.front();  // the slot passes on: open_ stays the same
+  waiters_.pop_front();
+  next->served = true;
+  next->cv.notify_one();
+}
+
 void PostgresStore::release(std::unique_ptr<Connection> conn) {
   std::lock_guard<std::mutex> lock(pool_mu_);
-  if (conn && !conn->broken()) {
-    conn->clearTx();
-    idle_.push_back(std::move(conn));
-  } else {
-    --open_;
+  if (!conn || conn->broken()) {
+    slotFreed();
+    return;
   }
-  pool_cv_.notify_one();
+  conn->clearTx();
+  if (waiters_.empty()) {
+    idle_.push_back(std::move(conn));
+    return;
+  }
+  Waiter* next = waiters_.front();
+  waiters_.pop_front();
+  next->conn = std::move(conn);
+  next->served = true;
+  next->cv.notify_one();
 }
 
 Result<void> PostgresStore::runTx(const char* begin_sql,
-                                  const std::function<Result<void>(Connection&)>& body) {
+                                  const std::function<Result<void>(Connection&)>& body, bool read_only) {
   bool reconnected = false;
-  std::minstd_rand jitter(std::random_device{}());
+  // Seeded once per thread: a random_device per transaction showed up in profiles.
+  thread_local std::minstd_rand jitter(std::random_device{}());
   Result<void> last = makeError(ErrorCode::kInternal, "no attempt made");
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     auto acquired = acquire();
     if (!acquired.ok()) return acquired.error();
     std::unique_ptr<Connection> conn = std::move(*acquired);
     conn->clearTx();
-    Result<void> begun = conn->command(begin_sql);
+    if (!conn->finishPending() && !conn->reset()) {
+      // The previous user's deferred COMMIT found the connection cut, and it cannot be
+      // reopened: like a failed BEGIN below.
+      Error e = makeError(ErrorCode::kUnavailable,
+                          std::string("postgres connection lost: ") + PQerrorMessage(conn->raw()), "postgres");
+      release(std::move(conn));
+      return e;
+    }
+    Result<void> begun;
+    if (read_only) conn->deferBegin(begin_sql);
+    else begun = conn->command(begin_sql);
     if (!begun.ok() && conn->broken() && !reconnected) {
       // An idle pooled connection can have been cut (server restart, idle timeout).
       reconnected = true;
@@ -390,14 +578,16 @@ Result<void> PostgresStore::runTx(const char* begin_sql,
     } catch (...) {
       // Not ours to handle (callers may throw through fn), but the connection must go
       // back clean and its pool slot must not leak.
-      if (!conn->broken()) {
+      if (!conn->broken() && !conn->beginPending()) {
         conn->clearTx();
         (void)conn->command("ROLLBACK");
       }
+      conn->abandonBegin();
       release(std::move(conn));
       throw;
     }
     if (conn->txError()) {
+      conn->abandonBegin();
       // A statement failed: the transaction is aborted whatever body returned.
       Error error = *conn->txError();
       bool retry = conn->txRetryable();
@@ -419,9 +609,17 @@ Result<void> PostgresStore::runTx(const char* begin_sql,
       continue;
     }
     if (!result.ok()) {
-      (void)conn->command("ROLLBACK");
+      if (!conn->beginPending()) (void)conn->command("ROLLBACK");
+      conn->abandonBegin();
       release(std::move(conn));
       return result;
+    }
+    if (read_only) {
+      // Nothing to lose: a read-only COMMIT cannot fail in a way the caller could act on.
+      if (!conn->beginPending() && !conn->sendCommitDeferred()) (void)conn->reset();
+      conn->abandonBegin();
+      release(std::move(conn));
+      return {};
     }
     Result<void> committed = conn->command("COMMIT");
     bool retry = !committed.ok() && conn->txRetryable();
@@ -485,10 +683,13 @@ Result<int> PostgresStore::schemaVersion() {
 }
 
 Result<void> PostgresStore::read(const std::function<Result<void>(Transaction&)>& fn) {
-  return runTx("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", [&](Connection& c) {
-    PostgresTransaction tx(c, /*writable=*/false);
-    return fn(tx);
-  });
+  return runTx(
+      "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+      [&](Connection& c) {
+        PostgresTransaction tx(c, /*writable=*/false);
+        return fn(tx);
+      },
+      /*read_only=*/true);
 }
 
 Result<void> PostgresStore::write(const std::function<Result<void>(Transaction&)>& fn) {

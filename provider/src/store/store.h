@@ -78,6 +78,10 @@ class Transaction {
   virtual Result<std::optional<Record>> get(std::string_view kind, std::string_view id) = 0;
   virtual Result<std::vector<Record>> list(const Query& query) = 0;
   virtual Result<int64_t> count(const Query& query) = 0;
+  // Records of kind whose parent_id is one of parent_ids, in insertion order: the
+  // children of a whole page of objects in one query instead of one query per object.
+  virtual Result<std::vector<Record>> listByParents(std::string_view kind,
+                                                    const std::vector<std::string>& parent_ids) = 0;
 
   // Writes; calling one inside Store::read is a broken invariant.
   virtual Result<void> insert(Record& record) = 0;  // kConflict when (kind, id) exists

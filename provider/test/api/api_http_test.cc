@@ -16,6 +16,11 @@ constexpr const char* kSubnet = "5f6a7b8c-1d2e-4f30-8a9b-0c1d2e3f4a5b";
 
 std::string str(const JsonValue& v, const char* key) { return jstring(v, key); }
 
+#ifdef BANYAN_API_TEST_POSTGRES
+const auto* const kPostgresEnv =
+    ::testing::AddGlobalTestEnvironment(new provider::testing::PostgresEnvironment);
+#endif
+
 class ApiTest : public ::testing::Test {
  protected:
   ApiServer api{noopOptions()};
@@ -526,16 +531,14 @@ TEST(ApiBanyanProvider, WhatTheAmphoraeCannotRunIsRefusedWith501AndNothingIsStor
   options.default_provider_driver = "amphora";
   ApiServer api(options);
   const std::string lb_head = std::string(R"({"loadbalancer":{"vip_subnet_id":")") + kSubnet + R"(","listeners":[)";
-  Reply udp = api.call("POST", "/v2/lbaas/loadbalancers",
-                       lb_head + R"({"protocol":"UDP","protocol_port":53}]}})");
-  EXPECT_EQ(udp.status, 501) << udp.body;
-  EXPECT_EQ(str(udp.json, "faultstring").rfind("Provider 'amphora' does not support a requested option: ", 0), 0u)
-      << udp.body;
-  Reply ping = api.call("POST", "/v2/lbaas/loadbalancers",
-                        lb_head + R"({"protocol":"HTTP","protocol_port":80,"default_pool":{"name":"p","protocol":"HTTP",)"
-                                  R"("lb_algorithm":"ROUND_ROBIN","healthmonitor":{"type":"PING","delay":5,)"
-                                  R"("timeout":3,"max_retries":3}}}]}})");
-  EXPECT_EQ(ping.status, 501) << ping.body;
+  Reply sctp = api.call("POST", "/v2/lbaas/loadbalancers",
+                        lb_head + R"({"protocol":"SCTP","protocol_port":53}]}})");
+  EXPECT_EQ(sctp.status, 501) << sctp.body;
+  EXPECT_EQ(str(sctp.json, "faultstring").rfind("Provider 'amphora' does not support a requested option: ", 0), 0u)
+      << sctp.body;
+  Reply prometheus = api.call("POST", "/v2/lbaas/loadbalancers",
+                              lb_head + R"({"protocol":"PROMETHEUS","protocol_port":9100}]}})");
+  EXPECT_EQ(prometheus.status, 501) << prometheus.body;
   // Refused in the request's transaction: nothing was stored, no job was queued.
   EXPECT_EQ(api.call("GET", "/v2/lbaas/loadbalancers").json["loadbalancers"].Size(), 0u);
   auto pending = api.store().pendingJobs();

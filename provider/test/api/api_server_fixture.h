@@ -1,5 +1,6 @@
 // Starts the real API (ApiService behind common::HttpServer on a free loopback port, a
-// SQLite store in a per-test temp dir) and talks to it over HTTP.
+// SQLite store in a per-test temp dir, or with BANYAN_API_TEST_POSTGRES a fresh database
+// of the test binary's PostgreSQL server) and talks to it over HTTP.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -16,6 +17,13 @@
 #include "banyan/common/http_client.h"
 #include "banyan/common/http_server.h"
 #include "store/store.h"
+#ifdef BANYAN_API_TEST_POSTGRES
+#include <unistd.h>
+
+#include <atomic>
+
+#include "support/postgres_server.h"
+#endif
 
 namespace banyan::provider::api::testing {
 
@@ -52,7 +60,16 @@ class ApiServer {
   explicit ApiServer(ApiOptions options, bool rbac = false) {
     char tmpl[] = "/tmp/banyan-api-test-XXXXXX";
     dir_ = mkdtemp(tmpl);
+#ifdef BANYAN_API_TEST_POSTGRES
+    static std::atomic<int> databases{0};
+    auto* pg = provider::testing::PostgresEnvironment::server();
+    if (pg == nullptr) throw std::runtime_error("no PostgreSQL server for the test");
+    auto db = pg->createDatabase("api_" + std::to_string(::getpid()) + "_" + std::to_string(databases++));
+    if (!db.ok()) throw std::runtime_error("createDatabase: " + db.error().message);
+    auto store = store::openStore(db.value());
+#else
     auto store = store::openStore("sqlite:///" + dir_ + "/banyan.sqlite");
+#endif
     if (!store.ok()) throw std::runtime_error("openStore: " + store.error().message);
     store_ = std::move(store.value());
     if (rbac) {

@@ -273,6 +273,33 @@ TEST_P(StoreTest, ListFiltersByIdsIncludingIdsThatNeedQuoting) {
   EXPECT_EQ(count(q), 5) << "an empty project_id filter matches objects of no project";
 }
 
+TEST_P(StoreTest, ListByParentsReturnsTheChildrenOfEveryParentInInsertionOrder) {
+  insert(makeRecord("member", "m1", "pa", "pool-2", "lb-1"));
+  insert(makeRecord("member", "m2", "pa", "pool-1", "lb-1"));
+  insert(makeRecord("member", "m3", "pb", "pool-3", "lb-2"));
+  insert(makeRecord("member", "m4", "pb", "pool\"4", "lb-2"));
+  insert(makeRecord("healthmonitor", "hm1", "pa", "pool-1", "lb-1"));
+  auto byParents = [&](const std::vector<std::string>& parents) {
+    std::vector<Record> out;
+    auto r = store_->read([&](Transaction& tx) -> Result<void> {
+      auto got = tx.listByParents("member", parents);
+      if (!got.ok()) return got.error();
+      out = std::move(got.value());
+      return {};
+    });
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return out;
+  };
+  EXPECT_EQ(idsOf(byParents({"pool-1", "pool-2", "pool\"4", "missing"})),
+            (std::vector<std::string>{"m1", "m2", "m4"}));
+  EXPECT_EQ(idsOf(byParents({"pool-3"})), (std::vector<std::string>{"m3"}));
+  EXPECT_TRUE(byParents({}).empty());
+  auto some = byParents({"pool-2", "pool-1"});
+  ASSERT_EQ(some.size(), 2u);
+  EXPECT_EQ(some[0].parent_id, "pool-2");
+  EXPECT_EQ(some[0].body, makeRecord("member", "m1").body);
+}
+
 TEST_P(StoreTest, ListReturnsInsertionOrderNotIdOrderAndUpdatesKeepThePlace) {
   for (std::string id : {"zz", "aa", "mm", "bb"}) insert(makeRecord("l7policy", id));
   Record r = makeRecord("l7policy", "zz", "p1", "", "", R"({"updated":1})");
@@ -821,6 +848,26 @@ TEST_P(StoreTest, ABrokenConnectionIsReconnectedOnce) {
   ASSERT_TRUE(killed.ok()) << killed.error().message;
   std::this_thread::sleep_for(100ms);
   EXPECT_TRUE(get("loadbalancer", "lb-1").has_value());
+  insert(makeRecord("loadbalancer", "lb-2"));
+  EXPECT_EQ(count({.kind = "loadbalancer"}), 2);
+}
+
+TEST_P(StoreTest, AReadAfterTheServerCutAConnectionWithAnUnreadCommitReconnects) {
+  if (GetParam() != Kind::kPostgres) GTEST_SKIP() << "PostgreSQL only";
+  insert(makeRecord("loadbalancer", "lb-1"));
+  // A read leaves its COMMIT's answer unread on the pooled connection.
+  EXPECT_TRUE(get("loadbalancer", "lb-1").has_value());
+  auto parsed = parseStoreUrl(url_);
+  ASSERT_TRUE(parsed.ok());
+  std::string dbname;
+  for (const auto& [k, v] : parsed->pg_params)
+    if (k == "dbname") dbname = v;
+  auto killed = PostgresEnvironment::server()->execAsSuperuser(
+      "postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + dbname + "'");
+  ASSERT_TRUE(killed.ok()) << killed.error().message;
+  std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(get("loadbalancer", "lb-1").has_value());
+  EXPECT_EQ(count({.kind = "loadbalancer"}), 1);
   insert(makeRecord("loadbalancer", "lb-2"));
   EXPECT_EQ(count({.kind = "loadbalancer"}), 2);
 }
