@@ -122,7 +122,11 @@ Result<FirewallPlan> firewallPlanFor(std::string_view document, const FirewallIn
     auto port = l.FindMember("protocol_port");
     if (port == l.MemberEnd() || !port->value.IsInt() || port->value.GetInt() < 1 ||
         port->value.GetInt() > 65535) {
-      return makeError(ErrorCode::kInvalidArgument, "must be a port number 1-65535",
+      // The proxy's own check would name the value too; say it before it gets there.
+      std::string seen = port == l.MemberEnd() ? "missing"
+                         : port->value.IsInt() ? std::to_string(port->value.GetInt())
+                                               : "not an integer";
+      return makeError(ErrorCode::kInvalidArgument, "must be a port number 1-65535, not " + seen,
                        at + "/protocol_port");
     }
     std::vector<std::string> allowed;
