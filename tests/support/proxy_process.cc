@@ -1,4 +1,5 @@
 #include "proxy_process.h"
+#include "test_udp_backend.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -105,7 +106,9 @@ ControlResponse ControlClient::request(const std::string& method, const std::str
   return ControlResponse{resp.status, resp.body};
 }
 
-std::vector<uint16_t> listenerPorts(const std::string& config_json) {
+namespace {
+// Enabled listener ports of the document, of UDP listeners (udp) or the others.
+std::vector<uint16_t> portsOf(const std::string& config_json, bool udp) {
   rapidjson::Document doc;
   doc.Parse(config_json.c_str(), config_json.size());
   std::vector<uint16_t> ports;
@@ -117,9 +120,31 @@ std::vector<uint16_t> listenerPorts(const std::string& config_json) {
     if (l.HasMember("admin_state_up") && l["admin_state_up"].IsBool() &&
         !l["admin_state_up"].GetBool())
       continue;
+    bool is_udp = l.HasMember("protocol") && l["protocol"].IsString() &&
+                  std::string(l["protocol"].GetString()) == "UDP";
+    if (is_udp != udp) continue;
     ports.push_back(static_cast<uint16_t>(l["protocol_port"].GetInt()));
   }
   return ports;
+}
+}  // namespace
+
+std::vector<uint16_t> listenerPorts(const std::string& config_json) {
+  return portsOf(config_json, false);
+}
+
+std::vector<uint16_t> udpListenerPorts(const std::string& config_json) {
+  return portsOf(config_json, true);
+}
+
+bool waitUdpBound(const std::vector<uint16_t>& ports, int timeout_ms) {
+  return waitUntil(
+      [&] {
+        for (uint16_t p : ports)
+          if (!isUdpPortBound(p)) return false;
+        return true;
+      },
+      Millis(timeout_ms));
 }
 
 bool waitListening(const std::vector<uint16_t>& ports, int timeout_ms) {
@@ -179,10 +204,12 @@ ProxyProcess::ProxyProcess(const std::string& config_json, ProxyRunOptions optio
 
 void ProxyProcess::waitReady(const std::string& config_json, int timeout_ms) {
   std::vector<uint16_t> ports = listenerPorts(config_json);
+  std::vector<uint16_t> udp_ports = udpListenerPorts(config_json);
   bool ready = waitUntil(
       [&] {
         if (!running()) return true;
-        return control_.reachable() && std::all_of(ports.begin(), ports.end(), isPortListening);
+        return control_.reachable() && std::all_of(ports.begin(), ports.end(), isPortListening) &&
+               std::all_of(udp_ports.begin(), udp_ports.end(), isUdpPortBound);
       },
       Millis(timeout_ms), Millis(5));
   if (!running()) {
@@ -218,7 +245,10 @@ ProxyProcess::~ProxyProcess() {
 ControlResponse ProxyProcess::applyConfig(const std::string& config_json,
                                           int ready_timeout_ms) const {
   ControlResponse resp = put("/config", config_json);
-  if (resp.status == 200) waitListening(listenerPorts(config_json), ready_timeout_ms);
+  if (resp.status == 200) {
+    waitListening(listenerPorts(config_json), ready_timeout_ms);
+    waitUdpBound(udpListenerPorts(config_json), ready_timeout_ms);
+  }
   return resp;
 }
 

@@ -112,8 +112,12 @@ class ProxyProcess {
   std::optional<int> exit_status_;
 };
 
-// The listener ports (enabled listeners) named in a config document.
+// The listener ports (enabled TCP-family listeners) named in a config document.
 std::vector<uint16_t> listenerPorts(const std::string& config_json);
+// The ports of its enabled UDP listeners.
+std::vector<uint16_t> udpListenerPorts(const std::string& config_json);
+// Waits until a UDP socket is bound to each port; false on timeout.
+bool waitUdpBound(const std::vector<uint16_t>& ports, int timeout_ms);
 // Waits until each port is in LISTEN state; false on timeout.
 bool waitListening(const std::vector<uint16_t>& ports, int timeout_ms);
 

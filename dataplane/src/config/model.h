@@ -15,12 +15,15 @@
 namespace banyan::dp::config {
 
 // kHttps is TLS passthrough (bytes to members, like kTcp); kTerminatedHttps
-// terminates TLS and then proxies HTTP like kHttp.
-enum class ListenerProtocol { kHttp, kTcp, kHttps, kTerminatedHttps };
-enum class PoolProtocol { kHttp, kTcp, kHttps, kProxy, kProxyV2 };
+// terminates TLS and then proxies HTTP like kHttp. kUdp relays datagrams per
+// client flow (Octavia's keepalived-LVS UDP listeners, in userspace).
+enum class ListenerProtocol { kHttp, kTcp, kHttps, kTerminatedHttps, kUdp };
+enum class PoolProtocol { kHttp, kTcp, kHttps, kProxy, kProxyV2, kUdp };
 enum class LbAlgorithm { kRoundRobin, kLeastConnections, kSourceIp, kSourceIpPort };
 // kHttps: an HTTP check over TLS without verification (haproxy `check-ssl verify none`).
-enum class MonitorType { kTcp, kHttp, kHttps };
+// kTlsHello: a TLS handshake must get a ServerHello back. kPing: ICMP echo.
+// kUdpConnect: a datagram to the member; an ICMP port unreachable means down.
+enum class MonitorType { kTcp, kHttp, kHttps, kTlsHello, kPing, kUdpConnect };
 // PROXY protocol accepted from a trusted upstream load balancer on a listener.
 enum class AcceptProxy { kNone, kV1, kV2, kAny };
 

@@ -60,6 +60,12 @@ Error invalid(std::string context, std::string message) {
   return common::makeError(ErrorCode::kInvalidArgument, std::move(message), std::move(context));
 }
 
+// SCTP needs the kernel's SCTP module, which amphorae do not load by default;
+// banyan-proxy has no SCTP relay yet, so these documents are refused whole.
+constexpr const char* kSctpRefusal =
+    "SCTP is not supported by banyan-proxy (no SCTP listeners, pools or health monitors); "
+    "use TCP or UDP";
+
 // Compiled on first use; a function-local static is initialised exactly once even
 // when several threads get here together. It is a real static object, not a leaked
 // pointer: RapidJSON packs flags into the top bits of its string pointers, so
@@ -270,6 +276,8 @@ const char* listenerProtocolName(ListenerProtocol p) {
       return "HTTPS";
     case ListenerProtocol::kTerminatedHttps:
       return "TERMINATED_HTTPS";
+    case ListenerProtocol::kUdp:
+      return "UDP";
   }
   return "?";
 }
@@ -290,6 +298,8 @@ const char* poolProtocolName(PoolProtocol p) {
       return "PROXY";
     case PoolProtocol::kProxyV2:
       return "PROXYV2";
+    case PoolProtocol::kUdp:
+      return "UDP";
   }
   return "?";
 }
@@ -297,6 +307,9 @@ const char* poolProtocolName(PoolProtocol p) {
 // Octavia's listener/pool protocol matrix (octavia/common/constants.py
 // VALID_LISTENER_POOL_PROTOCOL_MAP), restricted to the protocols supported here.
 bool compatible(ListenerProtocol listener, PoolProtocol pool) {
+  // Datagrams and streams do not mix: UDP listeners take UDP pools only.
+  if (listener == ListenerProtocol::kUdp) return pool == PoolProtocol::kUdp;
+  if (pool == PoolProtocol::kUdp) return false;
   if (parsesHttp(listener)) {
     return pool == PoolProtocol::kHttp || pool == PoolProtocol::kProxy ||
            pool == PoolProtocol::kProxyV2;
@@ -306,6 +319,7 @@ bool compatible(ListenerProtocol listener, PoolProtocol pool) {
 }
 
 const char* allowedPoolProtocols(ListenerProtocol listener) {
+  if (listener == ListenerProtocol::kUdp) return "UDP";
   if (parsesHttp(listener)) return "HTTP, PROXY, PROXYV2";
   if (listener == ListenerProtocol::kHttps) return "HTTPS, PROXY, PROXYV2, TCP";
   return "TCP, HTTP, HTTPS, PROXY, PROXYV2";
@@ -548,10 +562,14 @@ Result<Listener> readListener(const Value& v, const std::string& path) {
     l.protocol = ListenerProtocol::kHttps;
   } else if (protocol == "TERMINATED_HTTPS") {
     l.protocol = ListenerProtocol::kTerminatedHttps;
+  } else if (protocol == "UDP") {
+    l.protocol = ListenerProtocol::kUdp;
+  } else if (protocol == "SCTP") {
+    return invalid(path + "/protocol", kSctpRefusal);
   } else {
-    return invalid(path + "/protocol",
-                   "listener protocol " + quote(protocol) +
-                       " is not supported yet (supported: HTTP, TCP, HTTPS, TERMINATED_HTTPS)");
+    return invalid(path + "/protocol", "listener protocol " + quote(protocol) +
+                                           " is not supported yet (supported: HTTP, TCP, HTTPS, "
+                                           "TERMINATED_HTTPS, UDP)");
   }
   l.address = readString(v, "address");
   if (const Value* extra = findMember(v, "additional_addresses"); present(extra)) {
@@ -616,6 +634,11 @@ Result<Listener> readListener(const Value& v, const std::string& path) {
   if (auto r = readCidrs(v, "proxy_protocol_trusted_cidrs", path, l.proxy_protocol_trusted_cidrs); !r)
     return r.error();
   if (auto r = readCidrs(v, "allowed_cidrs", path, l.allowed_cidrs); !r) return r.error();
+  if (l.protocol == ListenerProtocol::kUdp && l.accept_proxy != AcceptProxy::kNone) {
+    // A PROXY header is a stream preamble; datagrams have no place for it.
+    return invalid(path + "/accept_proxy_protocol",
+                   "accepting PROXY headers needs a TCP-family listener, not UDP");
+  }
   l.default_pool_id = readString(v, "default_pool_id");
   if (auto r = readListenerTls(v, path, l); !r) return r.error();
   if (const Value* policies = findMember(v, "l7policies"); present(policies)) {
@@ -640,9 +663,19 @@ Result<HealthMonitor> readHealthMonitor(const Value& v, const std::string& path)
     hm.type = MonitorType::kHttp;
   } else if (type == "HTTPS") {
     hm.type = MonitorType::kHttps;
+  } else if (type == "TLS-HELLO") {
+    hm.type = MonitorType::kTlsHello;
+  } else if (type == "PING") {
+    hm.type = MonitorType::kPing;
+  } else if (type == "UDP-CONNECT") {
+    hm.type = MonitorType::kUdpConnect;
+  } else if (type == "SCTP") {
+    return invalid(path + "/type", kSctpRefusal);
   } else {
-    return invalid(path + "/type", "health monitor type " + quote(type) +
-                                       " is not supported yet (supported: TCP, HTTP, HTTPS)");
+    return invalid(path + "/type",
+                   "health monitor type " + quote(type) +
+                       " is not supported yet (supported: TCP, HTTP, HTTPS, TLS-HELLO, PING, "
+                       "UDP-CONNECT)");
   }
   hm.delay_ms = readSecondsAsMs(v, "delay", hm.delay_ms);
   hm.timeout_ms = readSecondsAsMs(v, "timeout", hm.timeout_ms);
@@ -700,6 +733,23 @@ Result<Member> readMember(const Value& v, const std::string& path) {
   return m;
 }
 
+// Octavia's API pairing of monitor types and pool protocols: UDP pools are
+// checked by UDP-CONNECT, TCP or HTTP (keepalived MISC_CHECK, TCP_CHECK,
+// HTTP_GET); UDP-CONNECT makes no sense for a stream pool.
+Result<void> checkMonitorFitsPool(const Pool& p, const std::string& type_path) {
+  MonitorType t = p.health_monitor->type;
+  if (p.protocol == PoolProtocol::kUdp) {
+    if (t != MonitorType::kUdpConnect && t != MonitorType::kTcp && t != MonitorType::kHttp) {
+      return invalid(type_path,
+                     "a UDP pool takes UDP-CONNECT, TCP or HTTP health monitors only");
+    }
+  } else if (t == MonitorType::kUdpConnect) {
+    return invalid(type_path, std::string("a UDP-CONNECT health monitor needs a UDP pool, not ") +
+                                  poolProtocolName(p.protocol));
+  }
+  return {};
+}
+
 Result<Pool> readPool(const Value& v, const std::string& path) {
   Pool p;
   p.id = readString(v, "id");
@@ -714,10 +764,14 @@ Result<Pool> readPool(const Value& v, const std::string& path) {
     p.protocol = PoolProtocol::kProxy;
   } else if (protocol == "PROXYV2") {
     p.protocol = PoolProtocol::kProxyV2;
+  } else if (protocol == "UDP") {
+    p.protocol = PoolProtocol::kUdp;
+  } else if (protocol == "SCTP") {
+    return invalid(path + "/protocol", kSctpRefusal);
   } else {
     return invalid(path + "/protocol",
                    "pool protocol " + quote(protocol) +
-                       " is not supported yet (supported: HTTP, TCP, HTTPS, PROXY, PROXYV2)");
+                       " is not supported yet (supported: HTTP, TCP, HTTPS, PROXY, PROXYV2, UDP)");
   }
   std::string algorithm = readString(v, "lb_algorithm", "ROUND_ROBIN");
   p.lb_algorithm = algorithm == "LEAST_CONNECTIONS" ? LbAlgorithm::kLeastConnections
@@ -747,6 +801,7 @@ Result<Pool> readPool(const Value& v, const std::string& path) {
     auto parsed = readHealthMonitor(*hm, path + "/health_monitor");
     if (!parsed) return parsed.error();
     p.health_monitor = std::move(parsed).value();
+    if (auto r = checkMonitorFitsPool(p, path + "/health_monitor/type"); !r) return r.error();
   }
   p.tls_enabled = readBool(v, "tls_enabled", false);
   auto ca = readPemPath(v, "ca_certificate", path);
@@ -800,6 +855,11 @@ Result<Pool> readPool(const Value& v, const std::string& path) {
     } else if (!persistence.cookie_name.empty()) {
       return invalid(spath + "/cookie_name", "cookie_name is only allowed with APP_COOKIE");
     }
+    // Octavia: UDP pools persist by source address only (LVS persistence).
+    if (p.protocol == PoolProtocol::kUdp && persistence.type != PersistenceType::kSourceIp) {
+      return invalid(spath + "/type", "session persistence " + quote(type) +
+                                          " needs an HTTP pool; UDP pools take SOURCE_IP only");
+    }
     if (!persistence.persistence_granularity.empty()) {
       auto g = persistence::parseGranularity(persistence.persistence_granularity);
       if (!g) {
@@ -816,7 +876,10 @@ Result<Pool> readPool(const Value& v, const std::string& path) {
 // bind conflicts. Pointers are rebuilt from indices: `config` keeps document order.
 Result<void> checkDocument(const Config& config) {
   std::unordered_map<std::string_view, size_t> listener_ids;
+  // Octavia's rule: a port carries one TCP-family listener and one UDP
+  // listener; they are different sockets, so each transport has its own table.
   BindTable binds;
+  BindTable udp_binds;
   for (size_t i = 0; i < config.listeners.size(); ++i) {
     const Listener& l = config.listeners[i];
     const std::string path = indexPath("/listeners", i);
@@ -830,7 +893,8 @@ Result<void> checkDocument(const Config& config) {
           a == 0 ? path + "/address" : indexPath(path + "/additional_addresses", a - 1);
       auto ip = checkIp(address, apath);
       if (!ip) return ip.error();
-      if (const auto* owner = binds.claim(*ip, l.protocol_port, {l.id, apath})) {
+      BindTable& table = l.protocol == ListenerProtocol::kUdp ? udp_binds : binds;
+      if (const auto* owner = table.claim(*ip, l.protocol_port, {l.id, apath})) {
         return invalid(apath, endpoint(address, *ip, l.protocol_port) +
                                   " is already bound by listener " + quote(owner->listener_id) +
                                   " (" + owner->path + ")");

@@ -58,8 +58,52 @@ uint64_t hashId(std::string_view s) {
 }
 
 const char* monitorName(config::MonitorType t) {
-  if (t == config::MonitorType::kHttps) return "HTTPS";
-  return t == config::MonitorType::kHttp ? "HTTP" : "TCP";
+  switch (t) {
+    case config::MonitorType::kTcp: return "TCP";
+    case config::MonitorType::kHttp: return "HTTP";
+    case config::MonitorType::kHttps: return "HTTPS";
+    case config::MonitorType::kTlsHello: return "TLS-HELLO";
+    case config::MonitorType::kPing: return "PING";
+    case config::MonitorType::kUdpConnect: return "UDP-CONNECT";
+  }
+  return "?";
+}
+
+// ICMP echo (RFC 792 / RFC 4443) types and the RFC 1071 checksum.
+constexpr uint8_t kIcmpEchoRequest = 8;
+constexpr uint8_t kIcmpEchoReply = 0;
+constexpr uint8_t kIcmp6EchoRequest = 128;
+constexpr uint8_t kIcmp6EchoReply = 129;
+constexpr size_t kPingPayload = 16;
+
+uint16_t icmpChecksum(const uint8_t* data, size_t size) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i + 1 < size; i += 2) sum += static_cast<uint32_t>(data[i] << 8 | data[i + 1]);
+  if (size % 2 != 0) sum += static_cast<uint32_t>(data[size - 1] << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+// An ICMP socket for echo requests: the unprivileged "ping socket"
+// (SOCK_DGRAM, allowed by net.ipv4.ping_group_range) first, else a raw socket
+// (root / CAP_NET_RAW). Sets `raw` to which one it got.
+int openPingSocket(int family, bool& raw) {
+  int proto =
+      family == AF_INET6 ? static_cast<int>(IPPROTO_ICMPV6) : static_cast<int>(IPPROTO_ICMP);
+  int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  raw = false;
+  if (fd >= 0) return fd;
+  fd = ::socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  raw = fd >= 0;
+  return fd;
+}
+
+// The TLS-HELLO check succeeds once the member's ServerHello is parsed.
+void noteServerHello(int write_p, int, int content_type, const void* buf, size_t len, SSL*,
+                     void* arg) {
+  if (write_p == 0 && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+      static_cast<const uint8_t*>(buf)[0] == SSL3_MT_SERVER_HELLO)
+    *static_cast<bool*>(arg) = true;
 }
 
 std::string errnoText(const char* what, int err) {
@@ -155,6 +199,8 @@ class Probe : public event::Handler, public event::Deletable {
   // May finish (and call `done`) before returning.
   void start() {
     if (!spec_.target_valid) return finish(false, "invalid monitor address");
+    if (spec_.type == config::MonitorType::kUdpConnect) return startUdp();
+    if (spec_.type == config::MonitorType::kPing) return startPing();
     fd_ = net::connectTcp(spec_.target);
     if (fd_ < 0) return finish(false, connectFailure(errno));
     if (!loop_.add(fd_, EPOLLOUT, this)) return finish(false, errnoText("epoll_ctl", errno));
@@ -171,15 +217,23 @@ class Probe : public event::Handler, public event::Deletable {
   void onEvents(uint32_t events) override {
     if (finished_) return;
     switch (state_) {
+      case State::UdpWaiting:
+        return readUdp();
+      case State::PingWaiting:
+        return readPing();
       case State::Connecting: {
         int err = net::connectError(fd_);
         if (err != 0) return finish(false, connectFailure(err));
         if ((events & (EPOLLERR | EPOLLHUP)) != 0) return finish(false, "connect failed");
         if (spec_.type == config::MonitorType::kTcp) return finish(true, "connected");
-        if (spec_.tls) {
+        if (spec_.tls || spec_.type == config::MonitorType::kTlsHello) {
           ssl_ = SSL_new(checkTlsContext());
           if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return finish(false, "TLS setup failed");
           SSL_set_connect_state(ssl_);
+          if (spec_.type == config::MonitorType::kTlsHello) {
+            SSL_set_msg_callback(ssl_, noteServerHello);
+            SSL_set_msg_callback_arg(ssl_, &server_hello_);
+          }
           state_ = State::Handshaking;
           return handshake();
         }
@@ -196,7 +250,108 @@ class Probe : public event::Handler, public event::Deletable {
   }
 
  private:
-  enum class State { Connecting, Handshaking, Writing, Reading };
+  enum class State { Connecting, Handshaking, Writing, Reading, UdpWaiting, PingWaiting };
+
+  // UDP-CONNECT (Octavia's udp_check.sh, `nc -uzv -w1`): one datagram to the
+  // member; an ICMP port unreachable coming back fails the check, silence (or
+  // an answer) until the timeout passes it.
+  void startUdp() {
+    fd_ = net::connectUdp(spec_.target);
+    if (fd_ < 0) return finish(false, errnoText("UDP socket", errno));
+    if (!loop_.add(fd_, EPOLLIN, this)) return finish(false, errnoText("epoll_ctl", errno));
+    state_ = State::UdpWaiting;
+    static const char kProbe[] = "X";  // what nc -z sends
+    if (::send(fd_, kProbe, 1, MSG_NOSIGNAL) < 0)
+      return finish(false, errno == ECONNREFUSED ? "ICMP port unreachable"
+                                                 : errnoText("send failed", errno));
+    timer_.arm(timeout_);
+  }
+
+  void readUdp() {
+    char buf[kReadChunk];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n >= 0) return finish(true, "answered");
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    finish(false, errno == ECONNREFUSED ? "ICMP port unreachable"
+                                        : errnoText("ICMP error", errno));
+  }
+
+  // PING: an ICMP echo request; an echo reply within the timeout passes.
+  void startPing() {
+    int family = spec_.target.ss_family;
+    fd_ = openPingSocket(family, raw_);
+    if (fd_ < 0)
+      return finish(false, errnoText("ICMP socket (ping_group_range or CAP_NET_RAW)", errno));
+    static std::atomic<uint16_t> sequence{0};
+    seq_ = sequence.fetch_add(1, std::memory_order_relaxed);
+    // Raw sockets see every echo reply of the host: our id tells ours apart.
+    // Ping sockets get their id from the kernel and only their own replies.
+    ident_ = static_cast<uint16_t>(reinterpret_cast<uintptr_t>(this) >> 4);
+    uint8_t packet[8 + kPingPayload] = {};
+    packet[0] = family == AF_INET6 ? kIcmp6EchoRequest : kIcmpEchoRequest;
+    packet[4] = static_cast<uint8_t>(ident_ >> 8);
+    packet[5] = static_cast<uint8_t>(ident_);
+    packet[6] = static_cast<uint8_t>(seq_ >> 8);
+    packet[7] = static_cast<uint8_t>(seq_);
+    std::memcpy(packet + 8, "banyan-healthchk", kPingPayload);
+    if (family == AF_INET) {  // the kernel sums ICMPv6 itself (it needs the pseudo-header)
+      uint16_t sum = icmpChecksum(packet, sizeof packet);
+      packet[2] = static_cast<uint8_t>(sum >> 8);
+      packet[3] = static_cast<uint8_t>(sum);
+    }
+    sockaddr_storage to = spec_.target;
+    if (family == AF_INET6)
+      reinterpret_cast<sockaddr_in6&>(to).sin6_port = 0;
+    else
+      reinterpret_cast<sockaddr_in&>(to).sin_port = 0;
+    if (!loop_.add(fd_, EPOLLIN, this)) return finish(false, errnoText("epoll_ctl", errno));
+    state_ = State::PingWaiting;
+    if (::sendto(fd_, packet, sizeof packet, 0, reinterpret_cast<const sockaddr*>(&to),
+                 net::addressLength(to)) < 0)
+      return finish(false, errnoText("ICMP send failed", errno));
+    timer_.arm(timeout_);
+  }
+
+  void readPing() {
+    const bool v6 = spec_.target.ss_family == AF_INET6;
+    for (;;) {
+      uint8_t buf[1500];
+      sockaddr_storage from{};
+      socklen_t flen = sizeof from;
+      ssize_t n = ::recvfrom(fd_, buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from),
+                             &flen);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        return finish(false, errnoText("ICMP error", errno));
+      }
+      const uint8_t* icmp = buf;
+      size_t size = static_cast<size_t>(n);
+      if (raw_ && !v6) {  // raw IPv4 sockets deliver the IP header too
+        if (size < 20) continue;
+        size_t ihl = static_cast<size_t>(buf[0] & 0x0f) * 4;
+        if (size < ihl) continue;
+        icmp += ihl;
+        size -= ihl;
+      }
+      if (size < 8) continue;
+      if (icmp[0] != (v6 ? kIcmp6EchoReply : kIcmpEchoReply)) continue;  // e.g. our own request
+      uint16_t seq = static_cast<uint16_t>(icmp[6] << 8 | icmp[7]);
+      uint16_t ident = static_cast<uint16_t>(icmp[4] << 8 | icmp[5]);
+      if (seq != seq_ || (raw_ && ident != ident_)) continue;
+      // Raw sockets: the reply must come from the member (the port is 0 on both).
+      if (raw_) {
+        sockaddr_storage want = spec_.target;
+        if (v6)
+          reinterpret_cast<sockaddr_in6&>(want).sin6_port = 0;
+        else
+          reinterpret_cast<sockaddr_in&>(want).sin_port = 0;
+        if (v6) reinterpret_cast<sockaddr_in6&>(from).sin6_port = 0;
+        if (!net::sameAddress(from, want)) continue;
+      }
+      return finish(true, "echo reply");
+    }
+  }
 
   // Waits for what OpenSSL asks for; false (and finished) on an error.
   bool tlsWait(int ret, const char* what) {
@@ -213,6 +368,16 @@ class Probe : public event::Handler, public event::Deletable {
 
   void handshake() {
     int r = SSL_do_handshake(ssl_);
+    if (spec_.type == config::MonitorType::kTlsHello) {
+      // A ServerHello is all TLS-HELLO asks for; what follows (a client
+      // certificate request, an alert) does not matter.
+      if (r == 1 || server_hello_) {
+        ERR_clear_error();
+        return finish(true, "ServerHello received");
+      }
+      tlsWait(r, "no ServerHello (TLS handshake failed)");
+      return;
+    }
     if (r != 1) {
       tlsWait(r, "TLS handshake failed");
       return;
@@ -289,12 +454,21 @@ class Probe : public event::Handler, public event::Deletable {
   }
 
   void onTimeout() {
+    if (state_ == State::UdpWaiting) return finish(true, "no ICMP port unreachable");
+    if (state_ == State::PingWaiting) return finish(false, "no echo reply");
+    if (state_ == State::Handshaking && spec_.type == config::MonitorType::kTlsHello)
+      return finish(false, "no ServerHello within timeout");
     finish(false, state_ == State::Connecting ? "connect timeout" : "response timeout");
   }
 
   void closeFd() {
     if (fd_ < 0) return;
     loop_.remove(fd_);
+    if (state_ == State::UdpWaiting || state_ == State::PingWaiting) {
+      ::close(fd_);  // no connection to reset
+      fd_ = -1;
+      return;
+    }
     // RST instead of FIN: no TIME_WAIT left on our side, which would exhaust
     // ephemeral ports when thousands of members are probed every few seconds
     // (HAProxy closes its check connections the same way).
@@ -322,6 +496,10 @@ class Probe : public event::Handler, public event::Deletable {
   size_t written_ = 0;
   std::string response_;
   bool finished_ = false;
+  bool server_hello_ = false;  // TLS-HELLO
+  bool raw_ = false;           // PING over a raw socket
+  uint16_t ident_ = 0;
+  uint16_t seq_ = 0;
 };
 
 struct LastCheck {
@@ -430,6 +608,9 @@ class HealthChecker::Impl {
     bool enabled = false;    // member and pool admin_state_up
     bool monitored = false;  // pool has an enabled health monitor
     config::HealthMonitor monitor;
+    // Successes to come back up: max_retries, except on UDP pools, where
+    // keepalived (Octavia's UDP backend) ignores it and one success is enough.
+    uint32_t rise = 3;
     ProbeSpec spec;
     std::shared_ptr<MemberHealth> health;
     uint32_t consecutive_successes = 0;
@@ -547,6 +728,7 @@ void HealthChecker::Impl::update(Record& r, const config::Pool& pool, const conf
     ProbeSpec spec = buildSpec(m, *pool.health_monitor, pool.tls_enabled);
     bool spec_changed = !was_monitored || !(spec == r.spec);
     r.monitor = *pool.health_monitor;
+    r.rise = pool.protocol == config::PoolProtocol::kUdp ? 1 : r.monitor.max_retries;
     r.spec = std::move(spec);
     if (!r.enabled) {
       stopProbing(r, loop_);
@@ -599,7 +781,7 @@ void HealthChecker::Impl::onProbeDone(Record& r, ProbeResult result) {
     if (result.ok) {
       ++r.consecutive_successes;
       r.consecutive_failures = 0;
-      if (status == MemberStatus::Down && r.consecutive_successes >= r.monitor.max_retries)
+      if (status == MemberStatus::Down && r.consecutive_successes >= r.rise)
         next = MemberStatus::Up;
     } else {
       ++r.consecutive_failures;

@@ -1,6 +1,9 @@
 // Active health checks of pool members (Octavia health monitors, HAProxy check
-// semantics): TCP connect and HTTP status probes, rise/fall counting, and the
-// resulting status written into the shared MemberHealth the workers read.
+// semantics): TCP connect, HTTP(S) status, TLS-HELLO (a ServerHello comes
+// back), PING (ICMP echo) and UDP-CONNECT (no ICMP port unreachable) probes,
+// rise/fall counting, and the resulting status written into the shared
+// MemberHealth the workers read. On UDP pools one success is enough to rise
+// (keepalived, which runs Octavia's UDP checks, does not use max_retries).
 #pragma once
 
 #include <cstdint>
@@ -53,7 +56,8 @@ class HealthChecker {
   void apply(std::shared_ptr<const config::Config> config);
 
   // Thread-safe JSON: {"members":[{"pool_id","member_id","address","protocol_port",
-  //   "monitor":"HTTP|TCP|none","status":"ONLINE|ERROR|NO_MONITOR|OFFLINE",
+  //   "monitor":"TCP|HTTP|HTTPS|TLS-HELLO|PING|UDP-CONNECT|none",
+  //   "status":"ONLINE|ERROR|NO_MONITOR|OFFLINE",
   //   "consecutive_successes","consecutive_failures",
   //   "last_check":{"at_ms","ok","detail"} or null before the first probe,
   //   "transitions":[{"at_ms","from","to","reason"}] (last 16, oldest first)}]}

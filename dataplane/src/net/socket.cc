@@ -92,6 +92,46 @@ int listenTcp(const sockaddr_storage& addr, int backlog) {
   return fd;
 }
 
+int bindUdp(const sockaddr_storage& addr) {
+  int fd = ::socket(addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    int e = errno;
+    ::close(fd);
+    errno = e;
+    return -1;
+  }
+  if (addr.ss_family == AF_INET6) {
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+  } else {
+    setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+  }
+  // Same reason as listenTcp: the VIP may not be up on this amphora yet.
+  setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), addressLength(addr)) != 0) {
+    int e = errno;
+    ::close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+int connectUdp(const sockaddr_storage& addr) {
+  int fd = ::socket(addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), addressLength(addr)) != 0) {
+    int e = errno;
+    ::close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
 int connectTcp(const sockaddr_storage& addr) {
   int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;

@@ -23,6 +23,15 @@ bool sameAddress(const sockaddr_storage& a, const sockaddr_storage& b);  // addr
 // (IPV6_V6ONLY on IPv6 so IPv4 and IPv6 listeners on one port can coexist).
 // Returns the fd or -1.
 int listenTcp(const sockaddr_storage& addr, int backlog);
+// A non-blocking UDP socket bound to addr with SO_REUSEPORT (one per worker:
+// the kernel spreads clients over them by 4-tuple), SO_REUSEADDR, IP_FREEBIND
+// and IPV6_V6ONLY as listenTcp. On a wildcard address it also asks for the
+// destination address of each datagram (IP_PKTINFO / IPV6_RECVPKTINFO) so
+// replies leave from the address the client sent to. Returns the fd or -1.
+int bindUdp(const sockaddr_storage& addr);
+// A non-blocking UDP socket connected to addr (a flow toward a member: only
+// that member's datagrams reach it). Returns the fd or -1.
+int connectUdp(const sockaddr_storage& addr);
 // Starts a non-blocking connect; returns the fd (connect may still be in
 // progress: wait for EPOLLOUT, then check connectError) or -1.
 int connectTcp(const sockaddr_storage& addr);

@@ -105,18 +105,20 @@ common::Result<uint64_t> Proxy::apply(std::string document) {
         return makeError(ErrorCode::kInvalidArgument, "not an IP address: " + a,
                          "/listeners/" + std::to_string(li) + "/address");
       }
-      std::string key = bindKey(ss);
+      const bool udp = l.protocol == config::ListenerProtocol::kUdp;
+      std::string key = udp ? udpBindKey(ss) : bindKey(ss);
       wanted[key] = true;
       if (listen_fds_.count(key) || fresh.count(key)) continue;
       std::vector<int> fds;
       for (size_t w = 0; w < workers_.size(); ++w) {
-        int fd = net::listenTcp(ss, SOMAXCONN);
+        int fd = udp ? net::bindUdp(ss) : net::listenTcp(ss, SOMAXCONN);
         if (fd < 0) {
           int e = errno;
           for (int f : fds) ::close(f);
           abandon();
           return makeError(ErrorCode::kUnavailable,
-                           "cannot listen on " + key + ": " + strerror(e),
+                           "cannot " + std::string(udp ? "bind " : "listen on ") + key + ": " +
+                               strerror(e),
                            "/listeners/" + std::to_string(li) + "/protocol_port");
         }
         fds.push_back(fd);

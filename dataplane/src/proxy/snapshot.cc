@@ -8,6 +8,7 @@
 namespace banyan::dp::proxy {
 
 std::string bindKey(const sockaddr_storage& addr) { return net::formatAddressPort(addr); }
+std::string udpBindKey(const sockaddr_storage& addr) { return "udp/" + bindKey(addr); }
 
 const ListenerRt* Snapshot::findListener(const std::string& id) const {
   for (const auto& l : listeners)
@@ -29,6 +30,9 @@ const PoolRt* Snapshot::findUsablePool(std::string_view id) const {
 }
 
 namespace {
+
+// Octavia's keepalived template: persistence_timeout defaults to 360 s.
+constexpr uint32_t kUdpDefaultPersistenceTimeoutS = 360;
 
 balancer::Algorithm algorithmOf(config::LbAlgorithm a) {
   switch (a) {
@@ -104,6 +108,9 @@ std::unique_ptr<PersistenceRt> PersistenceRegistry::get(const config::Pool& pool
       // Octavia renders HTTP/TCP stick tables without `expire` (LRU only);
       // a timeout given here still bounds how long an idle client sticks.
       options.idle_timeout = std::chrono::seconds(sp.persistence_timeout_s);
+      // UDP pools follow keepalived's persistence_timeout, 360 s unless set.
+      if (pool.protocol == config::PoolProtocol::kUdp && sp.persistence_timeout_s == 0)
+        options.idle_timeout = std::chrono::seconds(kUdpDefaultPersistenceTimeoutS);
       table = std::make_shared<persistence::SharedStickTable>(options);
     }
   }
@@ -162,6 +169,7 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
     if (!l.admin_state_up) continue;  // a disabled listener is not rendered (Octavia)
     ListenerRt lr;
     lr.cfg = &l;
+    lr.udp = l.protocol == config::ListenerProtocol::kUdp;
     lr.http = l.protocol == config::ListenerProtocol::kHttp ||
               l.protocol == config::ListenerProtocol::kTerminatedHttps;
     if (tls && li < tls->listeners.size()) lr.tls = tls->listeners[li];
@@ -203,7 +211,7 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
     snap->listeners.push_back(std::move(lr));
   }
   for (const auto& lr : snap->listeners)
-    for (const auto& b : lr.binds) snap->by_bind[bindKey(b)] = lr.index;
+    for (const auto& b : lr.binds) snap->by_bind[lr.udp ? udpBindKey(b) : bindKey(b)] = lr.index;
   persistence->sweep();
   return snap;
 }

@@ -72,6 +72,7 @@ struct ListenerRt {
   bool allows(const sockaddr_storage& peer) const;
   http::Limits limits;
   bool http = false;                              // HTTP or TERMINATED_HTTPS
+  bool udp = false;                               // UDP: datagram flows, see udp_listener.h
   std::shared_ptr<const tls::ServerContext> tls;  // TERMINATED_HTTPS
   std::string hsts;                               // Strict-Transport-Security value, "" = none
   const l7::PolicySet* policies = nullptr;        // the config's compiled set; null: none
@@ -109,7 +110,7 @@ struct Snapshot {
   uint64_t serial = 0;   // increases with every apply in this process
   std::vector<ListenerRt> listeners;
   std::vector<PoolRt> pools;
-  // bind key ("address:port") -> listener index
+  // bind key ("address:port", "udp/address:port") -> listener index
   std::unordered_map<std::string, size_t> by_bind;
 
   const ListenerRt* findListener(const std::string& id) const;
@@ -119,6 +120,10 @@ struct Snapshot {
 
 // "192.0.2.1:80" / "[2001:db8::1]:80": identifies a listening socket.
 std::string bindKey(const sockaddr_storage& addr);
+// The key of a UDP listener's socket: a port may carry a TCP-family and a UDP
+// listener at once (Octavia), so UDP keys live in their own name space.
+std::string udpBindKey(const sockaddr_storage& addr);
+inline bool isUdpBindKey(std::string_view key) { return key.substr(0, 4) == "udp/"; }
 
 // Builds a snapshot. The config has been validated; addresses parse.
 std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Config> config,

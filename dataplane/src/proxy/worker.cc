@@ -11,6 +11,7 @@
 #include "banyan/common/logging.h"
 #include "net/socket.h"
 #include "proxy/session.h"
+#include "proxy/udp_listener.h"
 
 namespace banyan::dp::proxy {
 namespace {
@@ -180,6 +181,7 @@ Worker::~Worker() {
   for (auto& [key, conns] : idle_)
     for (UpstreamConn* c : conns) delete c;
   acceptors_.clear();
+  udp_listeners_.clear();
 }
 
 void Worker::start() {
@@ -200,6 +202,13 @@ void Worker::applySnapshot(std::shared_ptr<const Snapshot> snap,
   selectors_.clear();
   std::vector<Acceptor*> fresh;
   for (auto& [key, fd] : fds) {
+    if (isUdpBindKey(key)) {
+      if (udp_listeners_.count(key)) continue;
+      auto u = std::make_unique<UdpListener>(*this, fd, key);
+      if (!draining_) u->registerFd();
+      udp_listeners_.emplace(key, std::move(u));
+      continue;
+    }
     if (acceptors_.count(key)) continue;
     auto a = std::make_unique<Acceptor>(*this, fd, key);
     if (!draining_ && a->registerFd()) fresh.push_back(a.get());
@@ -214,6 +223,17 @@ void Worker::applySnapshot(std::shared_ptr<const Snapshot> snap,
     it->second->unregister();
     loop_.deleteLater(std::move(it->second));
     it = acceptors_.erase(it);
+  }
+  for (auto it = udp_listeners_.begin(); it != udp_listeners_.end();) {
+    if (fds.count(it->first)) {
+      it->second->snapshotApplied();  // flows of members that left end here
+      ++it;
+      continue;
+    }
+    it->second->unregister();
+    it->second->closeAllFlows();
+    loop_.deleteLater(std::move(it->second));
+    it = udp_listeners_.erase(it);
   }
   // Idle connections to members that left every pool are closed; busy ones
   // finish their request first (drain).
@@ -368,6 +388,11 @@ void Worker::beginDrain(event::Millis deadline) {
   // Stop accepting but keep the sockets open: closing a SO_REUSEPORT socket
   // would reset connections still queued on it.
   for (auto& [key, a] : acceptors_) a->unregister();
+  // UDP has nothing in flight worth finishing: flows end with the drain.
+  for (auto& [key, u] : udp_listeners_) {
+    u->unregister();
+    u->closeAllFlows();
+  }
   for (auto& [key, conns] : idle_)
     for (UpstreamConn* c : conns) {
       c->owner = nullptr;

@@ -73,6 +73,7 @@ class Session : public event::Deletable {
 };
 
 class Acceptor;
+class UdpListener;
 
 class Worker {
  public:
@@ -85,7 +86,8 @@ class Worker {
   event::EventLoop& loop() { return loop_; }
 
   // Runs on the worker's thread (posted by the Proxy). `fds` maps bind keys of
-  // every listener of `snap` to this worker's listening socket for it; sockets
+  // every listener of `snap` to this worker's listening socket for it (UDP
+  // listeners' keys start with "udp/", see udpBindKey); sockets
   // of bind keys no longer present are closed. `done` runs once applied.
   void applySnapshot(std::shared_ptr<const Snapshot> snap, std::unordered_map<std::string, int> fds,
                      int access_log_fd, std::function<void()> done);
@@ -127,6 +129,8 @@ class Worker {
   std::thread thread_;
   std::shared_ptr<const Snapshot> snap_;
   std::unordered_map<std::string, std::unique_ptr<Acceptor>> acceptors_;
+  // UDP listener sockets by bind key ("udp/..."), each with its client flows.
+  std::unordered_map<std::string, std::unique_ptr<UdpListener>> udp_listeners_;
   std::unordered_map<const PoolRt*, balancer::Selector> selectors_;
   std::unordered_map<std::string, std::vector<UpstreamConn*>> idle_;
   size_t idle_count_ = 0;

@@ -639,18 +639,22 @@ INSTANTIATE_TEST_SUITE_P(
         Rejection{"UrlPathWithSpace", monitor(R"(, "url_path": "/a b")"),
                   "/pools/0/health_monitor/url_path",
                   "\"/a b\" contains a space, control or non-ASCII character"},
-        Rejection{"UnsupportedMonitorType", monitor(R"(, "type": "PING")"),
+        Rejection{"SctpMonitorType", monitor(R"(, "type": "SCTP")"),
                   "/pools/0/health_monitor/type",
-                  "health monitor type \"PING\" is not supported yet (supported: TCP, HTTP, "
-                  "HTTPS)"},
-        Rejection{"UnsupportedListenerProtocol", doc(listener(R"(, "protocol": "UDP")")),
+                  "SCTP is not supported by banyan-proxy (no SCTP listeners, pools or health "
+                  "monitors); use TCP or UDP"},
+        Rejection{"SctpListenerProtocol", doc(listener(R"(, "protocol": "SCTP")")),
                   "/listeners/0/protocol",
-                  "listener protocol \"UDP\" is not supported yet (supported: HTTP, TCP, HTTPS, "
-                  "TERMINATED_HTTPS)"},
-        Rejection{"UnsupportedPoolProtocol", doc("", pool(R"(, "protocol": "UDP")")),
+                  "SCTP is not supported by banyan-proxy (no SCTP listeners, pools or health "
+                  "monitors); use TCP or UDP"},
+        Rejection{"SctpPoolProtocol", doc("", pool(R"(, "protocol": "SCTP")")),
                   "/pools/0/protocol",
-                  "pool protocol \"UDP\" is not supported yet (supported: HTTP, TCP, HTTPS, PROXY, "
-                  "PROXYV2)"},
+                  "SCTP is not supported by banyan-proxy (no SCTP listeners, pools or health "
+                  "monitors); use TCP or UDP"},
+        Rejection{"PrometheusListenerProtocol", doc(listener(R"(, "protocol": "PROMETHEUS")")),
+                  "/listeners/0/protocol",
+                  "listener protocol \"PROMETHEUS\" is not supported yet (supported: HTTP, TCP, "
+                  "HTTPS, TERMINATED_HTTPS, UDP)"},
         Rejection{"InsertHeaderNotTrueOrFalse",
                   doc(listener(R"(, "insert_headers": {"Forwarded": "yes"})")),
                   "/listeners/0/insert_headers/Forwarded", "\"yes\" is not \"true\" or \"false\""},
@@ -703,7 +707,10 @@ INSTANTIATE_TEST_SUITE_P(
                     Pairing{"TERMINATED_HTTPS", "PROXY", true},
                     Pairing{"TERMINATED_HTTPS", "PROXYV2", true},
                     Pairing{"TERMINATED_HTTPS", "TCP", false},
-                    Pairing{"TERMINATED_HTTPS", "HTTPS", false}),
+                    Pairing{"TERMINATED_HTTPS", "HTTPS", false}, Pairing{"UDP", "UDP", true},
+                    Pairing{"UDP", "TCP", false}, Pairing{"UDP", "HTTP", false},
+                    Pairing{"TCP", "UDP", false}, Pairing{"HTTP", "UDP", false},
+                    Pairing{"HTTPS", "UDP", false}, Pairing{"TERMINATED_HTTPS", "UDP", false}),
     [](const testing::TestParamInfo<Pairing>& info) {
       return std::string(info.param.listener) + "ListenerWith" + info.param.pool + "Pool";
     });

@@ -606,5 +606,96 @@ TEST(HealthChecker, StopAndDestroyWithProbesInFlightAreClean) {
   never_started.apply(configOf({}));
 }
 
+
+// ---------------------------------------------------------------------------
+// UDP-CONNECT and PING.
+
+namespace udp_ping {
+
+// A UDP socket bound on loopback that never answers: open for UDP-CONNECT.
+class UdpSink {
+ public:
+  explicit UdpSink(uint16_t port = 0) {
+    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << strerror(errno);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+  }
+  ~UdpSink() { ::close(fd_); }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+HealthMonitor monitorOf(MonitorType type, uint32_t rise = 3, uint32_t fall = 2) {
+  HealthMonitor hm = tcpMonitor(rise, fall);
+  hm.type = type;
+  hm.timeout_ms = 100;
+  return hm;
+}
+
+Pool udpPool(std::string id, std::vector<Member> members, HealthMonitor hm) {
+  Pool p = pool(std::move(id), std::move(members), std::move(hm));
+  p.protocol = config::PoolProtocol::kUdp;
+  return p;
+}
+
+}  // namespace udp_ping
+
+TEST(HealthChecker, UdpConnectPassesAnOpenPortAndFailsOnIcmpPortUnreachable) {
+  using namespace udp_ping;
+  auto open_port = std::make_unique<UdpSink>();
+  const uint16_t port = open_port->port();
+  const uint16_t closed = [] {
+    UdpSink s;
+    return s.port();
+  }();
+  HealthRegistry registry;
+  HealthChecker checker(registry);
+  checker.apply(configOf({udpPool("p1", {member("open", port), member("closed", closed)},
+                                  monitorOf(MonitorType::kUdpConnect, /*rise=*/3, /*fall=*/2))}));
+  checker.start();
+  ASSERT_TRUE(waitFor([&] { return view(checker, "closed").status == "ERROR"; }));
+  EXPECT_EQ(view(checker, "closed").last_detail, "ICMP port unreachable");
+  EXPECT_EQ(view(checker, "closed").monitor, "UDP-CONNECT");
+  ASSERT_TRUE(waitFor([&] { return view(checker, "open").successes >= 2; }));
+  EXPECT_EQ(view(checker, "open").status, "ONLINE");
+  EXPECT_EQ(view(checker, "open").last_detail, "no ICMP port unreachable");
+
+  // Closed, the open member falls; reopened, one success brings it back on a
+  // UDP pool (keepalived ignores max_retries, here 3).
+  open_port.reset();
+  ASSERT_TRUE(waitFor([&] { return view(checker, "open").status == "ERROR"; }));
+  open_port = std::make_unique<UdpSink>(port);
+  ASSERT_TRUE(waitFor([&] { return view(checker, "open").status == "ONLINE"; }));
+  MemberView back = view(checker, "open");
+  EXPECT_EQ(back.transitions.back().from, "ERROR");
+  EXPECT_LE(back.successes, 2u);
+}
+
+TEST(HealthChecker, PingOfLoopbackAddressesGetsEchoReplies) {
+  using namespace udp_ping;
+  HealthRegistry registry;
+  HealthChecker checker(registry);
+  checker.apply(configOf({pool("p1", {member("v4", 80, "127.0.0.9"), member("v6", 80, "::1")},
+                               monitorOf(MonitorType::kPing))}));
+  checker.start();
+  ASSERT_TRUE(waitFor([&] { return view(checker, "v4").successes >= 2; })) << checker.statusJson();
+  EXPECT_EQ(view(checker, "v4").last_detail, "echo reply");
+  EXPECT_EQ(view(checker, "v4").monitor, "PING");
+  EXPECT_EQ(view(checker, "v4").status, "ONLINE");
+  ASSERT_TRUE(waitFor([&] { return view(checker, "v6").successes >= 2; })) << checker.statusJson();
+  EXPECT_EQ(view(checker, "v6").last_detail, "echo reply");
+}
+
 }  // namespace
 }  // namespace banyan::dp::health

@@ -241,11 +241,12 @@ class Renderer {
 
   Json listener(const Obj& l) {
     std::string protocol = getString(l, "protocol");
-    if (protocol == "UDP" || protocol == "SCTP" || protocol == "PROMETHEUS")
+    if (protocol == "SCTP" || protocol == "PROMETHEUS")
       fail(ErrorCode::kInvalidArgument, l,
-           protocol + " listeners are not supported by banyan-proxy yet (it serves HTTP, TCP, HTTPS and "
-                      "TERMINATED_HTTPS)");
-    if (protocol != "HTTP" && protocol != "TCP" && protocol != "HTTPS" && protocol != "TERMINATED_HTTPS")
+           protocol + " listeners are not supported by banyan-proxy yet (it serves HTTP, TCP, HTTPS, "
+                      "TERMINATED_HTTPS and UDP)");
+    if (protocol != "HTTP" && protocol != "TCP" && protocol != "HTTPS" && protocol != "TERMINATED_HTTPS" &&
+        protocol != "UDP")
       fail(ErrorCode::kInvalidArgument, l, "unknown listener protocol \"" + protocol + "\"");
     bool http = protocol == "HTTP" || protocol == "TERMINATED_HTTPS";
     bool terminated = protocol == "TERMINATED_HTTPS";
@@ -430,7 +431,7 @@ class Renderer {
 
   Json pool(const Obj& p) {
     std::string protocol = getString(p, "protocol");
-    if (protocol == "UDP" || protocol == "SCTP")
+    if (protocol == "SCTP")
       fail(ErrorCode::kInvalidArgument, p, protocol + " pools are not supported by banyan-proxy yet");
     Json out(rapidjson::kObjectType);
     out.AddMember("id", str(p.id()), alloc());
@@ -444,7 +445,7 @@ class Renderer {
       for (const Obj* m : it->second) members.PushBack(member(*m), alloc());
     out.AddMember("members", members, alloc());
     if (auto it = monitor_by_pool_.find(p.id()); it != monitor_by_pool_.end())
-      out.AddMember("health_monitor", monitor(*it->second), alloc());
+      if (auto hm = monitor(*it->second, protocol)) out.AddMember("health_monitor", *hm, alloc());
     if (const Json* sp = field(p.doc, "session_persistence")) out.AddMember("session_persistence", persistence(p, *sp), alloc());
     if (getBool(p, "tls_enabled", false)) poolTls(p, protocol, out);
     return out;
@@ -466,11 +467,25 @@ class Renderer {
     return out;
   }
 
-  Json monitor(const Obj& h) {
+  // Nothing when Octavia renders no check: an HTTP monitor of a UDP pool
+  // other than GET (keepalived's HTTP_GET only gets).
+  std::optional<Json> monitor(const Obj& h, const std::string& pool_protocol) {
     std::string type = getString(h, "type");
-    if (type != "TCP" && type != "HTTP" && type != "HTTPS")
+    bool udp_pool = pool_protocol == "UDP";
+    if (type == "SCTP")
       fail(ErrorCode::kInvalidArgument, h,
-           type + " health monitors are not supported by banyan-proxy yet (it runs TCP, HTTP and HTTPS)");
+           type + " health monitors are not supported by banyan-proxy yet (it runs TCP, HTTP, HTTPS, TLS-HELLO, "
+                  "PING and UDP-CONNECT)");
+    if (type != "TCP" && type != "HTTP" && type != "HTTPS" && type != "TLS-HELLO" && type != "PING" &&
+        type != "UDP-CONNECT")
+      fail(ErrorCode::kInvalidArgument, h, "unknown health monitor type \"" + type + "\"");
+    // Octavia's API pairs UDP pools with UDP-CONNECT, TCP and HTTP only.
+    bool fits = udp_pool ? type == "UDP-CONNECT" || type == "TCP" || type == "HTTP" : type != "UDP-CONNECT";
+    if (!fits)
+      fail(ErrorCode::kInvalidArgument, h,
+           type + " health monitors cannot check a " + pool_protocol + " pool (UDP pools take UDP-CONNECT, TCP "
+                  "and HTTP; UDP-CONNECT needs a UDP pool)");
+    if (udp_pool && type == "HTTP" && getString(h, "http_method", "GET") != "GET") return std::nullopt;
     Json out(rapidjson::kObjectType);
     out.AddMember("id", str(h.id()), alloc());
     if (const Json* name = field(h.doc, "name"); name && name->IsString() && name->GetStringLength() <= 255)
@@ -483,7 +498,7 @@ class Renderer {
         out.AddMember(rapidjson::StringRef(key), Json(std::min(*s, kMaxMonitorSeconds)), alloc());
     if (auto rise = getInt(h, "max_retries")) out.AddMember("max_retries", Json(*rise), alloc());
     if (auto fall = getInt(h, "max_retries_down")) out.AddMember("max_retries_down", Json(*fall), alloc());
-    if (type != "TCP") {
+    if (type == "HTTP" || type == "HTTPS") {
       if (std::string m = getString(h, "http_method"); !m.empty()) out.AddMember("http_method", str(m), alloc());
       if (std::string u = getString(h, "url_path"); !u.empty()) out.AddMember("url_path", str(u), alloc());
       if (std::string c = getString(h, "expected_codes"); !c.empty()) out.AddMember("expected_codes", str(c), alloc());

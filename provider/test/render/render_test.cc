@@ -498,7 +498,7 @@ TEST_F(RenderTest, ListenerBeingDeletedIsLeftOutUnlessAsked) {
 }
 
 TEST_F(RenderTest, UnsupportedListenerProtocolsAreErrorsNamingTheListener) {
-  for (const char* protocol : {"UDP", "SCTP", "PROMETHEUS"}) {
+  for (const char* protocol : {"SCTP", "PROMETHEUS"}) {
     SCOPED_TRACE(protocol);
     std::string id = lb();
     std::string l = listener(id, protocol, 9100);
@@ -506,8 +506,8 @@ TEST_F(RenderTest, UnsupportedListenerProtocolsAreErrorsNamingTheListener) {
     EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
     EXPECT_EQ(e.context, "listener " + l);
     EXPECT_EQ(e.message, std::string(protocol) +
-                             " listeners are not supported by banyan-proxy yet (it serves HTTP, TCP, HTTPS and "
-                             "TERMINATED_HTTPS)");
+                             " listeners are not supported by banyan-proxy yet (it serves HTTP, TCP, HTTPS, "
+                             "TERMINATED_HTTPS and UDP)");
   }
 }
 
@@ -641,18 +641,138 @@ TEST_F(RenderTest, MonitorBeingDeletedIsLeftOut) {
   EXPECT_FALSE(r.config.pools[0].health_monitor);
 }
 
-TEST_F(RenderTest, UnsupportedMonitorTypesAreErrorsNamingTheMonitor) {
-  for (const char* type : {"PING", "TLS-HELLO"}) {
-    SCOPED_TRACE(type);
+TEST_F(RenderTest, PingAndTlsHelloMonitorsAreRenderedWithoutHttpFields) {
+  struct Row {
+    const char* type;
+    dpc::MonitorType want;
+  };
+  for (const Row& row : {Row{"PING", dpc::MonitorType::kPing}, Row{"TLS-HELLO", dpc::MonitorType::kTlsHello}}) {
+    SCOPED_TRACE(row.type);
     std::string id = lb();
-    std::string p = pool(listener(id, "TCP", 80), "TCP");
-    std::string h = monitor(p, type);
-    auto e = renderError(id);
-    EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
-    EXPECT_EQ(e.context, "healthmonitor " + h);
-    EXPECT_EQ(e.message,
-              std::string(type) + " health monitors are not supported by banyan-proxy yet (it runs TCP, HTTP and HTTPS)");
+    std::string p = pool(listener(id, "HTTPS", 443), "HTTPS");
+    monitor(p, row.type);
+    auto r = render(id);
+    ASSERT_EQ(r.config.pools.size(), 1u);
+    ASSERT_TRUE(r.config.pools[0].health_monitor);
+    EXPECT_EQ(r.config.pools[0].health_monitor->type, row.want);
+    EXPECT_EQ(r.config.pools[0].health_monitor->delay_ms, 7000u);
+    EXPECT_EQ(r.config.pools[0].health_monitor->timeout_ms, 3000u);
+    EXPECT_EQ(r.config.pools[0].health_monitor->max_retries_down, 4u);
+    const auto& hm = r.json["pools"][0]["health_monitor"];
+    EXPECT_FALSE(hm.HasMember("url_path"));
+    EXPECT_FALSE(hm.HasMember("expected_codes"));
   }
+}
+
+TEST_F(RenderTest, SctpMonitorIsAnErrorNamingTheMonitor) {
+  std::string id = lb();
+  std::string p = pool(listener(id, "TCP", 80), "TCP");
+  std::string h = monitor(p, "TCP");
+  setField("healthmonitor", h, "type", R"("SCTP")");
+  auto e = renderError(id);
+  EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(e.context, "healthmonitor " + h);
+  EXPECT_EQ(e.message,
+            "SCTP health monitors are not supported by banyan-proxy yet (it runs TCP, HTTP, HTTPS, TLS-HELLO, PING "
+            "and UDP-CONNECT)");
+}
+
+// ---------------------------------------------------------------------------------
+// UDP listeners and pools (Octavia's keepalived-LVS semantics, section 9).
+
+TEST_F(RenderTest, UdpListenerAndPoolAreRenderedForTheProxy) {
+  std::string id = lb();
+  std::string l = listener(id, "UDP", 53, R"(,"connection_limit":100,"timeout_client_data":20000)");
+  std::string p = pool(l, "UDP",
+                       R"(,"session_persistence":{"type":"SOURCE_IP","persistence_timeout":120,)"
+                       R"("persistence_granularity":"255.255.255.0"})",
+                       "SOURCE_IP");
+  addMember(p, "192.0.2.50", 5353, R"(,"weight":3)");
+  monitor(p, "UDP-CONNECT");
+  auto r = render(id);
+  ASSERT_EQ(r.config.listeners.size(), 1u);
+  const auto& lc = r.config.listeners[0];
+  EXPECT_EQ(lc.protocol, dpc::ListenerProtocol::kUdp);
+  EXPECT_EQ(lc.protocol_port, 53);
+  EXPECT_EQ(lc.connection_limit, 100);
+  EXPECT_EQ(lc.timeout_client_data_ms, 20000u);
+  EXPECT_EQ(lc.default_pool_id, p);
+  ASSERT_EQ(r.config.pools.size(), 1u);
+  const auto& pc = r.config.pools[0];
+  EXPECT_EQ(pc.protocol, dpc::PoolProtocol::kUdp);
+  EXPECT_EQ(pc.lb_algorithm, dpc::LbAlgorithm::kSourceIp);
+  ASSERT_EQ(pc.members.size(), 1u);
+  EXPECT_EQ(pc.members[0].weight, 3u);
+  ASSERT_TRUE(pc.session_persistence);
+  EXPECT_EQ(pc.session_persistence->type, dpc::PersistenceType::kSourceIp);
+  EXPECT_EQ(pc.session_persistence->persistence_timeout_s, 120u);
+  EXPECT_EQ(pc.session_persistence->persistence_granularity, "255.255.255.0");
+  ASSERT_TRUE(pc.health_monitor);
+  EXPECT_EQ(pc.health_monitor->type, dpc::MonitorType::kUdpConnect);
+  EXPECT_EQ(pc.health_monitor->timeout_ms, 3000u);
+}
+
+TEST_F(RenderTest, UdpAndTcpListenersShareAPort) {
+  std::string id = lb();
+  pool(listener(id, "UDP", 53), "UDP");
+  pool(listener(id, "TCP", 53), "TCP");
+  auto r = render(id);
+  EXPECT_EQ(r.config.listeners.size(), 2u);
+  EXPECT_EQ(r.config.pools.size(), 2u);
+}
+
+TEST_F(RenderTest, TcpAndHttpGetMonitorsOfUdpPoolsAreRendered) {
+  std::string id = lb();
+  std::string p1 = pool(listener(id, "UDP", 53), "UDP");
+  monitor(p1, "TCP");
+  std::string p2 = pool(listener(id, "UDP", 54), "UDP");
+  monitor(p2, "HTTP", R"(,"url_path":"/ready","expected_codes":"200-202")");
+  auto r = render(id);
+  ASSERT_EQ(r.config.pools.size(), 2u);
+  for (const auto& p : r.config.pools) {
+    ASSERT_TRUE(p.health_monitor) << p.id;
+    if (p.id == p1) {
+      EXPECT_EQ(p.health_monitor->type, dpc::MonitorType::kTcp);
+    }
+    if (p.id == p2) {
+      EXPECT_EQ(p.health_monitor->type, dpc::MonitorType::kHttp);
+      EXPECT_EQ(p.health_monitor->url_path, "/ready");
+      EXPECT_EQ(p.health_monitor->expected_codes, (std::vector<uint16_t>{200, 201, 202}));
+    }
+  }
+}
+
+TEST_F(RenderTest, HttpMonitorOfAUdpPoolWithAnotherMethodRendersNoCheck) {
+  std::string id = lb();
+  std::string p = pool(listener(id, "UDP", 53), "UDP");
+  std::string h = monitor(p, "HTTP");
+  setField("healthmonitor", h, "http_method", R"("HEAD")");
+  auto r = render(id);
+  ASSERT_EQ(r.config.pools.size(), 1u);
+  EXPECT_FALSE(r.config.pools[0].health_monitor);
+}
+
+TEST_F(RenderTest, MonitorTypeThatDoesNotFitThePoolIsAnErrorNamingTheMonitor) {
+  std::string id = lb();
+  std::string p = pool(listener(id, "UDP", 53), "UDP");
+  std::string h = monitor(p, "UDP-CONNECT");
+  setField("healthmonitor", h, "type", R"("PING")");
+  auto e = renderError(id);
+  EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(e.context, "healthmonitor " + h);
+  EXPECT_EQ(e.message,
+            "PING health monitors cannot check a UDP pool (UDP pools take UDP-CONNECT, TCP and HTTP; UDP-CONNECT "
+            "needs a UDP pool)");
+}
+
+TEST_F(RenderTest, SctpPoolIsAnErrorNamingThePool) {
+  std::string id = lb();
+  std::string p = pool(listener(id, "TCP", 80), "TCP");
+  setField("pool", p, "protocol", R"("SCTP")");
+  auto e = renderError(id);
+  EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(e.context, "pool " + p);
+  EXPECT_EQ(e.message, "SCTP pools are not supported by banyan-proxy yet");
 }
 
 TEST_F(RenderTest, SessionPersistenceOfEachType) {
@@ -704,7 +824,8 @@ TEST_F(RenderTest, PoolsNoListenerOrPolicyUsesAreLeftOut) {
   std::string used = pool(l, "HTTP");
   std::string unused = lbPool(id, "HTTP");
   addMember(unused, "192.0.2.40", 80);
-  std::string udp = lbPool(id, "UDP");  // would be an error if it were rendered
+  std::string sctp = lbPool(id, "UDP");
+  setField("pool", sctp, "protocol", R"("SCTP")");  // would be an error if it were rendered
   auto r = render(id);
   ASSERT_EQ(r.config.pools.size(), 1u);
   EXPECT_EQ(r.config.pools[0].id, used);
