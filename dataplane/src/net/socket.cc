@@ -63,16 +63,21 @@ bool sameAddress(const sockaddr_storage& a, const sockaddr_storage& b) {
   return x.sin6_port == y.sin6_port && std::memcmp(&x.sin6_addr, &y.sin6_addr, 16) == 0;
 }
 
+// Closes a socket whose setup failed and returns -1 with the failure's errno kept.
+static int closeFailed(int fd) {
+  int e = errno;
+  ::close(fd);
+  errno = e;
+  return -1;
+}
+
 int listenTcp(const sockaddr_storage& addr, int backlog) {
   int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    int e = errno;
-    ::close(fd);
-    errno = e;
-    return -1;
+    return closeFailed(fd);
   }
   if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   // A VIP may not be on this host yet: the BACKUP amphora of an ACTIVE_STANDBY pair
@@ -84,10 +89,7 @@ int listenTcp(const sockaddr_storage& addr, int backlog) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), addressLength(addr)) != 0 ||
       ::listen(fd, backlog) != 0) {
-    int e = errno;
-    ::close(fd);
-    errno = e;
-    return -1;
+    return closeFailed(fd);
   }
   return fd;
 }
@@ -98,10 +100,7 @@ int bindUdp(const sockaddr_storage& addr) {
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    int e = errno;
-    ::close(fd);
-    errno = e;
-    return -1;
+    return closeFailed(fd);
   }
   if (addr.ss_family == AF_INET6) {
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
@@ -112,10 +111,7 @@ int bindUdp(const sockaddr_storage& addr) {
   // Same reason as listenTcp: the VIP may not be up on this amphora yet.
   setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof one);
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), addressLength(addr)) != 0) {
-    int e = errno;
-    ::close(fd);
-    errno = e;
-    return -1;
+    return closeFailed(fd);
   }
   return fd;
 }
@@ -124,10 +120,7 @@ int connectUdp(const sockaddr_storage& addr) {
   int fd = ::socket(addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), addressLength(addr)) != 0) {
-    int e = errno;
-    ::close(fd);
-    errno = e;
-    return -1;
+    return closeFailed(fd);
   }
   return fd;
 }
@@ -138,10 +131,7 @@ int connectTcp(const sockaddr_storage& addr) {
   setNoDelay(fd);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), addressLength(addr)) != 0 &&
       errno != EINPROGRESS) {
-    int e = errno;
-    ::close(fd);
-    errno = e;
-    return -1;
+    return closeFailed(fd);
   }
   return fd;
 }

@@ -282,6 +282,14 @@ Record readRecord(PGresult* res, int row) {
   return r;
 }
 
+std::vector<Record> readRecords(PGresult* res) {
+  std::vector<Record> out;
+  int n = PQntuples(res);
+  out.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) out.push_back(readRecord(res, i));
+  return out;
+}
+
 class PostgresTransaction final : public Transaction {
  public:
   PostgresTransaction(Conn& conn, bool writable) : conn_(conn), writable_(writable) {}
@@ -307,11 +315,7 @@ class PostgresTransaction final : public Transaction {
         where(query, params) + " ORDER BY seq";
     auto res = conn_.execPrepared(sql, params);
     if (!res.ok()) return res.error();
-    std::vector<Record> out;
-    int n = PQntuples(res->get());
-    out.reserve(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) out.push_back(readRecord(res->get(), i));
-    return out;
+    return readRecords(res->get());
   }
 
   Result<std::vector<Record>> listByParents(std::string_view kind,
@@ -328,11 +332,7 @@ class PostgresTransaction final : public Transaction {
         " WHERE kind = $1 AND parent_id = ANY($2::text[]) ORDER BY seq",
         {std::string(kind), internal::pgTextArray(parent_ids)});
     if (!res.ok()) return res.error();
-    std::vector<Record> out;
-    int n = PQntuples(res->get());
-    out.reserve(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) out.push_back(readRecord(res->get(), i));
-    return out;
+    return readRecords(res->get());
   }
 
   Result<int64_t> count(const Query& query) override {

@@ -173,14 +173,7 @@ class SqliteTransaction final : public Transaction {
         "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records",
         query, " ORDER BY seq");
     if (!stmt.ok()) return stmt.error();
-    std::vector<Record> out;
-    while (true) {
-      auto row = (*stmt)->step();
-      if (!row.ok()) return row.error();
-      if (!*row) break;
-      out.push_back(readRecord(**stmt));
-    }
-    return out;
+    return readRecords(**stmt);
   }
 
   Result<std::vector<Record>> listByParents(std::string_view kind,
@@ -198,14 +191,7 @@ class SqliteTransaction final : public Transaction {
     if (!stmt.ok()) return stmt.error();
     (*stmt)->bind(1, kind);
     (*stmt)->bind(2, internal::jsonStringArray(parent_ids));
-    std::vector<Record> out;
-    while (true) {
-      auto row = (*stmt)->step();
-      if (!row.ok()) return row.error();
-      if (!*row) break;
-      out.push_back(readRecord(**stmt));
-    }
-    return out;
+    return readRecords(**stmt);
   }
 
   Result<int64_t> count(const Query& query) override {
@@ -323,6 +309,18 @@ class SqliteTransaction final : public Transaction {
     r.revision = s.int64(5);
     r.body = s.text(6);
     return r;
+  }
+
+  // Every remaining row of a statement, as records.
+  static Result<std::vector<Record>> readRecords(Conn::Stmt& s) {
+    std::vector<Record> out;
+    while (true) {
+      auto row = s.step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      out.push_back(readRecord(s));
+    }
+    return out;
   }
 
   // The WHERE clause depends only on which filters are set, so at most 16 distinct
