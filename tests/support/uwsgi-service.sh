@@ -40,7 +40,11 @@ uwsgi_serve() {
     port=$(uwsgi_free_port)
     url="http://127.0.0.1:$port"
     "$prepare" "$url"
+    # "Connection: close" on every answer (as Debian's barbican-api-uwsgi.ini does): the
+    # http-socket closes each connection after one answer without saying so, and clients
+    # (keystonemiddleware, keystoneauth) that reuse it meet a reset.
     uwsgi --plugin python3 --http-socket "127.0.0.1:$port" --wsgi-file "$wsgi" \
+      --add-header "Connection: close" \
       --master --processes 1 --threads 1 --die-on-term --lazy-apps --need-app \
       --pidfile "$dir/$name.pid" --daemonize2 "$dir/uwsgi.log" \
       >> "$dir/setup.log" 2>&1 || true
