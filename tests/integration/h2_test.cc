@@ -194,14 +194,14 @@ TEST_F(H2, HeadersAreInsertedAndConnectionFieldsNeverReachTheMember) {
   start(c);
   H2TestClient cl(port_);
   ASSERT_TRUE(cl.connected()) << cl.error();
-  H2StreamResult r = cl.get("/h", {{"x-forwarded-for", "10.0.0.1"},
+  H2StreamResult r = cl.get("/h", {{"x-forwarded-for", "203.0.113.5"},
                                    {"te", "trailers"},
                                    {"cookie", "a=1"},
                                    {"cookie", "b=2"}});
   EXPECT_EQ(r.status, 200);
   ASSERT_TRUE(member_.waitForRequests(1, 2000));
   RecordedRequest req = member_.requests().back();
-  EXPECT_EQ(req.header("X-Forwarded-For"), "10.0.0.1, 127.0.0.1");
+  EXPECT_EQ(req.header("X-Forwarded-For"), "203.0.113.5, 127.0.0.1");
   EXPECT_EQ(req.header("X-Forwarded-Proto"), "https");
   EXPECT_EQ(req.header("X-Forwarded-Port"), std::to_string(port_));
   EXPECT_EQ(req.header("TE"), "");
