@@ -43,34 +43,23 @@ std::optional<std::string> HttpRequest::header(std::string_view name) const {
 namespace {
 
 // A free port for the listener: cpprestsdk cannot report the port it bound when given 0.
-// The short race with another process taking it is handled by retrying open().
+// The short race with another process taking it is handled by retrying open(). A host
+// name is probed on the loopback address.
 Result<uint16_t> pickFreePort(const std::string& address) {
-  bool v6 = address.find(':') != std::string::npos;
-  int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return makeError(ErrorCode::kUnavailable, std::string("socket: ") + std::strerror(errno));
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (v6) {
-    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
-    sa->sin6_family = AF_INET6;
-    if (::inet_pton(AF_INET6, address.c_str(), &sa->sin6_addr) != 1) sa->sin6_addr = in6addr_loopback;
-    len = sizeof(*sa);
-  } else {
-    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
-    sa->sin_family = AF_INET;
-    if (::inet_pton(AF_INET, address.c_str(), &sa->sin_addr) != 1) sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    len = sizeof(*sa);
-  }
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  if (::inet_pton(AF_INET, address.c_str(), &sa.sin_addr) != 1) sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(sa);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
     int err = errno;
     ::close(fd);
     return makeError(ErrorCode::kUnavailable, std::string("bind: ") + std::strerror(err), address);
   }
-  uint16_t port = v6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
-                     : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   ::close(fd);
-  return port;
+  return ntohs(sa.sin_port);
 }
 
 Result<std::string> readFile(const std::string& path) {
@@ -130,6 +119,12 @@ class CpprestHttpServer final : public HttpServer {
   ~CpprestHttpServer() override { stop(); }
 
   Result<void> start() {
+    if (options_.address.find(':') != std::string::npos) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "cannot listen on an IPv6 literal: cpprestsdk's listener splits the address at its "
+                       "first colon; use an IPv4 address or a host name",
+                       options_.address);
+    }
     if (options_.tls) {
       auto m = loadTls(*options_.tls);
       if (!m) return m.error();
@@ -183,9 +178,8 @@ class CpprestHttpServer final : public HttpServer {
   }
 
   Result<void> open(uint16_t port) {
-    std::string host = options_.address;
-    if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
-    std::string url = std::string(options_.tls ? "https" : "http") + "://" + host + ":" + std::to_string(port);
+    std::string url =
+        std::string(options_.tls ? "https" : "http") + "://" + options_.address + ":" + std::to_string(port);
     http::experimental::listener::http_listener_config config;
     if (options_.tls) {
       // cpprestsdk builds a fresh asio context per connection with this callback, so a

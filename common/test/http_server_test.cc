@@ -71,6 +71,19 @@ TEST(HttpServer, HandsTheHandlerMethodDecodedPathQueryHeadersAndBody) {
   EXPECT_EQ(seen.peer_address, "127.0.0.1");
 }
 
+TEST(HttpServer, RefusesAnIpv6LiteralWithAClearError) {
+  // cpprestsdk's listener splits "host:port" at the first colon, so it cannot bind an
+  // IPv6 literal; the facade says so instead of passing on "resolve: Service not found".
+  for (const char* address : {"::1", "::", "[::1]"}) {
+    HttpServerOptions opts;
+    opts.address = address;
+    auto server = startHttpServer(opts, [](const HttpRequest&) { return HttpResponse{}; });
+    ASSERT_FALSE(server.ok()) << address;
+    EXPECT_EQ(server.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(server.error().message.find("IPv6"), std::string::npos) << server.error().message;
+  }
+}
+
 TEST(HttpServer, RefusesAnOversizedBodyWithoutCallingTheHandler) {
   std::atomic<int> calls{0};
   HttpServerOptions options;

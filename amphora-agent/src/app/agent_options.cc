@@ -44,10 +44,10 @@ void declareAgentOptions(common::OptionSet& o) {
                        "Lowest level written to stderr.", {}, {}, {"debug", "info", "warning", "error"}});
 
   const std::string g = "amphora_agent";
-  // TODO(lead): back to "::" (Octavia's default) once common/http_server binds IPv6
-  // literals; cpprestsdk's listener fails to resolve "[::]" today.
+  // Octavia's default is "::"; cpprestsdk's listener cannot bind an IPv6 literal (it
+  // splits the address at the first colon), so Banyan's agent listens on IPv4.
   o.declare(OptionDecl{g, "bind_host", OptionType::kString, "0.0.0.0",
-                       "Address the agent's REST API listens on (\"0.0.0.0\" = every IPv4 address)."});
+                       "Address the agent's REST API listens on (\"0.0.0.0\" = every IPv4 address).\nAn IPv4 address or a host name: IPv6 literals are refused."});
   o.declare(OptionDecl{g, "bind_port", OptionType::kInt, "9443", "TCP port of the agent's REST API; 0 picks a free one (written to state_dir/api.port).", 0,
                        65535});
   o.declare(OptionDecl{g, "agent_server_cert", OptionType::kString, "/etc/banyan/certs/server.pem",
@@ -59,7 +59,9 @@ void declareAgentOptions(common::OptionSet& o) {
                        "CA bundle that signs the controllers' client certificates. Mutual TLS is always\n"
                        "required: a client without a certificate signed by it fails the handshake."});
   o.declare(OptionDecl{g, "agent_request_read_timeout", OptionType::kInt, "180",
-                       "Seconds a request may take to arrive (Octavia's default).", 1, 3600});
+                       "Accepted for Octavia's agent.conf; not enforced: cpprestsdk's listener has no read\n"
+                       "timeout. management_cidrs limits who can hold a connection open.",
+                       1, 3600});
   o.declare(OptionDecl{g, "max_body_bytes", OptionType::kInt, "16777216",
                        "Largest request body accepted; larger ones get 413.", 1024, 67108864});
   o.declare(OptionDecl{g, "state_dir", OptionType::kString, "/var/lib/banyan",
