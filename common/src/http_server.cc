@@ -227,6 +227,13 @@ class CpprestHttpServer final : public HttpServer {
         reply.headers().add(k, v);
       }
     }
+    // cpprestsdk closes the connection after a request that asked for it but does not say
+    // so in the answer; a client that trusts HTTP/1.1 persistence then sends its next
+    // request into the closing socket and reads nothing ("Remote end closed connection").
+    utility::string_t asked;
+    if (request.headers().match(http::header_names::connection, asked) && strcasecmp(asked.c_str(), "close") == 0) {
+      reply.headers().add(http::header_names::connection, "close");
+    }
     if (!response.body.empty()) {
       reply.set_body(std::move(response.body), content_type);
     } else if (response.status != 204 && response.status != 304) {

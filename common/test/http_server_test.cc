@@ -84,6 +84,19 @@ TEST(HttpServer, RefusesAnIpv6LiteralWithAClearError) {
   }
 }
 
+TEST(HttpServer, AnswersConnectionCloseWhenTheClientAskedForIt) {
+  auto server = startHttpServer(HttpServerOptions{}, [](const HttpRequest&) {
+    return HttpResponse{200, {}, "text/plain", "ok"};
+  });
+  ASSERT_TRUE(server.ok());
+  std::string closing = exchange(server.value()->port(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(closing.find("\r\nConnection: close\r\n"), std::string::npos) << closing;
+  // A kept-alive exchange says nothing about the connection (exchange() reads until
+  // the server's close, so this one asks for close in another spelling).
+  std::string spelled = exchange(server.value()->port(), "GET / HTTP/1.1\r\nHost: x\r\nconnection: Close\r\n\r\n");
+  EXPECT_NE(spelled.find("\r\nConnection: close\r\n"), std::string::npos) << spelled;
+}
+
 TEST(HttpServer, RefusesAnOversizedBodyWithoutCallingTheHandler) {
   std::atomic<int> calls{0};
   HttpServerOptions options;
