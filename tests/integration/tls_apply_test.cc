@@ -106,10 +106,17 @@ TEST_F(TlsApply, UnknownCiphersAreRefused) {
   expectRefused(d, "/listeners/0/tls_ciphers", "TLS 1.3");
 }
 
-TEST_F(TlsApply, H2InAPoolsAlpnIsRefusedWhileMembersGetHttp11) {
+TEST_F(TlsApply, H2InAPoolsAlpnIsAcceptedAndAnHttp11MemberKeepsHttp11) {
+  // A pool without tls_enabled keeps the list unused (no h2c); members that
+  // pick h2 over TLS are covered by integration_h2_upstream.
   ConfigSpec c = next();
   c.pool("p1").extra["alpn_protocols"] = jsonList({"h2", "http/1.1"});
-  expectRefused(c, "/pools/0/alpn_protocols/0", "HTTP/2");
+  ControlResponse r = proxy_->put("/config", c.toJson());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(proxy_->get("/config").json()["generation"].GetUint64(), 2u);
+  TlsTestClient t("127.0.0.1", port_, {});
+  ASSERT_TRUE(t.handshakeOk()) << t.error();
+  EXPECT_EQ(t.get("/").status, 200);
 }
 
 TEST_F(TlsApply, TlsFieldsOnAPlainListenerAreRefused) {

@@ -353,25 +353,18 @@ Result<std::string> readTlsCiphers(const Value& obj, const std::string& path) {
 }
 
 // alpn_protocols. Listeners speak HTTP/2 to clients that pick "h2"; pools
-// refuse it: banyan-proxy talks HTTP/1.1 to members, and a member that
-// negotiated h2 would not understand it.
-Result<std::vector<std::string>> readAlpn(const Value& obj, const std::string& path, bool listener) {
+// with tls_enabled speak HTTP/2 to members whose handshake picks "h2". A pool
+// without tls_enabled has no handshake: its list is kept but unused (no h2c).
+Result<std::vector<std::string>> readAlpn(const Value& obj, const std::string& /*path*/, bool listener) {
   const Value* v = findMember(obj, "alpn_protocols");
   if (!present(v)) {
     if (listener) return std::vector<std::string>{"h2", "http/1.1", "http/1.0"};
     return std::vector<std::string>{"http/1.1", "http/1.0"};
   }
   std::vector<std::string> out;
-  rapidjson::SizeType i = 0;
   for (const auto& e : v->GetArray()) {
     std::string n(e.GetString(), e.GetStringLength());
-    if (n == "h2" && !listener) {
-      return invalid(indexPath(path + "/alpn_protocols", i),
-                     "\"h2\" is not supported for pools yet (banyan-proxy speaks HTTP/1.1, not "
-                     "HTTP/2, to members); use \"http/1.1\" and \"http/1.0\"");
-    }
     if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(std::move(n));
-    ++i;
   }
   return out;
 }

@@ -112,7 +112,10 @@ struct CodecCallbacks {
         refuse(c, *s, NGHTTP2_PROTOCOL_ERROR);
         return 0;
       }
-      return 0;  // "te: trailers" is hop-by-hop: not forwarded over HTTP/1.1
+      // "te: trailers" goes on in the HTTP/1.1 head: the session passes it
+      // to members (gRPC needs it over HTTP/2) and drops any other TE.
+      s->headers.push_back({std::string(name), std::string(value)});
+      return 0;
     }
     if (name == "host") {
       s->host.assign(value);

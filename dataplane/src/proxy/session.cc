@@ -18,6 +18,7 @@
 #include "net/socket.h"
 #include "persistence/cookie.h"
 #include "proxy/h2_connection.h"
+#include "proxy/h2_upstream.h"
 #include "proxy_protocol/proxy_protocol.h"
 #include "tls/tls_io.h"
 
@@ -555,6 +556,23 @@ bool ClientSession::readUpstream(size_t cap) {
   size_t want = cap - up->in.size();
   char* p = up->in.writable(std::min<size_t>(want, 4096));
   size_t room = std::min(up->in.writableSize(), want);
+  if (up->h2_mode) {
+    // A stream of an HTTP/2 member connection: its response as HTTP/1.1 bytes.
+    bool ended = up->h2 == nullptr;
+    size_t n = ended ? 0 : up->h2->takeResponse(*up, p, room, &ended);
+    if (n > 0) {
+      up->in.commit(n);
+      resp_bytes_ += n;
+      if (member_) bump(member_->counters->slot(w_.index()).bytes_out, static_cast<uint64_t>(n));
+      member_act_ = w_.loop().now();
+      return true;
+    }
+    up->readable = false;
+    if (!ended) return false;
+    if (up->h2) up->h2_refused = up->h2->refused(*up);
+    up->eof = true;
+    return true;
+  }
   if (up->ssl) {
     tls::IoResult r = tls::read(up->ssl, p, room);
     switch (r.status) {
@@ -729,6 +747,32 @@ void ClientSession::handOffToH2() {
 bool ClientSession::flushUpstream() {
   UpstreamConn* up = up_;
   if (!up || !up->connected || !up->writable) return false;
+  if (up->h2_mode) return flushH2Upstream();
+  if (up->h2_offered) {
+    // The member picks HTTP/2 or HTTP/1.1 in the handshake: finish it first.
+    tls::IoResult r = tls::handshake(up->ssl);
+    if (r.status == tls::IoStatus::kWantWrite) {
+      up->writable = false;
+      return false;
+    }
+    if (r.status == tls::IoStatus::kWantRead) {
+      up->writable = false;
+      up->tls_write_wants_read = true;
+      return false;
+    }
+    if (r.status != tls::IoStatus::kDone) {
+      LB_DEBUG("TLS to a member failed. member=%s", member_ ? member_->cfg->id.c_str() : "-");
+      up->eof = true;
+      up->readable = true;
+      up->writable = false;
+      return true;
+    }
+    up->h2_offered = false;
+    if (tls::alpnProtocol(up->ssl) == "h2") {
+      w_.adoptH2(up, req_head_method_, req_minor_ == 0);
+      return true;
+    }
+  }
   size_t body = (phase_ == Phase::Request || phase_ == Phase::Tunnel) ? req_.ready : 0;
   if (up->out.empty() && body == 0) return false;
   iovec iov[2];
@@ -783,6 +827,51 @@ bool ClientSession::flushUpstream() {
   if (!up->ssl && done < (iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0))) up->writable = false;
   up->out.releaseIfEmpty();
   return true;
+}
+
+// A stream of an HTTP/2 member connection takes the head Banyan built, then
+// the forwardable prefix of the client's buffer, as HTTP/1.1 bytes.
+bool ClientSession::flushH2Upstream() {
+  UpstreamConn* up = up_;
+  if (up->h2 == nullptr) {
+    up->readable = true;  // the connection ended: reading tells the rest
+    return false;
+  }
+  size_t body = phase_ == Phase::Request ? req_.ready : 0;
+  if (up->out.empty() && body == 0) return false;
+  bool invalid = false;
+  bool full = false;
+  size_t done = 0;
+  if (!up->out.empty()) {
+    size_t n = up->h2->pushRequest(*up, up->out.view(), &invalid);
+    up->out.consume(n);
+    done += n;
+    full = !up->out.empty();
+  }
+  if (!full && !invalid && body) {
+    size_t n = up->h2->pushRequest(*up, std::string_view(cin_.data(), body), &invalid);
+    cin_.consume(n);
+    req_.ready -= n;
+    done += n;
+    full = n < body;
+  }
+  if (invalid) {
+    // Nothing HTTP/2 can carry: answered as a member that closed (502), never resent.
+    up->reused = false;
+    up->h2_refused = false;
+    up->h2->release(*up);
+    up->eof = true;
+    up->readable = true;
+    up->writable = false;
+    return true;
+  }
+  if (full) up->writable = false;  // EPOLLOUT comes when the member's window opens
+  if (done) {
+    if (member_) bump(member_->counters->slot(w_.index()).bytes_in, done);
+    member_act_ = w_.loop().now();
+  }
+  up->out.releaseIfEmpty();
+  return done > 0;
 }
 
 // ---- the driver --------------------------------------------------------------
@@ -996,7 +1085,14 @@ void ClientSession::startRequest(size_t head_length) {
     if (ieq(hd.name, "connection") && !hd.value.empty()) named_tokens = true;
   std::string xff, fwd;
   for (const auto& hd : req.headers) {
-    if (isHopByHop(hd.name)) continue;
+    if (isHopByHop(hd.name)) {
+      // "TE: trailers" says the client takes trailers: HTTP/2 members (gRPC)
+      // want to hear it (RFC 9113 section 8.2.2). Pools without "h2" never
+      // forward it (it is hop-by-hop in HTTP/1.1).
+      if (hd.name.size() == 2 && req_pool_ && req_pool_->h2 && listHas(hd.value, "trailers"))
+        appendHeader(h, "TE", "trailers");
+      continue;
+    }
     if (named_tokens && namedByConnection(req.headers, hd.name)) continue;
     if (ins.x_forwarded_for && ieq(hd.name, "x-forwarded-for")) {
       if (!xff.empty()) xff.append(", ");
@@ -1219,7 +1315,11 @@ bool ClientSession::attachMember() {
       dropPrivateUpstream();
     }
   } else if (http_) {
-    idle = w_.takeIdle(*member_, *pool_, sni_);
+    // A member that speaks HTTP/2 takes the request as one more stream on a
+    // shared connection; an HTTP/1.1 one on an idle connection.
+    if (pool_->h2 && !req_upgrade_)
+      idle = w_.takeH2(*member_, *pool_, sni_, req_head_method_, req_minor_ == 0);
+    if (!idle) idle = w_.takeIdle(*member_, *pool_, sni_);
   }
   if (idle) {
     up_ = idle;
@@ -1233,7 +1333,9 @@ bool ClientSession::attachMember() {
 
 void ClientSession::connectMember() {
   ++attempts_;
-  up_ = w_.connectTo(*member_, *pool_, sni_);
+  // HTTP/2 carries neither upgrades nor a connection-wide PROXY header.
+  bool allow_h2 = http_ && !req_upgrade_ && !pool_->send_proxy_v1 && !pool_->send_proxy_v2;
+  up_ = w_.connectTo(*member_, *pool_, sni_, allow_h2);
   since_ = w_.loop().now();
   if (!up_) {
     onConnectFailed(errno);
@@ -1291,7 +1393,11 @@ void ClientSession::onConnectFailed(int err) {
 bool ClientSession::retryOnFreshConnection() {
   // A reused member connection closed before answering: the member timed it
   // out as we picked it. Safe to resend when nothing of a body was consumed.
-  if (!up_ || !up_->reused || resp_bytes_ != 0 || req_.kind != http::BodyKind::None) return false;
+  // An HTTP/2 stream the member refused (REFUSED_STREAM, above GOAWAY's
+  // last-stream-id) was not processed: as safe to resend.
+  if (!up_ || (!up_->reused && !up_->h2_refused) || resp_bytes_ != 0 ||
+      req_.kind != http::BodyKind::None)
+    return false;
   up_->destroy();
   up_ = nullptr;
   connectMember();

@@ -70,6 +70,7 @@ class ClientSession final : public Session, public event::Handler {
   bool flushClient();
   bool flushStream(size_t body);
   bool flushUpstream();
+  bool flushH2Upstream();
   bool stepProxyHeader();
   bool stepHead();
   bool stepResponse();

@@ -148,6 +148,12 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
     pr.send_proxy_v1 = p.protocol == config::PoolProtocol::kProxy;
     pr.send_proxy_v2 = p.protocol == config::PoolProtocol::kProxyV2;
     if (tls && pr.index < tls->pools.size()) pr.tls = tls->pools[pr.index];
+    for (const auto& proto : p.alpn_protocols) {
+      if (proto == "h2")
+        pr.h2 = pr.tls != nullptr;
+      else
+        pr.http1_alpn.push_back(proto);
+    }
     if (p.session_persistence) pr.persistence = persistence->get(p, c.settings);
     for (const auto& m : p.members) {
       MemberRt mr;

@@ -54,6 +54,11 @@ struct PoolRt {
   bool send_proxy_v2 = false;
   std::vector<MemberRt> members;
   std::shared_ptr<const tls::ClientContext> tls;  // tls_enabled: re-encrypt to members
+  // TLS pools whose alpn_protocols hold "h2": HTTP requests may go to members
+  // over HTTP/2 when the handshake selects it. http1_alpn is the list without
+  // "h2", offered where HTTP/2 cannot serve (upgrades, PROXY headers, TCP).
+  bool h2 = false;
+  std::vector<std::string> http1_alpn;
   std::unique_ptr<PersistenceRt> persistence;     // null: none
   // The member called `id` if it can take new traffic now (enabled, healthy,
   // not drained), else null: a persisted member that is not falls back to the balancer.

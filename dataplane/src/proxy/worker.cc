@@ -6,10 +6,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <unordered_set>
 
 #include "banyan/common/logging.h"
 #include "net/socket.h"
+#include "proxy/h2_upstream.h"
 #include "proxy/session.h"
 #include "proxy/udp_listener.h"
 
@@ -70,6 +72,16 @@ void UpstreamConn::onEvents(uint32_t events) {
 }
 
 void UpstreamConn::destroy() {
+  if (h2_mode) {
+    if (gone) return;
+    gone = true;
+    if (h2) h2->release(*this);  // cancels the stream unless it finished
+    h2 = nullptr;
+    owner = nullptr;
+    idle_timer.cancel();
+    worker.loop().deleteLater(std::unique_ptr<event::Deletable>(this));
+    return;
+  }
   if (fd < 0) return;
   tls::closeAndFree(ssl);
   ssl = nullptr;
@@ -180,6 +192,9 @@ Worker::~Worker() {
   }
   for (auto& [key, conns] : idle_)
     for (UpstreamConn* c : conns) delete c;
+  std::vector<H2UpstreamConn*> h2;
+  for (auto& [key, conns] : h2_) h2.insert(h2.end(), conns.begin(), conns.end());
+  for (H2UpstreamConn* c : h2) c->closeNow();  // frees itself with the loop's deferred list
   acceptors_.clear();
   udp_listeners_.clear();
 }
@@ -254,6 +269,7 @@ void Worker::applySnapshot(std::shared_ptr<const Snapshot> snap,
     }
     it = idle_.erase(it);
   }
+  retireH2(false, &keep);
   access_log_.setFd(access_log_fd);
   for (Session* s = sessions_; s;) {
     Session* next = s->next;
@@ -301,6 +317,10 @@ UpstreamConn* Worker::takeIdle(const MemberRt& member, const PoolRt& pool, const
 }
 
 void Worker::putIdle(UpstreamConn* up) {
+  if (up->h2_mode) {
+    up->destroy();  // a finished stream; its connection stays shared
+    return;
+  }
   if (idle_count_ >= kMaxIdlePerWorker) {
     up->destroy();
     return;
@@ -327,7 +347,8 @@ void Worker::forgetIdle(UpstreamConn* up) {
   }
 }
 
-UpstreamConn* Worker::connectTo(const MemberRt& member, const PoolRt& pool, const std::string& sni) {
+UpstreamConn* Worker::connectTo(const MemberRt& member, const PoolRt& pool, const std::string& sni,
+                                bool allow_h2) {
   int fd = net::connectTcp(member.address);
   if (fd < 0) return nullptr;
   std::string scope = upstreamScope(member, pool);
@@ -335,6 +356,13 @@ UpstreamConn* Worker::connectTo(const MemberRt& member, const PoolRt& pool, cons
   if (pool.tls) {
     c->ssl = pool.tls->newSsl(fd, sni);
     if (!c->ssl) {
+      delete c;
+      errno = ENOMEM;
+      return nullptr;
+    }
+    if (pool.h2 && allow_h2) {
+      c->h2_offered = true;
+    } else if (pool.h2 && !tls::setAlpn(c->ssl, pool.http1_alpn)) {
       delete c;
       errno = ENOMEM;
       return nullptr;
@@ -347,6 +375,56 @@ UpstreamConn* Worker::connectTo(const MemberRt& member, const PoolRt& pool, cons
     return nullptr;
   }
   return c;
+}
+
+UpstreamConn* Worker::takeH2(const MemberRt& member, const PoolRt& pool, const std::string& sni,
+                             bool head_request, bool http10) {
+  if (!pool.h2 || draining_) return nullptr;
+  auto it = h2_.find(upstreamScope(member, pool) + sni);
+  if (it == h2_.end()) return nullptr;
+  for (H2UpstreamConn* c : it->second) {
+    if (!c->canOpen()) continue;
+    auto* up = new UpstreamConn(*this, -1, c->key(), c->scope());
+    up->reused = true;
+    c->attach(*up, head_request, http10);
+    return up;
+  }
+  return nullptr;
+}
+
+void Worker::adoptH2(UpstreamConn* up, bool head_request, bool http10) {
+  auto* c = new H2UpstreamConn(*this, up->fd, up->ssl, up->key, up->scope);
+  up->fd = -1;
+  up->ssl = nullptr;
+  up->h2_offered = false;
+  up->reused = false;
+  h2_[c->key()].push_back(c);
+  c->attach(*up, head_request, http10);
+  c->start();  // on failure it closed, and `up` reads the end
+}
+
+void Worker::h2Closed(H2UpstreamConn* conn) {
+  auto it = h2_.find(conn->key());
+  if (it == h2_.end()) return;
+  auto& v = it->second;
+  v.erase(std::remove(v.begin(), v.end(), conn), v.end());
+  if (v.empty()) h2_.erase(it);
+}
+
+size_t Worker::h2Connections() const {
+  size_t n = 0;
+  for (const auto& [key, conns] : h2_) n += conns.size();
+  return n;
+}
+
+// HTTP/2 connections to members that left (or all, when draining) take no new
+// streams and close once their streams finished.
+void Worker::retireH2(bool all, const std::unordered_set<std::string>* keep) {
+  std::vector<H2UpstreamConn*> retire;
+  for (auto& [key, conns] : h2_)
+    for (H2UpstreamConn* c : conns)
+      if (all || !keep || !keep->count(c->scope())) retire.push_back(c);
+  for (H2UpstreamConn* c : retire) c->retire();
 }
 
 void Worker::addSession(Session* s) {
@@ -400,6 +478,7 @@ void Worker::beginDrain(event::Millis deadline) {
     }
   idle_.clear();
   idle_count_ = 0;
+  retireH2(true, nullptr);
   for (Session* s = sessions_; s;) {
     Session* next = s->next;
     s->drain();

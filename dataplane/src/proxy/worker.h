@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "balancer/balancer.h"
@@ -25,6 +26,7 @@ namespace banyan::dp::proxy {
 
 class Worker;
 class Session;
+class H2UpstreamConn;
 
 // One TCP connection to a member. Owned by the session using it, or by the
 // worker's idle pool between requests.
@@ -56,6 +58,17 @@ class UpstreamConn final : public event::Handler, public event::Deletable {
   bool shut_wr = false;   // we sent FIN
   bool reused = false;    // came from the idle pool
   event::Timer idle_timer;
+  // HTTP/2 to the member: in h2 mode this object stands for one stream of a
+  // shared H2UpstreamConn (fd is -1, ssl null); the session still writes
+  // HTTP/1.1 to it and reads HTTP/1.1 back (see h2_upstream.h).
+  bool h2_mode = false;
+  H2UpstreamConn* h2 = nullptr;  // null once the stream or its connection ended
+  uint32_t h2_handle = 0;
+  bool h2_refused = false;  // the member never processed the request: resending is safe
+  // A new TLS connection offering "h2": the handshake runs before the first
+  // write, so an HTTP/1.1 head never reaches a member that chose HTTP/2.
+  bool h2_offered = false;
+  bool gone = false;  // destroy() ran (h2 mode: no socket to tell)
 };
 
 // Base of client connections, linked into their worker for draining.
@@ -103,8 +116,21 @@ class Worker {
   UpstreamConn* takeIdle(const MemberRt& member, const PoolRt& pool, const std::string& sni);
   void putIdle(UpstreamConn* up);
   void forgetIdle(UpstreamConn* up);
-  // A new connection (TLS when the pool re-encrypts, sending `sni`).
-  UpstreamConn* connectTo(const MemberRt& member, const PoolRt& pool, const std::string& sni);
+  // A new connection (TLS when the pool re-encrypts, sending `sni`). `allow_h2`:
+  // the request may go over HTTP/2, so a pool that allows "h2" offers it.
+  UpstreamConn* connectTo(const MemberRt& member, const PoolRt& pool, const std::string& sni,
+                          bool allow_h2 = false);
+  // A stream on a shared HTTP/2 connection to the member with room for one
+  // more, or nullptr. The stream comes as an UpstreamConn in h2 mode.
+  UpstreamConn* takeH2(const MemberRt& member, const PoolRt& pool, const std::string& sni,
+                       bool head_request, bool http10);
+  // `up` is a new TLS connection whose handshake selected "h2": its socket
+  // becomes a shared HTTP/2 connection and `up` its first stream.
+  void adoptH2(UpstreamConn* up, bool head_request, bool http10);
+  // The HTTP/2 connection closed: it leaves the pool.
+  void h2Closed(H2UpstreamConn* conn);
+  // HTTP/2 member connections of this worker (tests and stats read it).
+  size_t h2Connections() const;
 
   void addSession(Session* s);
   void removeSession(Session* s);
@@ -133,6 +159,9 @@ class Worker {
   std::unordered_map<std::string, std::unique_ptr<UdpListener>> udp_listeners_;
   std::unordered_map<const PoolRt*, balancer::Selector> selectors_;
   std::unordered_map<std::string, std::vector<UpstreamConn*>> idle_;
+  // Live HTTP/2 member connections by the same key, busy or not.
+  std::unordered_map<std::string, std::vector<H2UpstreamConn*>> h2_;
+  void retireH2(bool all, const std::unordered_set<std::string>* keep);
   size_t idle_count_ = 0;
   Session* sessions_ = nullptr;
   size_t session_count_ = 0;

@@ -77,6 +77,24 @@ IoResult read(SSL* ssl, char* buf, size_t len) {
   return failed(ssl, n);
 }
 
+IoResult handshake(SSL* ssl) {
+  int n = SSL_do_handshake(ssl);
+  if (n == 1) return {IoStatus::kDone, 0};
+  return failed(ssl, n);
+}
+
+bool setAlpn(SSL* ssl, const std::vector<std::string>& protocols) {
+  std::string wire;
+  for (const auto& p : protocols) {
+    if (p.empty() || p.size() > 255) continue;
+    wire.push_back(static_cast<char>(p.size()));
+    wire.append(p);
+  }
+  // An empty list turns ALPN off for this SSL.
+  return SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()),
+                             static_cast<unsigned>(wire.size())) == 0;
+}
+
 IoResult write(SSL* ssl, const char* buf, size_t len) {
   int n = SSL_write(ssl, buf, static_cast<int>(len > INT_MAX ? INT_MAX : len));
   if (n > 0) return {IoStatus::kDone, static_cast<size_t>(n)};

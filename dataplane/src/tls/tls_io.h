@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace banyan::dp::tls {
 
@@ -29,6 +30,12 @@ struct IoResult {
 
 // SSL_read. The first calls run the handshake.
 IoResult read(SSL* ssl, char* buf, size_t len);
+// SSL_do_handshake alone (kDone once it finished): for connections whose
+// protocol (ALPN) must be known before the first byte is written.
+IoResult handshake(SSL* ssl);
+// Offers `protocols` over ALPN on this SSL only (before its handshake),
+// replacing its context's list. False when OpenSSL refuses the list.
+bool setAlpn(SSL* ssl, const std::vector<std::string>& protocols);
 // SSL_write (with partial writes enabled). After kWantRead/kWantWrite the next
 // call must offer at least the same bytes again (they may have moved).
 IoResult write(SSL* ssl, const char* buf, size_t len);

@@ -95,6 +95,21 @@ TEST(TlsConfig, PoolTlsDefaultsAreOctavias) {
   EXPECT_TRUE(r->pools[0].ca_certificate.empty());
 }
 
+TEST(TlsConfig, PoolAlpnMayOfferH2ToMembers) {
+  auto r = parseConfig(pool(R"(, "tls_enabled": true, "alpn_protocols": ["h2", "http/1.1"])"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->pools[0].alpn_protocols, (std::vector<std::string>{"h2", "http/1.1"}));
+}
+
+TEST(TlsConfig, PoolAlpnWithH2IsKeptButUnusedWithoutTls) {
+  // Octavia stores a pool's ALPN list whatever tls_enabled says; without a
+  // handshake nothing negotiates it (no cleartext h2c to members).
+  auto r = parseConfig(pool(R"(, "alpn_protocols": ["h2"])"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(r->pools[0].tls_enabled);
+  EXPECT_EQ(r->pools[0].alpn_protocols, (std::vector<std::string>{"h2"}));
+}
+
 TEST(TlsConfig, HttpsListenersAreTcpPassthrough) {
   auto r = parseConfig(R"({"listeners": [{"id": "l1", "protocol": "HTTPS",
       "address": "127.0.0.1", "protocol_port": 443}]})");
@@ -180,8 +195,6 @@ INSTANTIATE_TEST_SUITE_P(
                      "/pools/0/tls_enabled", "HTTP pools only"},
         TlsRejection{"PoolCrlWithoutCa", pool(R"(, "tls_enabled": true, "crl": "/c.crl")"),
                      "/pools/0/crl", "needs ca_certificate"},
-        TlsRejection{"PoolH2Alpn", pool(R"(, "alpn_protocols": ["h2"])"),
-                     "/pools/0/alpn_protocols/0", "HTTP/2"},
         TlsRejection{"ZeroTicketRotation", R"({"settings": {"tls_ticket_key_rotation_s": 0}})",
                      "/settings/tls_ticket_key_rotation_s", ""}),
     [](const testing::TestParamInfo<TlsRejection>& info) { return std::string(info.param.name); });

@@ -114,15 +114,6 @@ bool isToken(std::string_view s) {
   return true;
 }
 
-// banyan-proxy speaks HTTP/2 to clients but only HTTP/1.1 to members, and
-// refuses "h2" in a pool's ALPN list; Octavia's default list starts with it.
-// Leaving it out of pools makes an h2-capable member pick http/1.1. Listeners
-// keep it (and Octavia's order h2, http/1.1, http/1.0).
-std::vector<std::string> withoutH2(std::vector<std::string> alpn) {
-  alpn.erase(std::remove(alpn.begin(), alpn.end(), "h2"), alpn.end());
-  return alpn;
-}
-
 class Renderer {
  public:
   Renderer(const LoadBalancerGraph& graph, const RenderContext& ctx, CertificateNeeds* collect = nullptr)
@@ -364,7 +355,7 @@ class Renderer {
   }
 
   // tls_versions, tls_ciphers, alpn_protocols: the same on listeners and pools.
-  void tlsOptions(const Obj& o, Json& out, bool pool) {
+  void tlsOptions(const Obj& o, Json& out, bool /*pool*/) {
     if (auto versions = getStrings(o, "tls_versions"); !versions.empty()) {
       Json list(rapidjson::kArrayType);
       for (const auto& v : versions) list.PushBack(str(v), alloc());
@@ -372,8 +363,9 @@ class Renderer {
     }
     if (std::string ciphers = getString(o, "tls_ciphers"); !ciphers.empty())
       out.AddMember("tls_ciphers", str(ciphers), alloc());
+    // Pools keep "h2": banyan-proxy speaks HTTP/2 to members whose TLS
+    // handshake selects it (tls_enabled pools only; unused otherwise).
     std::vector<std::string> alpn = getStrings(o, "alpn_protocols");
-    if (pool) alpn = withoutH2(std::move(alpn));
     if (!alpn.empty()) {
       Json list(rapidjson::kArrayType);
       for (const auto& v : alpn) list.PushBack(str(v), alloc());

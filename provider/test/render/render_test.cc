@@ -1058,8 +1058,8 @@ TEST_F(RenderTest, PoolReencryptionUsesThePlacedCertificateFiles) {
   EXPECT_EQ(cp.tls_certificate, "/certs/client.pem");
   EXPECT_EQ(cp.ca_certificate, "/certs/ca.pem");
   EXPECT_EQ(cp.crl, "/certs/crl.pem");
-  // Octavia's pool default starts with h2; members are spoken to in HTTP/1.1.
-  EXPECT_EQ(cp.alpn_protocols, (std::vector<std::string>{"http/1.1", "http/1.0"}));
+  // Octavia's pool default starts with h2: members that pick it get HTTP/2.
+  EXPECT_EQ(cp.alpn_protocols, (std::vector<std::string>{"h2", "http/1.1", "http/1.0"}));
 
   auto e = renderError(id);  // no certificate paths at all
   EXPECT_EQ(e.code, ErrorCode::kUnavailable);
