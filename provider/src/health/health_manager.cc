@@ -112,7 +112,7 @@ std::string loadBalancerOf(const Record& amp, const JsonValue& body) {
   return strOf(body, "loadbalancer_id");
 }
 
-// A load balancer's records as the roll-up sees them, with their stored bodies.
+// A load balancer's records as the roll-up sees them.
 struct LoadBalancerState {
   Record lb;
   LoadBalancerView view;
@@ -120,7 +120,13 @@ struct LoadBalancerState {
   std::string project_id;
 };
 
-Result<void> loadView(Transaction& tx, const Record& lb_record, const JsonValue& lb_body, LoadBalancerState& out) {
+// The records of one load balancer, as listed for the whole batch.
+struct LoadBalancerRecords {
+  std::vector<const Record*> listeners, pools, members;
+};
+
+void buildView(const Record& lb_record, const JsonValue& lb_body, const LoadBalancerRecords& children,
+               LoadBalancerState& out) {
   out.lb = lb_record;
   out.project_id = lb_record.project_id;
   out.view = LoadBalancerView{};
@@ -128,39 +134,26 @@ Result<void> loadView(Transaction& tx, const Record& lb_record, const JsonValue&
   out.view.enabled = boolOf(lb_body, "admin_state_up", true);
   out.view.provisioning_status = strOf(lb_body, "provisioning_status");
   out.view.operating_status = strOf(lb_body, "operating_status");
-  auto list = [&](const char* kind) {
-    store::Query q;
-    q.kind = kind;
-    q.load_balancer_id = lb_record.id;
-    return tx.list(q);
-  };
-  auto listeners = list("listener");
-  if (!listeners.ok()) return listeners.error();
-  for (const auto& r : *listeners) {
-    auto d = parseObject(r.body);
+  for (const Record* r : children.listeners) {
+    auto d = parseObject(r->body);
     if (!d || strOf(*d, "provisioning_status") == "DELETED") continue;
-    out.view.listeners.push_back({r.id, boolOf(*d, "admin_state_up", true), strOf(*d, "operating_status")});
-    out.listener_ids.insert(r.id);
+    out.view.listeners.push_back({r->id, boolOf(*d, "admin_state_up", true), strOf(*d, "operating_status")});
+    out.listener_ids.insert(r->id);
   }
-  auto pools = list("pool");
-  if (!pools.ok()) return pools.error();
   std::unordered_map<std::string, size_t> pool_index;
-  for (const auto& r : *pools) {
-    auto d = parseObject(r.body);
+  for (const Record* r : children.pools) {
+    auto d = parseObject(r->body);
     if (!d || strOf(*d, "provisioning_status") == "DELETED") continue;
-    pool_index[r.id] = out.view.pools.size();
-    out.view.pools.push_back({r.id, strOf(*d, "operating_status"), {}});
+    pool_index[r->id] = out.view.pools.size();
+    out.view.pools.push_back({r->id, strOf(*d, "operating_status"), {}});
   }
-  auto members = list("member");
-  if (!members.ok()) return members.error();
-  for (const auto& r : *members) {
-    auto it = pool_index.find(r.parent_id);
+  for (const Record* r : children.members) {
+    auto it = pool_index.find(r->parent_id);
     if (it == pool_index.end()) continue;
-    auto d = parseObject(r.body);
+    auto d = parseObject(r->body);
     if (!d || strOf(*d, "provisioning_status") == "DELETED") continue;
-    out.view.pools[it->second].members.push_back({r.id, strOf(*d, "operating_status")});
+    out.view.pools[it->second].members.push_back({r->id, strOf(*d, "operating_status")});
   }
-  return {};
 }
 
 // Keeps the in-memory view in step with a written change, so the next amphora of the
@@ -297,30 +290,40 @@ void advanceStats(AmphoraStatsState& st, bool state_known, const std::vector<com
   std::erase_if(st.last, [&](const auto& kv) { return !listener_ids.count(kv.first); });
 }
 
+// The advisory lock that makes health processes handle an amphora one at a time. Ids
+// hash into a fixed number of buckets: a batch of 1,000 amphorae then takes at most
+// kAmphoraLockBuckets locks rather than 1,000 (PostgreSQL's shared lock table holds
+// max_locks_per_transaction x max_connections entries, 6,400 by default, for everyone).
+// FNV-1a: the same in every process and build, which std::hash does not promise.
+constexpr uint32_t kAmphoraLockBuckets = 256;
+
+std::string amphoraLockKey(const std::string& amp_id) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : amp_id) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return "health:amphora:" + std::to_string(h % kAmphoraLockBuckets);
+}
+
 // amphora_health: created on the first heartbeat, then last_update refreshed; busy is
-// left as it is (the failover scan owns it).
-Result<void> refreshHealth(Transaction& tx, const Record& amp, int64_t now_ms) {
-  auto existing = tx.get(kAmphoraHealth, amp.id);
-  if (!existing.ok()) return existing.error();
+// left as it is (the failover scan owns it). Returns the record to write, if any: none
+// when another health process already wrote a later time (never move it back).
+std::optional<Record> nextHealth(const Record& amp, const Record* existing, int64_t now_ms) {
   Record rec;
-  if (!existing->has_value()) {
+  if (!existing) {
     rec.kind = kAmphoraHealth;
     rec.id = amp.id;
     rec.project_id = amp.project_id;
     rec.load_balancer_id = amp.load_balancer_id;
     rec.body = "{\"last_update\":" + std::to_string(now_ms) + ",\"busy\":false}";
-    auto ins = tx.insert(rec);
-    if (ins.ok() || ins.error().code != ErrorCode::kConflict) return ins;
-    // Created meanwhile by a writer that does not take the amphora lock: update theirs.
-    existing = tx.get(kAmphoraHealth, amp.id);
-    if (!existing.ok()) return existing.error();
-    if (!existing->has_value()) return makeError(ErrorCode::kConflict, "amphora_health vanished", amp.id);
+    return rec;
   }
-  rec = **existing;
+  rec = *existing;
   auto body = parseObject(rec.body);
   if (!body) body = parseObject("{\"busy\":false}");
-  // Another health process may have written a later time already; never move it back.
-  if (i64Of(*body, "last_update") >= now_ms && rec.load_balancer_id == amp.load_balancer_id) return {};
+  if (i64Of(*body, "last_update") >= now_ms && rec.load_balancer_id == amp.load_balancer_id)
+    return std::nullopt;
   auto& a = body->GetAllocator();
   body->RemoveMember("last_update");
   body->AddMember("last_update", JsonValue(now_ms), a);
@@ -328,55 +331,15 @@ Result<void> refreshHealth(Transaction& tx, const Record& amp, int64_t now_ms) {
   rec.body = toJson(*body);
   rec.project_id = amp.project_id;
   rec.load_balancer_id = amp.load_balancer_id;
-  return tx.update(rec);
+  return rec;
 }
 
-// Writes the roll-up's changes: each record is read again under its row lock and only
-// operating_status and updated_at change. Returns the changes actually written.
-Result<std::vector<StatusChange>> writeStatusChanges(Transaction& tx, LoadBalancerView& view,
-                                                     const std::vector<StatusChange>& changes,
-                                                     std::chrono::system_clock::time_point now) {
-  std::vector<StatusChange> written;
-  if (changes.empty()) return written;
-  // The API's lock for status check-and-set; taken first, our row locks follow the
-  // order the API takes them in.
-  if (auto r = tx.lockKey("loadbalancer:" + view.id); !r.ok()) return r.error();
-  for (const auto& change : changes) {
-    auto fresh = tx.get(change.kind, change.id);  // locks the row: no lost update
-    if (!fresh.ok()) return fresh.error();
-    if (!fresh->has_value()) continue;  // deleted meanwhile
-    Record rec = **fresh;
-    auto body = parseObject(rec.body);
-    if (!body) continue;
-    applyToView(view, change);
-    if (strOf(*body, "operating_status") == change.to) continue;  // written meanwhile
-    setString(*body, "operating_status", change.to);
-    touch(*body, now);
-    rec.body = toJson(*body);
-    if (auto w = tx.update(rec); !w.ok()) return w.error();
-    written.push_back(change);
-  }
-  return written;
-}
-
-// listener_stats of one load balancer: the four counters accumulate lb_deltas;
-// active_connections is the sum over the load balancer's live amphorae (ACTIVE_STANDBY:
-// in practice the MASTER's; ACTIVE_ACTIVE: all). Returns how many records were written.
-Result<uint64_t> writeListenerStats(Transaction& tx, const LoadBalancerState& state,
-                                    const std::map<std::string, ListenerCounters>& lb_deltas) {
-  const std::string& lb_id = state.lb.id;
-  auto live = tx.list(store::Query{kAmphora, {}, {}, lb_id, {}});
-  if (!live.ok()) return live.error();
-  std::set<std::string> live_ids;
-  for (const auto& r : *live) {
-    auto d = parseObject(r.body);
-    if (d && strOf(*d, "status") != "DELETED") live_ids.insert(r.id);
-  }
-  auto all_stats = tx.list(store::Query{kAmphoraStats, {}, {}, lb_id, {}});
-  if (!all_stats.ok()) return all_stats.error();
-  std::map<std::string, uint64_t> active;
-  for (const auto& r : *all_stats) {
-    if (!live_ids.count(r.id)) continue;
+// The sum of active_connections per listener over the amphora_stats records of live
+// amphorae: `live` holds (load balancer, amphora) pairs of amphorae not DELETED.
+void addActive(const std::vector<Record>& all_stats, const std::set<std::pair<std::string, std::string>>& live,
+               std::map<std::string, uint64_t>& active) {
+  for (const auto& r : all_stats) {
+    if (!live.count({r.load_balancer_id, r.id})) continue;
     auto d = parseObject(r.body);
     if (!d) continue;
     auto rows = d->FindMember("amphora_stats");
@@ -384,37 +347,6 @@ Result<uint64_t> writeListenerStats(Transaction& tx, const LoadBalancerState& st
     for (const auto& row : rows->value.GetArray())
       if (row.IsObject()) active[strOf(row, "listener_id")] += u64Of(row, "active_connections");
   }
-
-  uint64_t writes = 0;
-  for (const auto& listener_id : state.listener_ids) {
-    auto d = lb_deltas.find(listener_id);
-    ListenerCounters delta = d == lb_deltas.end() ? ListenerCounters{} : d->second;
-    auto existing = tx.get(kListenerStats, listener_id);
-    if (!existing.ok()) return existing.error();
-    std::optional<JsonDoc> body;
-    if (existing->has_value()) body = parseObject((*existing)->body);
-    ListenerCounters cur = body ? countersOf(*body) : ListenerCounters{};
-    ListenerCounters next{cur.bytes_in + delta.bytes_in, cur.bytes_out + delta.bytes_out, active[listener_id],
-                          cur.total_connections + delta.total_connections,
-                          cur.request_errors + delta.request_errors};
-    if (body && next == cur) continue;
-    if (!body) body.emplace().SetObject();
-    putCounters(*body, next, body->GetAllocator());
-    Record rec;
-    if (existing->has_value()) {
-      rec = **existing;
-    } else {
-      rec.kind = kListenerStats;
-      rec.id = listener_id;
-      rec.project_id = state.project_id;
-      rec.parent_id = lb_id;
-      rec.load_balancer_id = lb_id;
-    }
-    rec.body = toJson(*body);
-    if (auto w = existing->has_value() ? tx.update(rec) : tx.insert(rec); !w.ok()) return w.error();
-    ++writes;
-  }
-  return writes;
 }
 
 }  // namespace
@@ -565,6 +497,15 @@ Result<size_t> HealthManager::flush() {
   return written;
 }
 
+// One batch, one transaction, a fixed number of statements however many amphorae it
+// holds (the store's batch calls): on PostgreSQL a statement per heartbeat was a round
+// trip per heartbeat, and the flush waited on the server.
+//
+// Lock order, as the API's (every write locks a load balancer before any row under it)
+// and the controller's (load balancer, its objects, then amphora_health, amphora_stats,
+// listener_stats): first, in one call, the lock of every load balancer of the batch and
+// the amphorae's buckets; then the status rows that change; then amphora_health,
+// amphora_stats and listener_stats rows, each kind in id order.
 Result<void> HealthManager::writeBatch(std::vector<BatchItem>& batch, BatchEffects& effects) {
   const auto now = clock_();
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
@@ -572,7 +513,8 @@ Result<void> HealthManager::writeBatch(std::vector<BatchItem>& batch, BatchEffec
   return store_.write([&](Transaction& tx) -> Result<void> {
     effects = BatchEffects{};  // write() may run this again after a serialization failure
 
-    // Which amphorae exist, and under which load balancer (one query for the batch).
+    // Which amphorae exist, and under which load balancer (one query, no row locks: the
+    // controller locks an amphora row after its load balancer's lock).
     store::Query amp_query;
     amp_query.kind = kAmphora;
     for (const auto& item : batch) amp_query.ids.push_back(item.amphora_id);
@@ -585,7 +527,7 @@ Result<void> HealthManager::writeBatch(std::vector<BatchItem>& batch, BatchEffec
       const BatchItem* item;
       const Record* amphora;
     };
-    std::map<std::string, std::vector<Pending>> by_lb;  // sorted: a fixed lock order
+    std::map<std::string, std::vector<Pending>> by_lb;  // "" holds the spares
     for (const auto& item : batch) {
       auto it = amp_by_id.find(item.amphora_id);
       std::optional<JsonDoc> body = it == amp_by_id.end() ? std::nullopt : parseObject(it->second->body);
@@ -602,37 +544,70 @@ Result<void> HealthManager::writeBatch(std::vector<BatchItem>& batch, BatchEffec
       effects.lb_of[item.amphora_id] = lb_id;
       by_lb[lb_id].push_back({&item, it->second});
     }
+    if (by_lb.empty()) return {};
 
-    // Every load balancer of the batch in one query too (the SQLite store serves `ids`
-    // by scanning the kind: once per batch, not once per load balancer).
-    store::Query lb_query;
-    lb_query.kind = kLoadBalancer;
-    for (const auto& [lb_id, pendings] : by_lb)
-      if (!lb_id.empty()) lb_query.ids.push_back(lb_id);
-    std::vector<Record> lb_records;
-    if (!lb_query.ids.empty()) {
+    std::vector<std::string> lb_ids;
+    std::vector<std::string> keys;
+    for (const auto& [lb_id, pendings] : by_lb) {
+      if (!lb_id.empty()) {
+        lb_ids.push_back(lb_id);
+        keys.push_back("loadbalancer:" + lb_id);
+      }
+      for (const auto& p : pendings) keys.push_back(amphoraLockKey(p.amphora->id));
+    }
+    if (auto r = tx.lockKeys(keys); !r.ok()) return r;
+
+    // The load balancers and their listeners, pools and members, read under their locks
+    // (READ COMMITTED: each statement sees what committed before it).
+    std::vector<Record> lb_records, listeners, pools, members;
+    if (!lb_ids.empty()) {
+      store::Query lb_query;
+      lb_query.kind = kLoadBalancer;
+      lb_query.ids = lb_ids;
       auto listed = tx.list(lb_query);
       if (!listed.ok()) return listed.error();
       lb_records = std::move(*listed);
+      for (auto [kind, out] : {std::pair{"listener", &listeners}, std::pair{"pool", &pools},
+                               std::pair{"member", &members}}) {
+        auto children = tx.listByLoadBalancers(kind, lb_ids);
+        if (!children.ok()) return children.error();
+        *out = std::move(*children);
+      }
     }
-    std::unordered_map<std::string, const Record*> lb_by_id;
-    for (const auto& r : lb_records) lb_by_id[r.id] = &r;
+    std::unordered_map<std::string, LoadBalancerRecords> children_of;
+    for (const auto& r : listeners) children_of[r.load_balancer_id].listeners.push_back(&r);
+    for (const auto& r : pools) children_of[r.load_balancer_id].pools.push_back(&r);
+    for (const auto& r : members) children_of[r.load_balancer_id].members.push_back(&r);
+    std::map<std::string, LoadBalancerState> states;  // live load balancers only
+    for (const auto& r : lb_records) {
+      auto body = parseObject(r.body);
+      // Octavia's get_lb_for_health_update finds nothing for an amphora whose load
+      // balancer is gone: no health refresh, no status.
+      if (!body || strOf(*body, "provisioning_status") == "DELETED") continue;
+      buildView(r, *body, children_of[r.id], states[r.id]);
+    }
 
+    // Roll-ups in memory: amphorae of one load balancer one after the other against the
+    // view as the previous one left it; what is written is each record's final status.
+    struct Live {
+      const BatchItem* item;
+      const Record* amphora;
+      LoadBalancerState* state;  // nullptr for a spare
+      bool refresh_health;
+    };
+    std::vector<Live> live;
+    struct NetChange {
+      std::string to, lb_id, amphora_id;
+    };
+    std::map<std::pair<std::string, std::string>, NetChange> net;  // (kind, id)
     for (auto& [lb_id, pendings] : by_lb) {
       if (lb_id.empty()) {
         // A spare (READY, no load balancer): nothing to roll up, only alive-ness.
-        for (const auto& p : pendings) {
-          if (auto r = tx.lockKey("amphora:" + p.amphora->id); !r.ok()) return r;
-          if (auto r = refreshHealth(tx, *p.amphora, now_ms); !r.ok()) return r;
-          ++effects.handled;
-        }
+        for (const auto& p : pendings) live.push_back({p.item, p.amphora, nullptr, true});
         continue;
       }
-      auto lb_it = lb_by_id.find(lb_id);
-      std::optional<JsonDoc> lb_body = lb_it == lb_by_id.end() ? std::nullopt : parseObject(lb_it->second->body);
-      if (!lb_body || strOf(*lb_body, "provisioning_status") == "DELETED") {
-        // Octavia's get_lb_for_health_update finds nothing for an amphora whose load
-        // balancer is gone: no health refresh, no status.
+      auto st = states.find(lb_id);
+      if (st == states.end()) {
         for (const auto& p : pendings) {
           ++effects.unknown;
           ++effects.handled;
@@ -641,68 +616,183 @@ Result<void> HealthManager::writeBatch(std::vector<BatchItem>& batch, BatchEffec
         }
         continue;
       }
-      LoadBalancerState state;
-      if (auto r = loadView(tx, *lb_it->second, *lb_body, state); !r.ok()) return r;
-
-      std::map<std::string, ListenerCounters> lb_deltas;  // added to listener_stats
-      bool stats_moved = false;
       for (const auto& p : pendings) {
-        const Record& amp = *p.amphora;
         const auto& heartbeats = p.item->queued.heartbeats;
-        // Several health processes receive the same heartbeats: one at a time per
-        // amphora, so each delta is counted once and records are created once.
-        if (auto r = tx.lockKey("amphora:" + amp.id); !r.ok()) return r;
+        RollUp roll = rollUpHeartbeat(st->second.view, heartbeats.back());  // the newest heartbeat only
+        for (const auto& c : roll.changes) {
+          applyToView(st->second.view, c);
+          net[{c.kind, c.id}] = NetChange{c.to, lb_id, p.amphora->id};
+        }
+        if (!roll.refresh_amphora_health) {
+          LB_DEBUG("heartbeat lists %zu listeners, not the expected count; health not refreshed amp=%s lb=%s",
+                   heartbeats.back().listeners.size(), p.amphora->id.c_str(), lb_id.c_str());
+        }
+        live.push_back({p.item, p.amphora, &st->second, roll.refresh_amphora_health});
+      }
+    }
 
-        // Statistics: every queued heartbeat, oldest epoch first.
-        auto stats_rec = tx.get(kAmphoraStats, amp.id);
-        if (!stats_rec.ok()) return stats_rec.error();
+    // Operating statuses: each changed record read again under its row lock, only
+    // operating_status and updated_at changed, written only when it differs.
+    if (!net.empty()) {
+      std::vector<Record> updates;
+      for (const char* kind : {"loadbalancer", "listener", "pool", "member"}) {
+        std::vector<std::string> ids;
+        for (const auto& [key, c] : net)
+          if (key.first == kind) ids.push_back(key.second);
+        if (ids.empty()) continue;
+        auto rows = tx.getMany(kind, ids);
+        if (!rows.ok()) return rows.error();
+        for (auto& rec : *rows) {
+          const NetChange& c = net.at({kind, rec.id});
+          auto body = parseObject(rec.body);
+          if (!body) continue;
+          std::string stored = strOf(*body, "operating_status");
+          if (stored == c.to) continue;  // written meanwhile, or changed and changed back
+          setString(*body, "operating_status", c.to);
+          touch(*body, now);
+          rec.body = toJson(*body);
+          effects.changes.push_back({StatusChange{kind, rec.id, stored, c.to}, c.lb_id, c.amphora_id});
+          updates.push_back(std::move(rec));
+        }
+      }
+      if (auto w = tx.updateMany(updates); !w.ok()) return w;
+      effects.status_changes += updates.size();
+    }
+
+    // amphora_health.
+    {
+      std::vector<std::string> ids;
+      for (const auto& l : live)
+        if (l.refresh_health) ids.push_back(l.amphora->id);
+      auto existing = tx.getMany(kAmphoraHealth, ids);
+      if (!existing.ok()) return existing.error();
+      std::unordered_map<std::string, const Record*> by_id;
+      for (const auto& r : *existing) by_id[r.id] = &r;
+      std::vector<Record> inserts, updates;
+      for (const auto& l : live) {
+        if (!l.refresh_health) continue;
+        auto it = by_id.find(l.amphora->id);
+        const Record* found = it == by_id.end() ? nullptr : it->second;
+        auto next = nextHealth(*l.amphora, found, now_ms);
+        if (next) (found ? updates : inserts).push_back(std::move(*next));
+      }
+      // Under the amphora's lock no other health process creates it, and nothing else
+      // does; a conflict fails the batch rather than guess.
+      if (auto w = tx.insertMany(inserts); !w.ok()) return w;
+      if (auto w = tx.updateMany(updates); !w.ok()) return w;
+    }
+
+    // amphora_stats: every queued heartbeat, oldest epoch first, against the counters
+    // stored under the amphora's lock, so each delta is counted once.
+    std::map<std::string, std::map<std::string, ListenerCounters>> lb_deltas;  // added to listener_stats
+    std::vector<std::string> moved_lbs;  // sorted: by_lb's order
+    {
+      std::vector<std::string> ids;
+      for (const auto& l : live)
+        if (l.state) ids.push_back(l.amphora->id);
+      auto existing = tx.getMany(kAmphoraStats, ids);
+      if (!existing.ok()) return existing.error();
+      std::unordered_map<std::string, const Record*> by_id;
+      for (const auto& r : *existing) by_id[r.id] = &r;
+      std::vector<Record> inserts, updates;
+      std::vector<std::pair<std::string, CachedStats>> cached;
+      for (const auto& l : live) {
+        if (!l.state) continue;
+        const std::string& amp_id = l.amphora->id;
+        const std::string& lb_id = l.state->lb.id;
+        auto it = by_id.find(amp_id);
+        const Record* stats_rec = it == by_id.end() ? nullptr : it->second;
         std::optional<AmphoraStatsState> stored;
-        if (stats_rec->has_value()) {
-          auto cached = stats_cache_.find(amp.id);
-          if (cached != stats_cache_.end() && cached->second.body == (*stats_rec)->body) {
-            stored = cached->second.state;
-          } else if (auto d = parseObject((*stats_rec)->body)) {
+        if (stats_rec) {
+          auto c = stats_cache_.find(amp_id);
+          if (c != stats_cache_.end() && c->second.body == stats_rec->body) {
+            stored = c->second.state;
+          } else if (auto d = parseObject(stats_rec->body)) {
             stored = parseStatsBody(*d);
           }
         }
         AmphoraStatsState st = stored.value_or(AmphoraStatsState{});
-        advanceStats(st, stored.has_value(), heartbeats, state.listener_ids, lb_deltas);
-        if (!stored || *stored != st || (*stats_rec)->load_balancer_id != lb_id) {
-          stats_moved = true;
-          Record rec;
-          rec.kind = kAmphoraStats;
-          rec.id = amp.id;
-          rec.project_id = amp.project_id;
-          rec.load_balancer_id = lb_id;
-          rec.body = renderStatsBody(amp.id, lb_id, st);
-          // Under the amphora lock nobody else inserts it; a conflict would be a record
-          // written by something else, and the batch fails rather than guess.
-          if (auto w = stats_rec->has_value() ? tx.update(rec) : tx.insert(rec); !w.ok()) return w;
-          ++effects.stats_writes;
-          effects.stats[amp.id] = CachedStats{rec.body, st};
-        }
-
-        // Operating statuses: the newest heartbeat only.
-        RollUp roll = rollUpHeartbeat(state.view, heartbeats.back());
-        auto written = writeStatusChanges(tx, state.view, roll.changes, now);
-        if (!written.ok()) return written.error();
-        effects.status_changes += written->size();
-        for (auto& c : *written) effects.changes.push_back({std::move(c), lb_id, amp.id});
-
-        if (roll.refresh_amphora_health) {
-          if (auto r = refreshHealth(tx, amp, now_ms); !r.ok()) return r;
-        } else {
-          LB_DEBUG("heartbeat lists %zu listeners, not the expected count; health not refreshed amp=%s lb=%s",
-                   heartbeats.back().listeners.size(), amp.id.c_str(), lb_id.c_str());
-        }
-        ++effects.handled;
+        auto& deltas = lb_deltas[lb_id];
+        advanceStats(st, stored.has_value(), l.item->queued.heartbeats, l.state->listener_ids, deltas);
+        if (stored && *stored == st && stats_rec->load_balancer_id == lb_id) continue;
+        if (moved_lbs.empty() || moved_lbs.back() != lb_id) moved_lbs.push_back(lb_id);
+        Record rec;
+        rec.kind = kAmphoraStats;
+        rec.id = amp_id;
+        rec.project_id = l.amphora->project_id;
+        rec.load_balancer_id = lb_id;
+        rec.body = renderStatsBody(amp_id, lb_id, st);
+        cached.emplace_back(amp_id, CachedStats{rec.body, std::move(st)});
+        (stats_rec ? updates : inserts).push_back(std::move(rec));
       }
-      if (stats_moved) {
-        auto w = writeListenerStats(tx, state, lb_deltas);
-        if (!w.ok()) return w.error();
-        effects.stats_writes += *w;
-      }
+      if (auto w = tx.insertMany(inserts); !w.ok()) return w;
+      if (auto w = tx.updateMany(updates); !w.ok()) return w;
+      effects.stats_writes += inserts.size() + updates.size();
+      for (auto& [id, c] : cached) effects.stats[id] = std::move(c);
     }
+
+    // listener_stats of the load balancers whose amphora_stats moved: the four counters
+    // accumulate the deltas; active_connections is the sum over the load balancer's live
+    // amphorae (ACTIVE_STANDBY: in practice the MASTER's; ACTIVE_ACTIVE: all), read after
+    // this batch's amphora_stats writes.
+    if (!moved_lbs.empty()) {
+      auto lb_amps = tx.listByLoadBalancers(kAmphora, moved_lbs);
+      if (!lb_amps.ok()) return lb_amps.error();
+      std::set<std::pair<std::string, std::string>> live_amps;
+      for (const auto& r : *lb_amps) {
+        auto d = parseObject(r.body);
+        if (d && strOf(*d, "status") != "DELETED") live_amps.emplace(r.load_balancer_id, r.id);
+      }
+      auto all_stats = tx.listByLoadBalancers(kAmphoraStats, moved_lbs);
+      if (!all_stats.ok()) return all_stats.error();
+      std::map<std::string, uint64_t> active;  // listener ids are unique across load balancers
+      addActive(*all_stats, live_amps, active);
+
+      std::vector<std::string> listener_ids;
+      for (const auto& lb_id : moved_lbs)
+        for (const auto& id : states.at(lb_id).listener_ids) listener_ids.push_back(id);
+      auto existing = tx.getMany(kListenerStats, listener_ids);
+      if (!existing.ok()) return existing.error();
+      std::unordered_map<std::string, const Record*> by_id;
+      for (const auto& r : *existing) by_id[r.id] = &r;
+      std::vector<Record> inserts, updates;
+      for (const auto& lb_id : moved_lbs) {
+        const LoadBalancerState& state = states.at(lb_id);
+        const auto& deltas = lb_deltas[lb_id];
+        for (const auto& listener_id : state.listener_ids) {
+          auto d = deltas.find(listener_id);
+          ListenerCounters delta = d == deltas.end() ? ListenerCounters{} : d->second;
+          auto it = by_id.find(listener_id);
+          const Record* found = it == by_id.end() ? nullptr : it->second;
+          std::optional<JsonDoc> body;
+          if (found) body = parseObject(found->body);
+          ListenerCounters cur = body ? countersOf(*body) : ListenerCounters{};
+          ListenerCounters next{cur.bytes_in + delta.bytes_in, cur.bytes_out + delta.bytes_out, active[listener_id],
+                                cur.total_connections + delta.total_connections,
+                                cur.request_errors + delta.request_errors};
+          if (body && next == cur) continue;
+          if (!body) body.emplace().SetObject();
+          putCounters(*body, next, body->GetAllocator());
+          Record rec;
+          if (found) {
+            rec = *found;
+          } else {
+            rec.kind = kListenerStats;
+            rec.id = listener_id;
+            rec.project_id = state.project_id;
+            rec.parent_id = lb_id;
+            rec.load_balancer_id = lb_id;
+          }
+          rec.body = toJson(*body);
+          (found ? updates : inserts).push_back(std::move(rec));
+        }
+      }
+      if (auto w = tx.insertMany(inserts); !w.ok()) return w;
+      if (auto w = tx.updateMany(updates); !w.ok()) return w;
+      effects.stats_writes += inserts.size() + updates.size();
+    }
+
+    effects.handled += live.size();
     return {};
   });
 }

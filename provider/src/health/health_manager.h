@@ -5,6 +5,9 @@
 // amphorae/drivers/health/heartbeat_udp.py) does the same with one thread pool per
 // concern; here heartbeats are queued by the receiver thread (onHeartbeat never touches
 // the database) and written in batches, one store transaction per batch, by flush().
+// A batch costs a fixed number of statements however many amphorae it holds (the
+// store's batch calls: getMany, listByLoadBalancers, insertMany, updateMany, lockKeys),
+// so on PostgreSQL a flush is a few round trips, not a dozen per heartbeat.
 // What is written (docs/health-manager.md):
 //   * `amphora_health` (Octavia's amphora_health table): last_update and busy;
 //   * operating_status of the load balancer, listeners, pools and members, by
@@ -48,8 +51,10 @@ struct HealthManagerOptions {
   std::chrono::milliseconds health_check_interval{3000};
   // Heartbeats are written in batches this often (by start()'s thread).
   std::chrono::milliseconds flush_interval{50};
-  // At most this many amphorae's heartbeats per write transaction.
-  size_t max_batch = 2000;
+  // At most this many amphorae's heartbeats per write transaction. A batch holds an
+  // advisory lock per load balancer until it commits (PostgreSQL's shared lock table
+  // has room for 64 x max_connections by default, for every process).
+  size_t max_batch = 1000;
   // Unused: a failover is a job the controller workers run, not a thread here. Kept so
   // Octavia's [health_manager] failover_threads has a home.
   int failover_threads = 1;

@@ -15,6 +15,16 @@ class CountingTransaction : public Transaction {
     return inner_.listByParents(kind, parent_ids);
   }
   Result<int64_t> count(const Query& query) override { return inner_.count(query); }
+  Result<std::vector<Record>> getMany(std::string_view kind, const std::vector<std::string>& ids) override {
+    return inner_.getMany(kind, ids);
+  }
+  Result<std::vector<Record>> listByLoadBalancers(std::string_view kind,
+                                                  const std::vector<std::string>& lb_ids) override {
+    return inner_.listByLoadBalancers(kind, lb_ids);
+  }
+  Result<void> insertMany(std::vector<Record>& records) override { return inner_.insertMany(records); }
+  Result<void> updateMany(std::vector<Record>& records) override { return inner_.updateMany(records); }
+  Result<void> lockKeys(const std::vector<std::string>& keys) override { return inner_.lockKeys(keys); }
   Result<void> insert(Record& record) override { return inner_.insert(record); }
   Result<void> update(Record& record) override { return inner_.update(record); }
   Result<void> remove(std::string_view kind, std::string_view id) override { return inner_.remove(kind, id); }

@@ -8,6 +8,10 @@
 // COMMIT is not waited for). Hot statements are prepared once per connection. A connection found broken is reconnected once per call.
 // lockKey() is pg_advisory_xact_lock(hashtextextended(key, 0)). Inside write(), get()
 // locks the row it reads (FOR UPDATE), so get-then-update never loses an update.
+// The batch calls are one statement each: getMany is `id = ANY($2)` ordered by id
+// (COLLATE "C") and FOR UPDATE inside write(); insertMany/updateMany take one text[]
+// per column through unnest (INSERT ... ON CONFLICT DO NOTHING, UPDATE ... FROM), in
+// (kind, id) order; lockKeys takes the advisory locks in byte order of the keys.
 #pragma once
 
 #include <condition_variable>

@@ -194,6 +194,20 @@ class SqliteTransaction final : public Transaction {
     return readRecords(**stmt);
   }
 
+  // The other batch calls keep Transaction's loops: each statement is a local call here,
+  // and BEGIN IMMEDIATE already serialises writers (no lock order to keep).
+  Result<std::vector<Record>> listByLoadBalancers(std::string_view kind,
+                                                  const std::vector<std::string>& lb_ids) override {
+    if (lb_ids.empty()) return std::vector<Record>();
+    auto stmt = conn_.prepare(
+        "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records"
+        " WHERE kind = ?1 AND load_balancer_id IN (SELECT value FROM json_each(?2)) ORDER BY seq");
+    if (!stmt.ok()) return stmt.error();
+    (*stmt)->bind(1, kind);
+    (*stmt)->bind(2, internal::jsonStringArray(lb_ids));
+    return readRecords(**stmt);
+  }
+
   Result<int64_t> count(const Query& query) override {
     auto stmt = prepareQuery("SELECT count(*) FROM records", query, "");
     if (!stmt.ok()) return stmt.error();

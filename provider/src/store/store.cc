@@ -1,10 +1,76 @@
 #include "store/store.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include "store/postgres_store.h"
 #include "store/sqlite_store.h"
 #include "store/store_url.h"
 
 namespace banyan::provider::store {
+
+namespace {
+
+std::vector<std::string> sortedUnique(std::vector<std::string> items) {
+  std::sort(items.begin(), items.end());
+  items.erase(std::unique(items.begin(), items.end()), items.end());
+  return items;
+}
+
+// Records in (kind, id) order, as the PostgreSQL statements write them: one row order
+// for every writer, whichever implementation it goes through.
+std::vector<Record*> byKindAndId(std::vector<Record>& records) {
+  std::vector<Record*> order;
+  order.reserve(records.size());
+  for (auto& r : records) order.push_back(&r);
+  std::sort(order.begin(), order.end(),
+            [](const Record* a, const Record* b) { return std::tie(a->kind, a->id) < std::tie(b->kind, b->id); });
+  return order;
+}
+
+}  // namespace
+
+Result<std::vector<Record>> Transaction::getMany(std::string_view kind, const std::vector<std::string>& ids) {
+  std::vector<Record> out;
+  for (const auto& id : sortedUnique(ids)) {
+    auto got = get(kind, id);
+    if (!got.ok()) return got.error();
+    if (got->has_value()) out.push_back(std::move(**got));
+  }
+  return out;
+}
+
+Result<std::vector<Record>> Transaction::listByLoadBalancers(std::string_view kind,
+                                                             const std::vector<std::string>& lb_ids) {
+  std::vector<Record> out;
+  for (const auto& lb_id : sortedUnique(lb_ids)) {
+    Query q;
+    q.kind = std::string(kind);
+    q.load_balancer_id = lb_id;
+    auto listed = list(q);
+    if (!listed.ok()) return listed.error();
+    for (auto& r : *listed) out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<void> Transaction::insertMany(std::vector<Record>& records) {
+  for (Record* r : byKindAndId(records))
+    if (auto w = insert(*r); !w.ok()) return w;
+  return {};
+}
+
+Result<void> Transaction::updateMany(std::vector<Record>& records) {
+  for (Record* r : byKindAndId(records))
+    if (auto w = update(*r); !w.ok()) return w;
+  return {};
+}
+
+Result<void> Transaction::lockKeys(const std::vector<std::string>& keys) {
+  for (const auto& key : sortedUnique(keys))
+    if (auto r = lockKey(key); !r.ok()) return r;
+  return {};
+}
 
 Result<std::unique_ptr<Store>> openStore(std::string_view url) {
   auto parsed = parseStoreUrl(url);

@@ -93,6 +93,34 @@ class Transaction {
   // quota count-and-insert.
   virtual Result<void> lockKey(std::string_view key) = 0;
   virtual Result<int64_t> enqueueJob(const JobSpec& job) = 0;
+
+  // Batches: one call for many records, for writers that handle thousands of records per
+  // transaction (the health manager). PostgreSQL does each in one statement instead of a
+  // round trip per record. The defaults loop over the single-record calls above (what
+  // SQLite does anyway: its statements are local calls), so a wrapper that does not
+  // forward them stays correct. Empty inputs cost nothing.
+
+  // The records of kind with these ids that exist, ordered by id (missing ids are left
+  // out; duplicates are returned once). Inside Store::write() every returned record is
+  // locked as by get(), in id order: a fixed order, so two batch writers locking
+  // overlapping sets do not deadlock on each other.
+  virtual Result<std::vector<Record>> getMany(std::string_view kind, const std::vector<std::string>& ids);
+  // Records of kind whose load_balancer_id is one of lb_ids, in insertion order within
+  // each load balancer (the order across load balancers is unspecified). No locks.
+  virtual Result<std::vector<Record>> listByLoadBalancers(std::string_view kind,
+                                                          const std::vector<std::string>& lb_ids);
+  // insert() of every record (sets each revision to 1). kConflict when any (kind, id)
+  // exists already or appears twice; the others may have been inserted, so the caller
+  // must fail its transaction (return the error).
+  virtual Result<void> insertMany(std::vector<Record>& records);
+  // update() of every record (bumps each revision, sets updated_at). kNotFound when any
+  // is missing; the others may have been updated, so the caller must fail its
+  // transaction. Lock the records first (get/getMany) when others may write them: the
+  // order in which one statement locks rows is the database's choice.
+  virtual Result<void> updateMany(std::vector<Record>& records);
+  // lockKey() of every key, taken in byte order of the keys (every implementation), so
+  // two callers locking overlapping sets never deadlock on each other.
+  virtual Result<void> lockKeys(const std::vector<std::string>& keys);
 };
 
 class Store {
