@@ -17,7 +17,9 @@ namespace banyan::dp::config {
 // kHttps is TLS passthrough (bytes to members, like kTcp); kTerminatedHttps
 // terminates TLS and then proxies HTTP like kHttp. kUdp relays datagrams per
 // client flow (Octavia's keepalived-LVS UDP listeners, in userspace).
-enum class ListenerProtocol { kHttp, kTcp, kHttps, kTerminatedHttps, kUdp };
+// kPrometheus answers HTTP with the proxy's own metrics (no pools, no L7
+// policies); TLS when it has a default certificate, like kTerminatedHttps.
+enum class ListenerProtocol { kHttp, kTcp, kHttps, kTerminatedHttps, kUdp, kPrometheus };
 enum class PoolProtocol { kHttp, kTcp, kHttps, kProxy, kProxyV2, kUdp };
 enum class LbAlgorithm { kRoundRobin, kLeastConnections, kSourceIp, kSourceIpPort };
 // kHttps: an HTTP check over TLS without verification (haproxy `check-ssl verify none`).
@@ -165,11 +167,18 @@ struct Listener {
   // apply).
   std::vector<std::string> allowed_cidrs;
   std::string default_pool_id;  // empty: no pool, every request gets 503 / connection closed
-  ListenerTls tls;              // TERMINATED_HTTPS only
+  ListenerTls tls;              // TERMINATED_HTTPS, and PROMETHEUS with a certificate
   // L7 policies in Octavia's terms, as the document gives them (REDIRECT_TO_POOL
   // carries whether its pool is up), and compiled once when the document is parsed.
   std::vector<l7::Policy> l7policies;
   std::shared_ptr<const l7::PolicySet> policy_set;  // null: no policy can match
+
+  // The listener terminates TLS with `tls` (Octavia renders a PROMETHEUS
+  // listener with certificate refs like a TERMINATED_HTTPS one).
+  bool terminatesTls() const {
+    return protocol == ListenerProtocol::kTerminatedHttps ||
+           (protocol == ListenerProtocol::kPrometheus && !tls.default_certificate.empty());
+  }
 };
 
 struct Settings {

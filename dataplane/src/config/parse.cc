@@ -278,6 +278,8 @@ const char* listenerProtocolName(ListenerProtocol p) {
       return "TERMINATED_HTTPS";
     case ListenerProtocol::kUdp:
       return "UDP";
+    case ListenerProtocol::kPrometheus:
+      return "PROMETHEUS";
   }
   return "?";
 }
@@ -383,11 +385,18 @@ Result<void> readListenerTls(const Value& v, const std::string& path, Listener& 
       "client_authentication",   "tls_versions",     "tls_ciphers",           "alpn_protocols",
       "hsts_max_age",            "hsts_include_subdomains", "hsts_preload",
       "tls_session_resumption"};
-  if (l.protocol != ListenerProtocol::kTerminatedHttps) {
+  // A PROMETHEUS listener terminates TLS when it has a certificate (Octavia:
+  // certificate refs on a PROMETHEUS listener make its bind `ssl crt`).
+  const bool prometheus_tls =
+      l.protocol == ListenerProtocol::kPrometheus && present(findMember(v, "default_tls_certificate"));
+  if (l.protocol != ListenerProtocol::kTerminatedHttps && !prometheus_tls) {
     // Octavia refuses certificate references and TLS options on other protocols.
     for (const char* f : kTlsFields) {
       const Value* x = findMember(v, f);
       if (present(x) && !(x->IsBool() && !x->GetBool())) {
+        if (l.protocol == ListenerProtocol::kPrometheus)
+          return invalid(path + "/" + f, std::string(f) + " needs default_tls_certificate on a " +
+                                             "PROMETHEUS listener");
         return invalid(path + "/" + f, std::string(f) + " needs a TERMINATED_HTTPS listener, not " +
                                            listenerProtocolName(l.protocol));
       }
@@ -557,12 +566,14 @@ Result<Listener> readListener(const Value& v, const std::string& path) {
     l.protocol = ListenerProtocol::kTerminatedHttps;
   } else if (protocol == "UDP") {
     l.protocol = ListenerProtocol::kUdp;
+  } else if (protocol == "PROMETHEUS") {
+    l.protocol = ListenerProtocol::kPrometheus;
   } else if (protocol == "SCTP") {
     return invalid(path + "/protocol", kSctpRefusal);
   } else {
     return invalid(path + "/protocol", "listener protocol " + quote(protocol) +
                                            " is not supported yet (supported: HTTP, TCP, HTTPS, "
-                                           "TERMINATED_HTTPS, UDP)");
+                                           "TERMINATED_HTTPS, UDP, PROMETHEUS)");
   }
   l.address = readString(v, "address");
   if (const Value* extra = findMember(v, "additional_addresses"); present(extra)) {
@@ -633,6 +644,11 @@ Result<Listener> readListener(const Value& v, const std::string& path) {
                    "accepting PROXY headers needs a TCP-family listener, not UDP");
   }
   l.default_pool_id = readString(v, "default_pool_id");
+  if (l.protocol == ListenerProtocol::kPrometheus && !l.default_pool_id.empty()) {
+    // Octavia: a PROMETHEUS listener has no pools; it answers with metrics itself.
+    return invalid(path + "/default_pool_id", "a PROMETHEUS listener has no pools (it serves the "
+                                              "proxy's metrics itself)");
+  }
   if (auto r = readListenerTls(v, path, l); !r) return r.error();
   if (const Value* policies = findMember(v, "l7policies"); present(policies)) {
     if (!parsesHttp(l.protocol) && !policies->Empty()) {

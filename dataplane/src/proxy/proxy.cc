@@ -72,7 +72,7 @@ common::Result<uint64_t> Proxy::apply(std::string document) {
   tls.pools.resize(cfg->pools.size());
   for (size_t li = 0; li < cfg->listeners.size(); ++li) {
     const auto& l = cfg->listeners[li];
-    if (!l.admin_state_up || l.protocol != config::ListenerProtocol::kTerminatedHttps) continue;
+    if (!l.admin_state_up || !l.terminatesTls()) continue;
     auto ctx = tls_.serverContext(l, "/listeners/" + std::to_string(li));
     if (!ctx) return ctx.error();
     tls.listeners[li] = std::move(ctx).value();

@@ -19,6 +19,7 @@
 #include "persistence/cookie.h"
 #include "proxy/h2_connection.h"
 #include "proxy/h2_upstream.h"
+#include "proxy/metrics.h"
 #include "proxy_protocol/proxy_protocol.h"
 #include "tls/tls_io.h"
 
@@ -1063,9 +1064,14 @@ void ClientSession::startRequest(size_t head_length) {
   req_minor_ = req.version_minor;
   req_keep_alive_ = req.flags.keep_alive && !close_after_;
   req_upgrade_ = req.flags.has_upgrade && req.flags.connection_upgrade;
+  bump(lis_counters_->slot(w_.index()).requests);
   if (w_.accessLog().enabled()) {
     log_method_.assign(req.method);
     log_target_.assign(req.target.substr(0, 1024));
+  }
+  if (lis_->prometheus) {
+    answerScrape(head_length);
+    return;
   }
   if (!routeRequest()) return;
   const PersistenceRt* persist = req_pool_ ? req_pool_->persistence.get() : nullptr;
@@ -1441,6 +1447,8 @@ bool ClientSession::stepResponse() {
       return true;
     }
     status_ = resp.status;
+    bump(lis_counters_->slot(w_.index()).responses[responseClass(resp.status)]);
+    if (member_) bump(member_->counters->slot(w_.index()).responses[responseClass(resp.status)]);
     if (resp.status == 101) {
       if (!req_upgrade_) {
         sendError(502, "bad_response");
@@ -1738,6 +1746,7 @@ void ClientSession::sendError(int status, const char* termination) {
 void ClientSession::sendLocal(int status, std::string response, const char* termination) {
   termination_ = termination;
   status_ = status;
+  bump(lis_counters_->slot(w_.index()).responses[responseClass(status)]);
   releaseUpstream(false);
   cout_.clear();
   cout_.append(response);
@@ -1748,6 +1757,46 @@ void ClientSession::sendLocal(int status, std::string response, const char* term
   since_ = client_act_ = w_.loop().now();
   flushClient();
   if (!closed_ && cout_.empty()) close();
+}
+
+// PROMETHEUS listeners: the request is answered here, never by a member.
+// GET/HEAD of any path gets the metrics, as Octavia's prometheus-proxy answers
+// every GET (scrapers ask for /metrics); other methods 405. Keep-alive is kept
+// unless the request carried a body (not read: the connection closes after).
+void ClientSession::answerScrape(size_t head_length) {
+  const http::RequestHead& req = w_.req_scratch;
+  const bool head = req.method == "HEAD";
+  int status = 200;
+  std::string body;
+  if (req.method != "GET" && !head) {
+    status = 405;
+    body = "Method Not Allowed\n";
+  } else {
+    body = renderMetrics(*snap_, readHostUsage());
+  }
+  cin_.consume(head_length);
+  const bool keep = req_keep_alive_ && req.body == http::BodyKind::None && !w_.draining();
+  std::string out = "HTTP/1.1 " + std::to_string(status) +
+                    (status == 200 ? " OK" : " Method Not Allowed") +
+                    "\r\ncontent-length: " + std::to_string(body.size()) +
+                    "\r\ncache-control: no-cache\r\n" +
+                    (status == 200 ? "content-type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                                   : "content-type: text/plain\r\n");
+  if (status == 405) out += "allow: GET, HEAD\r\n";
+  if (!lis_->hsts.empty()) out += "strict-transport-security: " + lis_->hsts + "\r\n";
+  out += keep ? "\r\n" : "connection: close\r\n\r\n";
+  if (!head) out += body;
+  status_ = status;
+  bump(lis_counters_->slot(w_.index()).responses[responseClass(status)]);
+  cout_.append(out);
+  if (w_.accessLog().enabled()) logAccess();
+  since_ = client_act_ = w_.loop().now();
+  if (!keep) {
+    close_after_ = true;
+    resp_.start(http::BodyKind::None, 0);
+    phase_ = Phase::Closing;
+  }
+  flushClient();
 }
 
 void ClientSession::close() {

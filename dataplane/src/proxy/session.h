@@ -85,6 +85,8 @@ class ClientSession final : public Session, public event::Handler {
   void sendError(int status, const char* termination);
   // Answers with `response` (a whole message) and closes once it is out.
   void sendLocal(int status, std::string response, const char* termination);
+  // PROMETHEUS listeners: answers the request head in w_.req_scratch locally.
+  void answerScrape(size_t head_length);
   // L7 policies and persistence cookies of the request head in w_.req_scratch:
   // sets req_pool_ and req_cookie_, or answers (REJECT, redirects) and returns false.
   bool routeRequest();

@@ -176,10 +176,11 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
     ListenerRt lr;
     lr.cfg = &l;
     lr.udp = l.protocol == config::ListenerProtocol::kUdp;
+    lr.prometheus = l.protocol == config::ListenerProtocol::kPrometheus;
     lr.http = l.protocol == config::ListenerProtocol::kHttp ||
-              l.protocol == config::ListenerProtocol::kTerminatedHttps;
+              l.protocol == config::ListenerProtocol::kTerminatedHttps || lr.prometheus;
     if (tls && li < tls->listeners.size()) lr.tls = tls->listeners[li];
-    if (l.protocol == config::ListenerProtocol::kTerminatedHttps && l.tls.hsts_max_age) {
+    if (l.terminatesTls() && l.tls.hsts_max_age) {
       // Octavia's rendering: "max-age=N; includeSubDomains; preload;".
       lr.hsts = "max-age=" + std::to_string(*l.tls.hsts_max_age) + ";";
       if (l.tls.hsts_include_subdomains) lr.hsts += " includeSubDomains;";

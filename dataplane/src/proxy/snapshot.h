@@ -76,9 +76,10 @@ struct ListenerRt {
   std::vector<net::Cidr> allowed;        // empty: every source is served
   bool allows(const sockaddr_storage& peer) const;
   http::Limits limits;
-  bool http = false;                              // HTTP or TERMINATED_HTTPS
+  bool http = false;                              // HTTP, TERMINATED_HTTPS or PROMETHEUS
+  bool prometheus = false;                        // PROMETHEUS: answers with metrics itself
   bool udp = false;                               // UDP: datagram flows, see udp_listener.h
-  std::shared_ptr<const tls::ServerContext> tls;  // TERMINATED_HTTPS
+  std::shared_ptr<const tls::ServerContext> tls;  // TERMINATED_HTTPS, PROMETHEUS with TLS
   std::string hsts;                               // Strict-Transport-Security value, "" = none
   const l7::PolicySet* policies = nullptr;        // the config's compiled set; null: none
 };

@@ -10,6 +10,10 @@ CounterTotals Counters::sum() const {
     t.total_connections += s.total_connections.load(std::memory_order_relaxed);
     t.active_connections += s.active_connections.load(std::memory_order_relaxed);
     t.errors += s.errors.load(std::memory_order_relaxed);
+    t.requests += s.requests.load(std::memory_order_relaxed);
+    t.denied_connections += s.denied_connections.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < kResponseClasses; ++i)
+      t.responses[i] += s.responses[i].load(std::memory_order_relaxed);
   }
   return t;
 }

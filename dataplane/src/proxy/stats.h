@@ -14,12 +14,24 @@
 
 namespace banyan::dp::proxy {
 
+// HTTP response status classes, as HAProxy's exporter labels them.
+enum ResponseClass : size_t { k1xx, k2xx, k3xx, k4xx, k5xx, kOtherStatus, kResponseClasses };
+inline size_t responseClass(int status) {
+  return status >= 100 && status < 600 ? static_cast<size_t>(status / 100 - 1) : kOtherStatus;
+}
+
 struct alignas(64) CounterSlot {
   std::atomic<uint64_t> bytes_in{0};
   std::atomic<uint64_t> bytes_out{0};
   std::atomic<uint64_t> total_connections{0};
   std::atomic<int64_t> active_connections{0};
   std::atomic<uint64_t> errors{0};  // listener: request_errors; member: response_errors
+  // HTTP: requests started (listener) and responses by status class (listener:
+  // every response sent, member: every response head received).
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> responses[kResponseClasses] = {};
+  // Listener: connections closed at accept because the source is outside allowed_cidrs.
+  std::atomic<uint64_t> denied_connections{0};
 };
 
 inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
@@ -32,6 +44,8 @@ inline void bump(std::atomic<int64_t>& c, int64_t n) {
 struct CounterTotals {
   uint64_t bytes_in = 0, bytes_out = 0, total_connections = 0, errors = 0;
   int64_t active_connections = 0;
+  uint64_t requests = 0, denied_connections = 0;
+  uint64_t responses[kResponseClasses] = {};
 };
 
 class Counters {

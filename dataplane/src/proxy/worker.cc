@@ -148,6 +148,7 @@ class Acceptor final : public event::Handler, public event::Deletable {
         // Not from allowed_cidrs: closed before a byte is read (the agent's
         // nftables rules normally drop these before the handshake completes).
         ::close(fd);
+        bump(counters.slot(w_.index()).denied_connections);
         continue;
       }
       // The local address is the bound one unless the listener binds a wildcard.

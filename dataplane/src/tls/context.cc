@@ -483,7 +483,7 @@ Result<void> checkConfigTls(const config::Config& config) {
   TlsContextProvider provider;
   for (size_t i = 0; i < config.listeners.size(); ++i) {
     const auto& l = config.listeners[i];
-    if (!l.admin_state_up || l.protocol != config::ListenerProtocol::kTerminatedHttps) continue;
+    if (!l.admin_state_up || !l.terminatesTls()) continue;
     auto c = provider.serverContext(l, "/listeners/" + std::to_string(i));
     if (!c) return c.error();
   }

@@ -207,6 +207,32 @@ TEST(ParseConfig, AllowedCidrsAreKeptAndNullMeansEveryone) {
   EXPECT_TRUE(result->listeners.at(1).allowed_cidrs.empty());
 }
 
+TEST(ParseConfig, PrometheusListenerKeepsItsConnectionOptionsAndHasNoTlsWithoutACertificate) {
+  auto r = parseConfig(R"({"listeners": [{"id": "prom", "protocol": "PROMETHEUS", "address": "127.0.0.1",
+      "protocol_port": 9100, "connection_limit": 5, "timeout_client_data": 3000,
+      "allowed_cidrs": ["192.0.2.0/24"]}]})");
+  ASSERT_TRUE(r.ok()) << r.error().context << ": " << r.error().message;
+  const Listener& l = r.value().listeners.at(0);
+  EXPECT_EQ(l.protocol, ListenerProtocol::kPrometheus);
+  EXPECT_EQ(l.connection_limit, 5);
+  EXPECT_EQ(l.timeout_client_data_ms, 3000u);
+  EXPECT_EQ(l.allowed_cidrs, std::vector<std::string>{"192.0.2.0/24"});
+  EXPECT_TRUE(l.default_pool_id.empty());
+  EXPECT_FALSE(l.terminatesTls());
+}
+
+TEST(ParseConfig, PrometheusListenerWithACertificateTerminatesTlsLikeTerminatedHttps) {
+  auto r = parseConfig(R"({"listeners": [{"id": "prom", "protocol": "PROMETHEUS", "address": "127.0.0.1",
+      "protocol_port": 9443, "default_tls_certificate": "/certs/a.pem", "alpn_protocols": ["http/1.1"],
+      "tls_versions": ["TLSv1.3"]}]})");
+  ASSERT_TRUE(r.ok()) << r.error().context << ": " << r.error().message;
+  const Listener& l = r.value().listeners.at(0);
+  EXPECT_TRUE(l.terminatesTls());
+  EXPECT_EQ(l.tls.default_certificate, "/certs/a.pem");
+  EXPECT_EQ(l.tls.versions, kTlsV13);
+  EXPECT_EQ(l.tls.alpn_protocols, std::vector<std::string>{"http/1.1"});
+}
+
 TEST(ParseConfig, ZeroListenerTimeoutsMeanOctaviaDefaults) {
   auto result =
       parseConfig(R"({"listeners": [{"id": "l", "address": "127.0.0.1", "protocol_port": 80,
@@ -651,10 +677,24 @@ INSTANTIATE_TEST_SUITE_P(
                   "/pools/0/protocol",
                   "SCTP is not supported by banyan-proxy (no SCTP listeners, pools or health "
                   "monitors); use TCP or UDP"},
-        Rejection{"PrometheusListenerProtocol", doc(listener(R"(, "protocol": "PROMETHEUS")")),
-                  "/listeners/0/protocol",
-                  "listener protocol \"PROMETHEUS\" is not supported yet (supported: HTTP, TCP, "
-                  "HTTPS, TERMINATED_HTTPS, UDP)"},
+        Rejection{"PrometheusListenerWithADefaultPool",
+                  doc(listener(R"(, "protocol": "PROMETHEUS", "default_pool_id": "p1")"), pool("")),
+                  "/listeners/0/default_pool_id",
+                  "a PROMETHEUS listener has no pools (it serves the proxy's metrics itself)"},
+        Rejection{"PrometheusListenerWithL7Policies",
+                  doc(listener(R"(, "protocol": "PROMETHEUS", "l7policies": [{"id": "r1", )"
+                               R"("action": "REJECT", "rules": [{"type": "PATH", )"
+                               R"("compare_type": "STARTS_WITH", "value": "/"}]}])")),
+                  "/listeners/0/l7policies",
+                  "L7 policies need an HTTP or TERMINATED_HTTPS listener, not PROMETHEUS"},
+        Rejection{"PrometheusTlsOptionWithoutACertificate",
+                  doc(listener(R"(, "protocol": "PROMETHEUS", "tls_versions": ["TLSv1.3"])")),
+                  "/listeners/0/tls_versions",
+                  "tls_versions needs default_tls_certificate on a PROMETHEUS listener"},
+        Rejection{"PrometheusListenerInsertingHeaders",
+                  doc(listener(R"(, "protocol": "PROMETHEUS", "insert_headers": {"X-Forwarded-For": "true"})")),
+                  "/listeners/0/insert_headers/X-Forwarded-For",
+                  "inserting X-Forwarded-For needs an HTTP listener, not PROMETHEUS"},
         Rejection{"InsertHeaderNotTrueOrFalse",
                   doc(listener(R"(, "insert_headers": {"Forwarded": "yes"})")),
                   "/listeners/0/insert_headers/Forwarded", "\"yes\" is not \"true\" or \"false\""},

@@ -232,15 +232,21 @@ class Renderer {
 
   Json listener(const Obj& l) {
     std::string protocol = getString(l, "protocol");
-    if (protocol == "SCTP" || protocol == "PROMETHEUS")
+    if (protocol == "SCTP")
       fail(ErrorCode::kInvalidArgument, l,
            protocol + " listeners are not supported by banyan-proxy yet (it serves HTTP, TCP, HTTPS, "
-                      "TERMINATED_HTTPS and UDP)");
+                      "TERMINATED_HTTPS, UDP and PROMETHEUS)");
     if (protocol != "HTTP" && protocol != "TCP" && protocol != "HTTPS" && protocol != "TERMINATED_HTTPS" &&
-        protocol != "UDP")
+        protocol != "UDP" && protocol != "PROMETHEUS")
       fail(ErrorCode::kInvalidArgument, l, "unknown listener protocol \"" + protocol + "\"");
     bool http = protocol == "HTTP" || protocol == "TERMINATED_HTTPS";
-    bool terminated = protocol == "TERMINATED_HTTPS";
+    // PROMETHEUS: banyan-proxy answers with its metrics itself (no pools, no L7
+    // policies); with certificate refs it terminates TLS like TERMINATED_HTTPS
+    // (Octavia's template binds it with `ssl crt` then).
+    bool prometheus = protocol == "PROMETHEUS";
+    bool terminated = protocol == "TERMINATED_HTTPS" ||
+                      (prometheus && (!getString(l, "default_tls_container_ref").empty() ||
+                                      !getStrings(l, "sni_container_refs").empty()));
 
     Json out(rapidjson::kObjectType);
     out.AddMember("id", str(l.id()), alloc());
@@ -275,7 +281,7 @@ class Renderer {
     }
     if (http) insertHeaders(l, terminated, out);
 
-    if (std::string dp = getString(l, "default_pool_id"); !dp.empty()) {
+    if (std::string dp = getString(l, "default_pool_id"); !dp.empty() && !prometheus) {
       // A default pool being deleted is no default pool (jinja_cfg.py keeps
       // default_pool only when it is among the listener's rendered pools).
       if (pool_by_id_.count(dp)) {
@@ -287,6 +293,9 @@ class Renderer {
 
     auto policies = policies_by_listener_.find(l.id());
     if (policies != policies_by_listener_.end() && !policies->second.empty()) {
+      if (prometheus)
+        fail(ErrorCode::kInvalidArgument, *policies->second.front(),
+             "a PROMETHEUS listener has no L7 policies; listener " + l.id() + " is PROMETHEUS");
       if (!http)
         fail(ErrorCode::kInvalidArgument, *policies->second.front(),
              "L7 policies need an HTTP or TERMINATED_HTTPS listener; listener " + l.id() + " is " + protocol);

@@ -68,10 +68,10 @@ struct CertificateNeeds {
 common::Result<CertificateNeeds> neededCertificates(const LoadBalancerGraph& graph, const RenderContext& ctx);
 
 // The document, compact JSON. Errors name the object as context "<kind> <id>":
-//  - kInvalidArgument: an object banyan-proxy cannot run (UDP, SCTP and PROMETHEUS
-//    listeners, UDP/SCTP pools, PING/TLS-HELLO/UDP-CONNECT/SCTP health monitors,
-//    L7 policies on a non-HTTP listener, tls_enabled on a non-HTTP pool) or a
-//    stored body that is not what the API writes;
+//  - kInvalidArgument: an object banyan-proxy cannot run (SCTP listeners, pools and
+//    health monitors; L7 policies on a listener that is not HTTP-family or on a
+//    PROMETHEUS listener; tls_enabled on a non-HTTP pool) or a stored body that is
+//    not what the API writes;
 //  - kUnavailable: a certificate the document needs has no entry in
 //    ctx.certificate_paths (with an empty map: "TERMINATED_HTTPS needs a
 //    certificate manager; none is configured").

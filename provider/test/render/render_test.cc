@@ -498,17 +498,45 @@ TEST_F(RenderTest, ListenerBeingDeletedIsLeftOutUnlessAsked) {
 }
 
 TEST_F(RenderTest, UnsupportedListenerProtocolsAreErrorsNamingTheListener) {
-  for (const char* protocol : {"SCTP", "PROMETHEUS"}) {
-    SCOPED_TRACE(protocol);
-    std::string id = lb();
-    std::string l = listener(id, protocol, 9100);
-    auto e = renderError(id);
-    EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
-    EXPECT_EQ(e.context, "listener " + l);
-    EXPECT_EQ(e.message, std::string(protocol) +
-                             " listeners are not supported by banyan-proxy yet (it serves HTTP, TCP, HTTPS, "
-                             "TERMINATED_HTTPS and UDP)");
-  }
+  std::string id = lb();
+  std::string l = listener(id, "SCTP", 9100);
+  auto e = renderError(id);
+  EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(e.context, "listener " + l);
+  EXPECT_EQ(e.message,
+            "SCTP listeners are not supported by banyan-proxy yet (it serves HTTP, TCP, HTTPS, "
+            "TERMINATED_HTTPS, UDP and PROMETHEUS)");
+}
+
+TEST_F(RenderTest, APrometheusListenerIsRenderedWithoutPoolsOrTls) {
+  std::string id = lb();
+  std::string l = listener(id, "PROMETHEUS", 9100, R"(,"allowed_cidrs":["192.0.2.0/24"],"connection_limit":10)");
+  auto r = render(id);
+  ASSERT_EQ(r.config.listeners.size(), 1u);
+  const auto& cl = r.config.listeners[0];
+  EXPECT_EQ(cl.id, l);
+  EXPECT_EQ(cl.protocol, dpc::ListenerProtocol::kPrometheus);
+  EXPECT_EQ(cl.protocol_port, 9100);
+  EXPECT_TRUE(cl.default_pool_id.empty());
+  EXPECT_FALSE(cl.terminatesTls());
+  EXPECT_EQ(cl.allowed_cidrs, std::vector<std::string>{"192.0.2.0/24"});
+  EXPECT_EQ(cl.connection_limit, 10);
+  EXPECT_TRUE(r.config.pools.empty());
+}
+
+TEST_F(RenderTest, APrometheusListenerWithACertificateTerminatesTlsWithThePlacedFile) {
+  std::string id = lb();
+  listener(id, "PROMETHEUS", 9443,
+           R"(,"default_tls_container_ref":"ref-default","tls_versions":["TLSv1.3"])");
+  RenderContext ctx = context();
+  ctx.certificate_paths = {{"ref-default", "/var/lib/banyan/certs/default.pem"}};
+  auto r = render(id, ctx);
+  ASSERT_EQ(r.config.listeners.size(), 1u);
+  const auto& cl = r.config.listeners[0];
+  EXPECT_EQ(cl.protocol, dpc::ListenerProtocol::kPrometheus);
+  EXPECT_TRUE(cl.terminatesTls());
+  EXPECT_EQ(cl.tls.default_certificate, "/var/lib/banyan/certs/default.pem");
+  EXPECT_EQ(cl.tls.versions, dpc::kTlsV13);
 }
 
 // ---------------------------------------------------------------------------------
