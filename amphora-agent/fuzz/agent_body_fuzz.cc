@@ -2,7 +2,7 @@
 // byte (mod 6) picks the parser, the rest is the body:
 //   0 PUT /1.0/agent-config (mergeAgentConfig)   3 PUT /1.0/vrrp
 //   1 the firewall plan of a proxy document      4 PUT /1.0/plug/vip/203.0.113.5
-//   2 a certificate bundle (parseBundle)         5 PUT /1.0/plug/network
+//   2 a certificate bundle / CA-CRL file         5 PUT /1.0/plug/network
 // 3-5 go through AgentApi::handle with the noop system driver and no proxy: the only
 // answers allowed are success and 400; anything else (or a crash) is a finding.
 #include <stdlib.h>
@@ -82,9 +82,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       break;
     }
-    case 2:
-      (void)certs::parseBundle(body);
+    case 2: {
+      // A TLS bundle is always a valid certificate file as well.
+      bool tls = certs::parseBundle(body).ok();
+      auto file = certs::parseCertificateFile(body);
+      if (tls && !file.ok()) __builtin_trap();
       break;
+    }
     case 3:
       put("/1.0/vrrp", body);
       break;

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 CHECKS = []
@@ -84,6 +85,8 @@ cert_interval = 5
 cert_expiry_buffer = 172800
 [certificates]
 cert_validity_time = 86400
+cert_manager = local_cert_manager
+storage_path = {tmp}/state/certificates
 [netns]
 state_dir = {tmp}/state/netns
 name_prefix = {prefix}
@@ -191,6 +194,27 @@ proxy_binary = {proxy}
             left += ["file " + f for f in os.listdir(amp_dir)]
         return left
 
+    def start_tls_member(self, i, cert, key):
+        """openssl s_server -www on port 443 of member i's namespace (a TLS member)."""
+        ns = "%s-m%d" % (self.prefix, i)
+        addr = self.members[ns]
+        log = open(os.path.join(self.tmp, ns + "-tls.log"), "a")
+        p = subprocess.Popen(["ip", "netns", "exec", ns, "openssl", "s_server", "-quiet", "-accept", "443",
+                              "-cert", cert, "-key", key, "-www"], stdout=log, stderr=subprocess.STDOUT)
+        self.member_pids["tls%d" % i] = p
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if run(["ip", "netns", "exec", ns, "python3", "-c",
+                    "import socket; socket.create_connection(('%s', 443), 1)" % addr], check_rc=False).returncode == 0:
+                return addr
+            time.sleep(0.1)
+        raise RuntimeError("TLS member server %d did not start" % i)
+
+    def store_certificate(self, *argv):
+        """banyan-provider store-certificate: the new local_cert_manager reference."""
+        r = run([self.args.provider, "--config-file", self.conf, "store-certificate"] + list(argv))
+        return r.stdout.strip()
+
     # --- API -------------------------------------------------------------------
     def cli(self, *argv):
         cmd = ["openstack", "--os-auth-type", "none", "--os-endpoint", self.base, "loadbalancer"] + list(argv)
@@ -206,6 +230,17 @@ proxy_binary = {proxy}
         with urllib.request.urlopen(req, timeout=10) as r:
             text = r.read()
             return json.loads(text) if text else None
+
+    def rest_status(self, method, path, body=None):
+        """(HTTP status, faultstring or body) without raising on 4xx/5xx."""
+        try:
+            return 200, json.dumps(self.rest(method, path, body))
+        except urllib.error.HTTPError as e:
+            text = e.read().decode(errors="replace")
+            try:
+                return e.code, json.loads(text).get("faultstring", text)
+            except ValueError:
+                return e.code, text
 
     def lb(self, lb_id):
         return self.rest("GET", "/lbaas/loadbalancers/" + lb_id)["loadbalancer"]
@@ -255,6 +290,36 @@ def curl_from(ns, address, port=80):
     r = run(["ip", "netns", "exec", ns, "curl", "-sS", "--connect-timeout", "2", "-m", "5", "-o", "/dev/null",
              "-w", "%{http_code}", "http://%s:%d/" % (address, port)], check_rc=False)
     return r.returncode, r.stdout.strip()
+
+
+def curl_https(host, address, port=443, cacert=None):
+    """(curl exit code, body) of https://HOST:PORT/ sent to ADDRESS (SNI = HOST), verified
+    against CACERT."""
+    r = run(["curl", "-sS", "--connect-timeout", "2", "-m", "5", "--cacert", cacert, "--resolve",
+             "%s:%d:%s" % (host, port, address), "https://%s:%d/" % (host, port)], check_rc=False)
+    return r.returncode, (r.stdout if r.returncode == 0 else r.stderr).strip()
+
+
+def make_pki(directory):
+    """A CA for the listener certificates (www.e2e.example, api.e2e.example) and another
+    for the TLS member's server certificate, made with the openssl CLI."""
+    os.makedirs(directory)
+
+    def sh(cmd):
+        run(["sh", "-c", "cd %s && %s" % (directory, cmd)])
+    ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+    for ca in ("ca", "member-ca"):
+        sh("openssl req -x509 %s -keyout %s.key -out %s.pem -days 2 -subj /CN=e2e-%s "
+           "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign"
+           % (ec, ca, ca, ca))
+    for name, ca, san in (("www", "ca", "DNS:www.e2e.example"), ("api", "ca", "DNS:api.e2e.example"),
+                          ("member", "member-ca", "IP:203.0.113.189")):
+        sh("openssl req %s -keyout %s.key -out %s.csr -subj /CN=%s" % (ec, name, name, name))
+        with open(os.path.join(directory, name + ".ext"), "w") as f:
+            f.write("subjectAltName=%s\n" % san)
+        sh("openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key -CAcreateserial -out %s.pem -days 2 "
+           "-extfile %s.ext" % (name, ca, ca, name, name))
+    return lambda name: os.path.join(directory, name)
 
 
 def answer_fields(body):
@@ -404,6 +469,62 @@ def scenario(env):
     check("TCP listener with a PROXYV2 pool passes the client address", status == 200 and
           answer_fields(body).get("proxy") == "203.0.113.65", body.strip())
 
+    # TLS: a TERMINATED_HTTPS listener with certificates stored by store-certificate
+    # (local_cert_manager): the controller places them on the amphora; SNI picks one.
+    pki = make_pki(os.path.join(env.tmp, "pki"))
+    www_ref = env.store_certificate("--cert", pki("www.pem"), "--key", pki("www.key"))
+    api_ref = env.store_certificate("--cert", pki("api.pem"), "--key", pki("api.key"))
+    member_ca_ref = env.store_certificate("--ca", pki("member-ca.pem"))
+    check("store-certificate prints new references", len(www_ref) == 36 and len(member_ca_ref) == 36,
+          "%s %s" % (www_ref, member_ca_ref))
+    https = env.cli("listener", "create", lb_id, "--name", "https", "--protocol", "TERMINATED_HTTPS",
+                    "--protocol-port", "443", "--default-tls-container-ref", www_ref,
+                    "--sni-container-refs", api_ref, "-f", "json")
+    env.wait_active(lb_id)
+    spool = env.cli("pool", "create", "--name", "behind-tls", "--protocol", "HTTP", "--lb-algorithm",
+                    "ROUND_ROBIN", "--listener", https["id"], "-f", "json")
+    env.wait_active(lb_id)
+    env.cli("member", "create", "--address", addrs[0], "--protocol-port", "80", "--subnet-id", env.mem_net,
+            spool["id"], "-f", "json")
+    env.wait_active(lb_id)
+    rc, body = curl_https("www.e2e.example", vip, cacert=pki("ca.pem"))
+    check("HTTPS to the TERMINATED_HTTPS listener verifies the default certificate and reaches a member",
+          rc == 0 and answer_fields(body).get("member") == "m1", "%d %s" % (rc, body))
+    rc, body = curl_https("api.e2e.example", vip, cacert=pki("ca.pem"))
+    check("SNI api.e2e.example is answered with the SNI certificate", rc == 0 and "member=m1" in body,
+          "%d %s" % (rc, body))
+    bad = env.rest_status("POST", "/lbaas/listeners", {"listener": {
+        "loadbalancer_id": lb_id, "protocol": "TERMINATED_HTTPS", "protocol_port": 444,
+        "default_tls_container_ref": "no-such-ref"}})
+    check("a listener naming a missing certificate is refused with Octavia's 400",
+          bad[0] == 400 and "Could not retrieve certificate: ['no-such-ref']" in bad[1], str(bad))
+
+    # Re-encryption: an HTTP listener whose pool speaks TLS to a member (openssl
+    # s_server) and verifies it against a CA reference.
+    env.start_tls_member(1, pki("member.pem"), pki("member.key"))
+    reenc = env.cli("listener", "create", "--name", "reencrypt", "--protocol", "HTTP", "--protocol-port", "82",
+                    lb_id, "-f", "json")
+    env.wait_active(lb_id)
+    tpool = env.cli("pool", "create", "--name", "tls-members", "--protocol", "HTTP", "--lb-algorithm",
+                    "ROUND_ROBIN", "--listener", reenc["id"], "--enable-tls", "--ca-tls-container-ref",
+                    member_ca_ref, "-f", "json")
+    env.wait_active(lb_id)
+    env.cli("member", "create", "--address", addrs[0], "--protocol-port", "443", "--subnet-id", env.mem_net,
+            tpool["id"], "-f", "json")
+    env.wait_active(lb_id)
+    status, body = http_get(vip, 82)
+    check("a tls_enabled pool with a CA reference reaches the TLS member", status == 200 and "s_server" in body,
+          "%s %s" % (status, body[:200]))
+    # The member's certificate is verified: with a CA that did not sign it, no answer.
+    env.cli("pool", "set", "--ca-tls-container-ref", env.store_certificate("--ca", pki("ca.pem")), tpool["id"])
+    env.wait_active(lb_id)
+    try:
+        status, body = http_get(vip, 82)
+    except (OSError, IndexError, ValueError) as e:
+        status, body = 0, repr(e)
+    check("a member whose certificate the pool's CA did not sign is not reached", status != 200 and
+          "s_server" not in body, "%s %s" % (status, body[:200]))
+
     # Member changes change the traffic.
     env.cli("member", "set", "--disable", pool["id"], members[0]["id"])
     env.wait_active(lb_id)
@@ -451,6 +572,37 @@ def scenario(env):
     env.wait_active(lb_id)
     new_amps = env.rest("GET", "/octavia/amphorae?loadbalancer_id=" + lb_id)["amphorae"]
     check("the failed amphora was replaced", len(new_amps) == 1 and new_amps[0]["id"] != amp["id"], str(new_amps))
+    rc, body = curl_https("www.e2e.example", vip, cacert=pki("ca.pem"))
+    check("the replacement amphora got the listener's certificates (HTTPS answers again)",
+          rc == 0 and "member=m1" in body, "%d %s" % (rc, body))
+
+    # Deleting the TLS listeners: the certificate files leave the amphora after the push.
+    new_ns = env.rest("GET", "/octavia/amphorae/" + new_amps[0]["id"])["amphora"]["compute_id"]
+    cert_dir = os.path.join(env.tmp, "state", "netns", "amphorae", new_ns, "state", "certs")
+    before = sorted(os.listdir(cert_dir)) if os.path.isdir(cert_dir) else []
+    check("the amphora holds the placed certificate files (two TLS bundles, one CA)", len(before) == 3,
+          "%s %s" % (cert_dir, before))
+    # A certificate gone after the API checked it: the push fails before touching the
+    # amphora, the listener goes ERROR (no PENDING left), the load balancer stays ACTIVE.
+    crt = os.path.join(env.tmp, "state", "certificates", www_ref + ".crt")
+    os.rename(crt, crt + ".gone")
+    env.cli("listener", "set", "--name", "https-renamed", https["id"])
+    env.wait_active(lb_id)
+    failed = env.rest("GET", "/lbaas/listeners/" + https["id"])["listener"]["provisioning_status"]
+    with open(os.path.join(env.tmp, "provider.log")) as f:
+        said = "certificate %s could not be fetched" % www_ref in f.read()
+    check("a certificate that cannot be fetched fails the push: listener ERROR, the log says why",
+          failed == "ERROR" and said, "%s %s" % (failed, said))
+    rc, body = curl_https("www.e2e.example", vip, cacert=pki("ca.pem"))
+    check("the running configuration keeps serving HTTPS", rc == 0 and "member=m1" in body, "%d %s" % (rc, body))
+    os.rename(crt + ".gone", crt)
+    env.cli("listener", "delete", https["id"])
+    env.wait_active(lb_id)
+    env.cli("pool", "delete", tpool["id"])
+    env.wait_active(lb_id)
+    after = sorted(os.listdir(cert_dir)) if os.path.isdir(cert_dir) else ["?"]
+    check("certificates no listener or pool uses are removed from the amphora", after == [],
+          "%s -> %s (ns %s)" % (before, after, new_ns))
 
     # ACTIVE_STANDBY through a flavor.
     profile = env.cli("flavorprofile", "create", "--name", "ha", "--provider", "amphora", "--flavor-data",

@@ -3,6 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <filesystem>
 #include <map>
 
 #include "api/host_info.h"
@@ -62,6 +63,38 @@ HttpResponse fromError(const common::Error& e) {
       break;
   }
   return errorReply(500, "Internal Server Error", e.context, e.message);
+}
+
+// Where banyan-proxy finds a stored file (absolute: the controller renders it into the
+// document as is).
+std::string storedPath(const certs::CertStore& store, const std::string& name) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(store.pathOf(name), ec);
+  return ec ? store.pathOf(name) : abs.lexically_normal().string();
+}
+
+// GET /1.0/certificates: what is stored, so the controller can remove what no
+// listener or pool uses any more.
+HttpResponse listCertificates(const certs::CertStore& store) {
+  auto names = store.list();
+  if (!names) return fromError(names.error());
+  return json(200, [&](Writer& w) {
+    w.Key("certificates");
+    w.StartArray();
+    for (const auto& n : names.value()) {
+      auto pem = store.get(n);
+      if (!pem) continue;  // removed meanwhile
+      w.StartObject();
+      w.Key("name");
+      writeString(w, n);
+      w.Key("sha256");
+      writeString(w, common::sha256Hex(pem.value()));
+      w.Key("path");
+      writeString(w, storedPath(store, n));
+      w.EndObject();
+    }
+    w.EndArray();
+  });
 }
 
 HttpResponse ok(int status = 200) {
@@ -295,6 +328,7 @@ HttpResponse AgentApi::handle(const HttpRequest& req) {
   }
   // The name is everything after the prefix, percent-decoded: "a%2F..%2Fb" arrives as
   // "a/../b" and is refused by the name rule rather than routed somewhere else.
+  if (path == "/1.0/certificates") return m == "GET" ? listCertificates(deps_.certs) : methodNotAllowed(req, "GET");
   constexpr std::string_view kCerts = "/1.0/certificates/";
   if (path.compare(0, kCerts.size(), kCerts) == 0 && path.size() > kCerts.size()) {
     if (m != "GET" && m != "PUT" && m != "DELETE") return methodNotAllowed(req, "GET, PUT, DELETE");
@@ -541,12 +575,14 @@ HttpResponse AgentApi::certificate(const HttpRequest& req, const std::string& na
       return fromError(pem.error());
     }
     // The key never leaves the amphora: the controller compares digests.
-    auto bundle = certs::parseBundle(pem.value());
+    auto bundle = certs::parseCertificateFile(pem.value());
     return json(200, [&](Writer& w) {
       w.Key("name");
       writeString(w, name);
       w.Key("sha256");
       writeString(w, common::sha256Hex(pem.value()));
+      w.Key("path");
+      writeString(w, storedPath(deps_.certs, name));
       if (bundle) {
         w.Key("subject");
         writeString(w, bundle->subject);
@@ -554,6 +590,10 @@ HttpResponse AgentApi::certificate(const HttpRequest& req, const std::string& na
         writeString(w, bundle->not_after);
         w.Key("certificates");
         w.Int(bundle->certificate_count);
+        w.Key("crls");
+        w.Int(bundle->crl_count);
+        w.Key("has_key");
+        w.Bool(bundle->has_key);
       }
     });
   }
@@ -572,6 +612,9 @@ HttpResponse AgentApi::certificate(const HttpRequest& req, const std::string& na
     writeString(w, name);
     w.Key("sha256");
     writeString(w, common::sha256Hex(req.body));
+    // Where banyan-proxy finds it: the controller renders this path into the document.
+    w.Key("path");
+    writeString(w, storedPath(deps_.certs, name));
   });
 }
 

@@ -6,6 +6,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <memory>
 #include <vector>
 
@@ -55,13 +57,18 @@ bool isValidName(std::string_view name) {
   return true;
 }
 
-Result<Bundle> parseBundle(std::string_view pem) {
+namespace {
+
+// Both parsers: `tls_only` is parseBundle's stricter contract (a key is required and
+// CRLs are not part of a TLS bundle).
+Result<Bundle> parsePem(std::string_view pem, bool tls_only) {
   ERR_clear_error();
   BioPtr in(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!in) return makeError(ErrorCode::kInternal, "out of memory");
   std::vector<X509Ptr> certs;
   PkeyPtr key;
   int keys = 0;
+  int crls = 0;
   for (int block = 0;; ++block) {
     char* name_raw = nullptr;
     char* header_raw = nullptr;
@@ -85,6 +92,12 @@ Result<Bundle> parseBundle(std::string_view pem) {
         return bad("certificate " + std::to_string(certs.size() + 1) + " does not parse");
       }
       certs.push_back(std::move(cert));
+    } else if (kind == "X509 CRL" && !tls_only) {
+      std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)> crl(d2i_X509_CRL(nullptr, &p, len), &X509_CRL_free);
+      if (!crl || p != data.get() + len) {
+        return bad("certificate revocation list " + std::to_string(crls + 1) + " does not parse");
+      }
+      ++crls;
     } else if (kind == "ENCRYPTED PRIVATE KEY" || (header && header.get()[0] != '\0')) {
       return bad("encrypted private keys are not supported");
     } else if (kind == "PRIVATE KEY" || kind == "RSA PRIVATE KEY" || kind == "EC PRIVATE KEY") {
@@ -97,16 +110,23 @@ Result<Bundle> parseBundle(std::string_view pem) {
     }
   }
   ERR_clear_error();
-  if (certs.empty()) return bad("the bundle has no certificate");
-  if (keys == 0) return bad("the bundle has no private key");
+  if (!tls_only && keys == 0) {
+    if (certs.empty() && crls == 0) return bad("the file has no certificate, private key or revocation list");
+  } else {
+    if (certs.empty()) return bad("the bundle has no certificate");
+    if (keys == 0) return bad("the bundle has no private key");
+    if (crls > 0) return bad("a bundle with a private key cannot hold revocation lists");
+  }
   if (keys > 1) return bad("the bundle has more than one private key");
-  if (X509_check_private_key(certs.front().get(), key.get()) != 1) {
+  if (key && X509_check_private_key(certs.front().get(), key.get()) != 1) {
     ERR_clear_error();
     return bad("the private key does not match the first certificate");
   }
   Bundle out;
   out.certificate_count = static_cast<int>(certs.size());
-  {
+  out.crl_count = crls;
+  out.has_key = key != nullptr;
+  if (!certs.empty()) {
     std::unique_ptr<char, OpenSslFree> subject(X509_NAME_oneline(X509_get_subject_name(certs.front().get()), nullptr, 0));
     if (subject) out.subject = subject.get();
     BioPtr b(BIO_new(BIO_s_mem()));
@@ -116,15 +136,23 @@ Result<Bundle> parseBundle(std::string_view pem) {
   BioPtr chain(BIO_new(BIO_s_mem()));
   for (auto& c : certs) PEM_write_bio_X509(chain.get(), c.get());
   out.cert_chain_pem = bioText(chain.get());
-  BioPtr key_out(BIO_new(BIO_s_mem()));
-  PEM_write_bio_PrivateKey(key_out.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-  out.key_pem = bioText(key_out.get());
+  if (key) {
+    BioPtr key_out(BIO_new(BIO_s_mem()));
+    PEM_write_bio_PrivateKey(key_out.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+    out.key_pem = bioText(key_out.get());
+  }
   return out;
 }
 
+}  // namespace
+
+Result<Bundle> parseBundle(std::string_view pem) { return parsePem(pem, true); }
+
+Result<Bundle> parseCertificateFile(std::string_view pem) { return parsePem(pem, false); }
+
 Result<Bundle> CertStore::put(std::string_view name, std::string_view pem) {
   if (!isValidName(name)) return makeError(ErrorCode::kInvalidArgument, "invalid certificate name", std::string(name));
-  auto bundle = parseBundle(pem);
+  auto bundle = parseCertificateFile(pem);
   if (!bundle) return bundle.error();
   auto dir = storage::makeDirs(dir_, 0700);
   if (!dir) return dir.error();
@@ -136,6 +164,22 @@ Result<Bundle> CertStore::put(std::string_view name, std::string_view pem) {
 Result<std::string> CertStore::get(std::string_view name) const {
   if (!isValidName(name)) return makeError(ErrorCode::kInvalidArgument, "invalid certificate name", std::string(name));
   return storage::readFile(pathOf(name));
+}
+
+Result<std::vector<std::string>> CertStore::list() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir_, ec);
+  if (ec == std::errc::no_such_file_or_directory) return out;
+  if (ec) return makeError(ErrorCode::kInternal, "cannot list: " + ec.message(), dir_);
+  for (const auto& entry : it) {
+    std::string file = entry.path().filename().string();
+    if (file.size() <= 4 || file.compare(file.size() - 4, 4, ".pem") != 0) continue;
+    std::string name = file.substr(0, file.size() - 4);
+    if (isValidName(name) && entry.is_regular_file(ec)) out.push_back(std::move(name));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 Result<void> CertStore::remove(std::string_view name) {

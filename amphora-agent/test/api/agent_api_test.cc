@@ -128,7 +128,7 @@ TEST_F(AgentApi, CertificatesAreStoredPrivatelyAndValidated) {
     std::string body;
   };
   const Bad bad[] = {{"key of another certificate", leaf.cert + other.key},
-                     {"no key", leaf.cert},
+                     {"key without certificate", leaf.key},
                      {"not PEM", "hello"},
                      {"empty", ""}};
   for (const auto& b : bad) {
@@ -143,6 +143,53 @@ TEST_F(AgentApi, CertificatesAreStoredPrivatelyAndValidated) {
   EXPECT_EQ(call("DELETE", "/1.0/certificates/listener-1.pem").status, 200);
   EXPECT_EQ(call("DELETE", "/1.0/certificates/listener-1.pem").status, 200) << "idempotent";
   EXPECT_EQ(call("GET", "/1.0/certificates/listener-1.pem").status, 404);
+}
+
+// What banyan-proxy verifies peers with (client CA and CRL files, a pool's CA and
+// CRL) has no key: certificates only, CRLs only, or both. The answer says where the
+// file is, and GET /1.0/certificates lists what is stored.
+TEST_F(AgentApi, CaAndCrlFilesAreStoredWithTheirPathAndListed) {
+  const std::string d = dir_->path();
+  auto made = testing::runCommand(
+      {"/bin/sh", "-c",
+       "cd " + d + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout crl-ca.key "
+       "-out crl-ca.pem -days 2 -subj /CN=crl-ca && : > index.txt && printf '[ca]\\ndefault_ca=d\\n[d]\\n"
+       "database=index.txt\\ndefault_md=sha256\\ndefault_crl_days=2\\n' > ca.cnf && "
+       "openssl ca -gencrl -keyfile crl-ca.key -cert crl-ca.pem -out crl-ca.crl -config ca.cnf"});
+  ASSERT_EQ(made.exit_code, 0) << made.out << made.err;
+  const std::string ca = testing::readTestFile(d + "/crl-ca.pem");
+  const std::string crl = testing::readTestFile(d + "/crl-ca.crl");
+  ASSERT_NE(crl.find("BEGIN X509 CRL"), std::string::npos);
+  TestCa tls("tls-ca");
+  PemPair leaf = tls.issue("www.example.org", true);
+
+  std::vector<std::string> names;
+  for (const auto& [name, body] : std::vector<std::pair<std::string, std::string>>{
+           {"pem-ca", ca}, {"pem-crl", crl}, {"pem-both", ca + crl}, {"tls-bundle", leaf.cert + leaf.key}}) {
+    auto put = call("PUT", "/1.0/certificates/" + name, body);
+    ASSERT_EQ(put.status, 200) << name << ": " << put.body;
+    std::string path = state_dir_ + "/certs/" + name + ".pem";
+    EXPECT_NE(put.body.find("\"path\":\"" + path + "\""), std::string::npos) << put.body;
+    EXPECT_EQ(testing::readTestFile(path), body);
+    auto get = call("GET", "/1.0/certificates/" + name);
+    EXPECT_NE(get.body.find("\"path\":\"" + path + "\""), std::string::npos) << get.body;
+    names.push_back(name);
+  }
+  EXPECT_NE(call("GET", "/1.0/certificates/pem-both").body.find("\"crls\":1"), std::string::npos);
+  // A key belongs with its certificate, never with revocation lists.
+  EXPECT_EQ(call("PUT", "/1.0/certificates/bad", leaf.cert + leaf.key + crl).status, 400);
+  std::string broken_crl = crl;
+  broken_crl.erase(broken_crl.find('\n') + 1, 8);
+  EXPECT_EQ(call("PUT", "/1.0/certificates/bad", broken_crl).status, 400);
+
+  auto list = call("GET", "/1.0/certificates");
+  ASSERT_EQ(list.status, 200) << list.body;
+  for (const auto& name : names) EXPECT_NE(list.body.find("\"name\":\"" + name + "\""), std::string::npos) << list.body;
+  EXPECT_NE(list.body.find(common::sha256Hex(ca + crl)), std::string::npos) << list.body;
+  EXPECT_EQ(list.body.find("\"bad\""), std::string::npos);
+  EXPECT_EQ(call("DELETE", "/1.0/certificates/pem-ca").status, 200);
+  EXPECT_EQ(call("GET", "/1.0/certificates").body.find("\"pem-ca\""), std::string::npos);
+  EXPECT_EQ(call("PUT", "/1.0/certificates", ca).status, 405);
 }
 
 TEST_F(AgentApi, CertificateNamesCannotLeaveTheDirectory) {

@@ -70,6 +70,19 @@ TEST_F(Bundles, RefusalsSayWhatIsWrong) {
   }
 }
 
+TEST_F(Bundles, CertificateFilesWithoutAKeyAreCaFiles) {
+  auto ca_file = parseCertificateFile(ca.certPem() + leaf.cert);
+  ASSERT_TRUE(ca_file.ok()) << ca_file.error().message;
+  EXPECT_FALSE(ca_file->has_key);
+  EXPECT_EQ(ca_file->certificate_count, 2);
+  EXPECT_FALSE(parseBundle(ca.certPem()).ok()) << "a TLS bundle still needs its key";
+  auto bundle = parseCertificateFile(leaf.cert + leaf.key);
+  ASSERT_TRUE(bundle.ok());
+  EXPECT_TRUE(bundle->has_key);
+  for (const std::string& bad : {std::string(), leaf.key, leaf.cert + other.key, std::string("hello")})
+    EXPECT_FALSE(parseCertificateFile(bad).ok()) << bad;
+}
+
 TEST_F(Bundles, StoreKeepsBundlesPrivateAndDeleteIsIdempotent) {
   testing::TempDir tmp;
   CertStore store(tmp.path() + "/certs");

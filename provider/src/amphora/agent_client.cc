@@ -1,6 +1,7 @@
 #include "amphora/agent_client.h"
 
 #include <arpa/inet.h>
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -171,8 +172,8 @@ Result<void> AgentClient::putAgentConfig(const AgentEndpoint& amp, const std::ve
   return {};
 }
 
-Result<void> AgentClient::putCertificate(const AgentEndpoint& amp, std::string_view name,
-                                         const std::string& pem_bundle) {
+Result<std::string> AgentClient::putCertificate(const AgentEndpoint& amp, std::string_view name,
+                                                const std::string& pem_bundle) {
   if (!validCertName(name)) {
     return makeError(ErrorCode::kInvalidArgument, "a certificate name must match ^[A-Za-z0-9_.-]{1,128}$",
                      std::string(name));
@@ -180,7 +181,44 @@ Result<void> AgentClient::putCertificate(const AgentEndpoint& amp, std::string_v
   std::string path = "/1.0/certificates/" + std::string(name);
   auto r = call(amp, "PUT", path, &pem_bundle, kPem);
   if (!r) return r.error();
-  return checkSha("PUT " + path + " on amphora " + amp.address, r->body, pem_bundle);
+  if (auto ok = checkSha("PUT " + path + " on amphora " + amp.address, r->body, pem_bundle); !ok) return ok.error();
+  return stringField(r->body, "path");
+}
+
+Result<std::map<std::string, AgentClient::StoredCertificate>> AgentClient::listCertificates(const AgentEndpoint& amp) {
+  auto r = call(amp, "GET", "/1.0/certificates", nullptr, nullptr);
+  if (!r) return r.error();
+  rapidjson::Document doc;
+  doc.Parse(r->body.data(), r->body.size());
+  auto malformed = [&] {
+    return makeError(ErrorCode::kInternal, "GET /1.0/certificates on amphora " + amp.address +
+                                               ": the answer is not {\"certificates\": [{name, sha256, path}...]}");
+  };
+  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("certificates") || !doc["certificates"].IsArray())
+    return malformed();
+  std::map<std::string, StoredCertificate> out;
+  for (const auto& c : doc["certificates"].GetArray()) {
+    auto str = [&](const char* key) -> const rapidjson::Value* {
+      auto it = c.IsObject() ? c.FindMember(key) : c.MemberEnd();
+      return c.IsObject() && it != c.MemberEnd() && it->value.IsString() ? &it->value : nullptr;
+    };
+    const auto* name = str("name");
+    const auto* sha = str("sha256");
+    const auto* path = str("path");
+    if (!name || !sha || !path) return malformed();
+    out[name->GetString()] = StoredCertificate{sha->GetString(), path->GetString()};
+  }
+  return out;
+}
+
+Result<void> AgentClient::deleteCertificate(const AgentEndpoint& amp, std::string_view name) {
+  if (!validCertName(name)) {
+    return makeError(ErrorCode::kInvalidArgument, "a certificate name must match ^[A-Za-z0-9_.-]{1,128}$",
+                     std::string(name));
+  }
+  auto r = call(amp, "DELETE", "/1.0/certificates/" + std::string(name), nullptr, nullptr);
+  if (!r) return r.error();
+  return {};
 }
 
 Result<void> AgentClient::rotateServerCertificate(const AgentEndpoint& amp, const CertBundle& bundle) {

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -66,9 +67,21 @@ class AgentClient {
                                       double heartbeat_interval_s, const std::string& heartbeat_key);
 
   // PUT /1.0/certificates/{name}: a PEM bundle (certificates, then one unencrypted key)
-  // for TLS listeners. NAME must match ^[A-Za-z0-9_.-]{1,128}$ (kInvalidArgument before
-  // anything is sent); the agent's sha256 is checked.
-  common::Result<void> putCertificate(const AgentEndpoint& amp, std::string_view name, const std::string& pem_bundle);
+  // for TLS listeners, or a key-less CA/CRL file. NAME must match
+  // ^[A-Za-z0-9_.-]{1,128}$ (kInvalidArgument before anything is sent); the agent's
+  // sha256 is checked. Returns the absolute path the agent stored it at (what the
+  // proxy document must name).
+  common::Result<std::string> putCertificate(const AgentEndpoint& amp, std::string_view name,
+                                             const std::string& pem_bundle);
+
+  struct StoredCertificate {
+    std::string sha256;  // of the file as stored
+    std::string path;    // absolute, on the amphora
+  };
+  // GET /1.0/certificates: every stored file by name.
+  common::Result<std::map<std::string, StoredCertificate>> listCertificates(const AgentEndpoint& amp);
+  // DELETE /1.0/certificates/{name}; also fine when absent.
+  common::Result<void> deleteCertificate(const AgentEndpoint& amp, std::string_view name);
 
   // PUT /1.0/certificate: the agent serves BUNDLE from its next TLS handshake. Connections
   // this client pooled stay on the old certificate until they close.

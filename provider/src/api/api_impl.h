@@ -103,6 +103,12 @@ class Api {
   // leaves the load balancer with something its amphorae cannot run: the change's
   // objects are rendered into the proxy document inside the request's transaction.
   void checkProviderSupports(Txn& t, const Obj& lb, const std::string& job_kind);
+  // Octavia's _validate_tls_refs and _validate_client_ca_and_crl_refs (certificates.cc):
+  // with a cert manager, 400 with Octavia's message when a reference is unreadable or
+  // not what its field needs; nothing without one. As the caller (its project, and with
+  // Keystone its token, which Barbican ACL grants need).
+  void checkTlsRefs(const Call& c, const std::vector<std::string>& refs);
+  void checkCaAndCrlRefs(const Call& c, const std::string& ca_ref, const std::string& crl_ref);
   void dispatch(Call& c, Txn& t, const Obj& lb, const std::string& job_kind, const std::string& object_id,
                 const JsonValue* changes = nullptr, bool cascade = false);
   // noop_driver: everything PENDING_* under the load balancer becomes ACTIVE (or is deleted).

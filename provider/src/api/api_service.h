@@ -17,6 +17,7 @@
 
 #include "auth/auth.h"
 #include "banyan/common/http_server.h"
+#include "certs/cert_manager.h"
 #include "store/store.h"
 
 namespace banyan::provider::api {
@@ -80,6 +81,11 @@ struct ApiOptions {
   // /v2.0/subnets answer a read-only Neutron-shaped view of them so that the
   // openstack CLI can resolve --vip-subnet-id without a Neutron (Banyan extension).
   std::vector<NetworkView> networks;
+  // Where listener and pool certificate references are read ([certificates]). Set:
+  // every reference a create or update names is checked as Octavia does (400 "Could not
+  // retrieve certificate: [...]" and the CA/CRL validation failures). Null: references
+  // are stored unchecked (tests of other parts; the binary always sets one).
+  std::shared_ptr<certs::CertManager> cert_manager;
 };
 
 // Octavia's default cipher string (CIPHERS_OWASP_SUITE_B).

@@ -196,7 +196,7 @@ void Api::checkPoolListenerProtocols(const std::string& pool_protocol, const std
                   listener_protocol + "'.");
 }
 
-Obj Api::createListenerObj(Call&, Txn& t, Obj& lb, JsonValue& body) {
+Obj Api::createListenerObj(Call& c, Txn& t, Obj& lb, JsonValue& body) {
   JsonDoc scratch;
   validateBody(body, listenerFields(), BodyMode::kPost, "listener", scratch.GetAllocator());
   std::string protocol = jstring(body, "protocol");
@@ -230,6 +230,11 @@ Obj Api::createListenerObj(Call&, Txn& t, Obj& lb, JsonValue& body) {
   setDefault("tls_versions", terminated ? jstringArray(opts_.default_listener_tls_versions, a) : JsonValue());
   setDefault("alpn_protocols", terminated ? jstringArray(opts_.default_listener_alpn_protocols, a) : JsonValue());
   checkListener(opts_, l.doc, lb.str("vip_address"));
+  // Octavia's order: SNI references, then the default one; then the client CA and CRL.
+  std::vector<std::string> tls_refs = jstrings(l.doc, "sni_container_refs");
+  if (std::string d = l.str("default_tls_container_ref"); !d.empty()) tls_refs.push_back(d);
+  checkTlsRefs(c, tls_refs);
+  checkCaAndCrlRefs(c, l.str("client_ca_tls_container_ref"), l.str("client_crl_container_ref"));
 
   store::Query q{kListener, {}, lb.id(), {}, {}};
   for (auto& other : loadAll(t, q))
@@ -313,8 +318,22 @@ common::HttpResponse Api::listenerUpdate(Call& c) {
       defaults.AddMember("tls_versions", jstringArray(opts_.default_listener_tls_versions, da), da);
       defaults.AddMember("alpn_protocols", jstringArray(opts_.default_listener_alpn_protocols, da), da);
     }
+    // A PUT checks the references it names; the CA and CRL are checked as they will be
+    // (a null in the body keeps the stored one for this check, as Octavia's does).
+    auto refOr = [&](const char* key) {
+      const JsonValue* v = jgetNonNull(body, key);
+      return v ? std::string(v->GetString(), v->GetStringLength()) : l.str(key);
+    };
+    std::string ca_ref = refOr("client_ca_tls_container_ref");
+    std::string crl_ref = refOr("client_crl_container_ref");
     applyUpdate(l, body, defaults);
     checkListener(opts_, l.doc, lb.str("vip_address"));
+    std::vector<std::string> tls_refs;
+    if (jgetNonNull(body, "sni_container_refs")) tls_refs = jstrings(body, "sni_container_refs");
+    if (const JsonValue* d = jgetNonNull(body, "default_tls_container_ref"))
+      tls_refs.emplace_back(d->GetString(), d->GetStringLength());
+    checkTlsRefs(c, tls_refs);
+    checkCaAndCrlRefs(c, ca_ref, crl_ref);
     if (const JsonValue* dp = jgetNonNull(body, "default_pool_id")) {
       auto pool = load(t, kPool, dp->GetString());
       if (!pool || pool->rec.parent_id != lb.id()) throwNotFound("Pool", dp->GetString());

@@ -359,6 +359,13 @@ void Api::checkProviderSupports(Txn& t, const Obj& lb, const std::string& job_ki
   if (!graph.ok()) storeFailed(graph.error());
   render::RenderContext ctx;
   ctx.vip_address = lb.str("vip_address");
+  // Certificates are checked against the cert manager when they are named and placed
+  // on the amphorae by the controller; here a stand-in path per reference lets the
+  // rest of the document be judged.
+  if (auto needs = render::neededCertificates(graph.value(), ctx); needs.ok()) {
+    for (const auto* refs : {&needs->tls_bundles, &needs->pem_secrets})
+      for (const auto& ref : *refs) ctx.certificate_paths[ref] = "/var/lib/banyan/certs/unplaced.pem";
+  }
   auto rendered = render::renderProxyConfig(graph.value(), ctx);
   if (rendered.ok()) return;
   const auto& e = rendered.error();

@@ -100,6 +100,9 @@ Obj Api::createPoolObj(Call& c, Txn& t, Obj& lb, JsonValue& body, const Obj* lis
   std::string protocol = jstring(body, "protocol");
   if (listener) checkPoolListenerProtocols(protocol, listener->str("protocol"));
   checkPoolTls(opts_, body);
+  if (const JsonValue* ref = jgetNonNull(body, "tls_container_ref"))
+    checkTlsRefs(c, {std::string(ref->GetString(), ref->GetStringLength())});
+  checkCaAndCrlRefs(c, jstring(body, "ca_tls_container_ref"), jstring(body, "crl_container_ref"));
   checkQuota(t, lb.rec.project_id, kPool);
 
   Obj p = newObj(kPool, newUuid(), lb.rec.project_id, lb.id(), lb.id());
@@ -244,6 +247,11 @@ common::HttpResponse Api::poolUpdate(Call& c) {
       throwValidation("A CA reference cannot be removed when a certificate revocation list is present.");
     applyUpdate(p, body, defaults);
     checkPoolTls(opts_, p.doc);
+    // Octavia's PUT: the client certificate when the body names one; the CA (and CRL)
+    // the pool ends up with, whether new or kept.
+    if (const JsonValue* ref = jgetNonNull(body, "tls_container_ref"))
+      checkTlsRefs(c, {std::string(ref->GetString(), ref->GetStringLength())});
+    checkCaAndCrlRefs(c, p.str("ca_tls_container_ref"), p.str("crl_container_ref"));
     (void)a;
     setStatus(p, "PENDING_UPDATE");
     touch(p);

@@ -47,8 +47,7 @@ common::Result<std::shared_ptr<certs::CertManager>> certManagerFrom(
     const common::OptionSet& options, std::shared_ptr<auth::KeystoneSession> session) {
   const char* c = "certificates";
   if (options.getString(c, "cert_manager") == "local_cert_manager") {
-    std::string dir = options.getString(c, "storage_path");
-    if (dir.empty()) dir = options.getString("DEFAULT", "state_dir") + "/certificates";
+    std::string dir = localStoragePath(options);
     LB_INFO("certificates are read from local files dir=%s", dir.c_str());
     return std::shared_ptr<certs::CertManager>(certs::makeLocalCertManager(dir));
   }
@@ -77,6 +76,28 @@ common::Result<std::shared_ptr<certs::CertManager>> certManagerFrom(
   return makeError(ErrorCode::kInvalidArgument,
                    "barbican_cert_manager is not available in this build");
 #endif
+}
+
+std::string localStoragePath(const common::OptionSet& options) {
+  std::string dir = options.getString("certificates", "storage_path");
+  if (dir.empty()) dir = options.getString("DEFAULT", "state_dir") + "/certificates";
+  return dir;
+}
+
+std::shared_ptr<certs::CertManager> certManagerOrNull(const common::OptionSet& options) {
+  auto session = keystoneSessionFrom(options);
+  if (!session) {
+    LB_WARN("no certificate manager: %s; TLS listeners and pools cannot be checked or placed",
+            session.error().message.c_str());
+    return nullptr;
+  }
+  auto made = certManagerFrom(options, *session);
+  if (!made) {
+    LB_WARN("no certificate manager: %s%s%s; TLS listeners and pools cannot be checked or placed",
+            made.error().message.c_str(), made.error().context.empty() ? "" : ": ", made.error().context.c_str());
+    return nullptr;
+  }
+  return *made;
 }
 
 }  // namespace banyan::provider::app

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "banyan/common/options.h"
 #include "banyan/common/result.h"
@@ -30,5 +31,15 @@ common::Result<std::shared_ptr<auth::KeystoneSession>> keystoneSessionFrom(
 // is looked up in the catalog on first use.
 common::Result<std::shared_ptr<certs::CertManager>> certManagerFrom(
     const common::OptionSet& options, std::shared_ptr<auth::KeystoneSession> session);
+
+// What the roles use: certManagerFrom with keystoneSessionFrom, or null (logged) when
+// the options do not make one (e.g. barbican_cert_manager with noauth and no
+// endpoint): the API then stores references unchecked and the controller fails the
+// pushes of load balancers that use certificates, saying why.
+std::shared_ptr<certs::CertManager> certManagerOrNull(const common::OptionSet& options);
+
+// The directory of local_cert_manager ([certificates] storage_path, or
+// <state_dir>/certificates).
+std::string localStoragePath(const common::OptionSet& options);
 
 }  // namespace banyan::provider::app

@@ -133,7 +133,8 @@ std::string hostName() {
 }  // namespace
 
 Result<std::unique_ptr<ControllerRuntime>> startControllerRoles(const common::OptionSet& o, store::Store& store,
-                                                                const ControllerRoles& roles) {
+                                                                const ControllerRoles& roles,
+                                                                std::shared_ptr<certs::CertManager> cert_manager) {
   auto rt = std::make_unique<Runtime>();
   const std::string state_dir = o.getString("DEFAULT", "state_dir");
   const char* cw = "controller_worker";
@@ -229,6 +230,7 @@ Result<std::unique_ptr<ControllerRuntime>> startControllerRoles(const common::Op
     copt.session_cookie_secret = *secret;
   }
   copt.spare_amphora_pool_size = static_cast<int>(o.getInt("house_keeping", "spare_amphora_pool_size"));
+  copt.cert_manager = std::move(cert_manager);
   rt->controller_ = std::make_unique<controller::Controller>(store, *rt->compute_, *rt->network_, *rt->agent_,
                                                              *rt->pki_, copt);
 

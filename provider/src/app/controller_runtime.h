@@ -7,6 +7,7 @@
 
 #include "banyan/common/options.h"
 #include "banyan/common/result.h"
+#include "certs/cert_manager.h"
 #include "store/store.h"
 
 namespace banyan::provider::app {
@@ -25,10 +26,11 @@ class ControllerRuntime {
 };
 
 // Builds the drivers, the deployment PKI, the agent client, the controller and the
-// roles' threads. Errors name the option or the part that failed.
-common::Result<std::unique_ptr<ControllerRuntime>> startControllerRoles(const common::OptionSet& options,
-                                                                        store::Store& store,
-                                                                        const ControllerRoles& roles);
+// roles' threads. Errors name the option or the part that failed. `cert_manager`
+// reads listener and pool certificates for the config pushes (null: none).
+common::Result<std::unique_ptr<ControllerRuntime>> startControllerRoles(
+    const common::OptionSet& options, store::Store& store, const ControllerRoles& roles,
+    std::shared_ptr<certs::CertManager> cert_manager = nullptr);
 
 // Removes every amphora namespace, veth and bridge the netns drivers created on this
 // host, and their state files (uninstall, test teardown). The database is not touched.

@@ -1,4 +1,5 @@
 // banyan-provider [--config-file FILE] [--state-dir DIR] ROLE
+// banyan-provider [--config-file FILE] store-certificate (--cert C --key K [...] | --pkcs12 F | --ca F)
 // banyan-provider --generate-sample-config
 //
 // Reads the configuration, builds the parts and runs the chosen role until SIGINT or
@@ -9,7 +10,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,6 +23,7 @@
 #include "app/provider_options.h"
 #include "auth/noauth.h"
 #include "auth/policy.h"
+#include "certs/cert_manager.h"
 #if __has_include("auth/keystone.h")
 #include "auth/keystone.h"
 #define BANYAN_HAVE_KEYSTONE 1
@@ -38,9 +43,14 @@ constexpr int kExitUsage = 2;
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: banyan-provider [--config-file FILE]... [--state-dir DIR] ROLE\n"
+               "       banyan-provider [--config-file FILE]... store-certificate\n"
+               "           (--cert C.pem --key K.pem [--intermediates I.pem] [--passphrase P]\n"
+               "            | --pkcs12 F.p12 | --ca CA_OR_CRL.pem)\n"
                "       banyan-provider --generate-sample-config\n"
                "roles: api, worker, health, housekeeping, all; netns-cleanup removes every\n"
-               "netns amphora, veth and bridge of this host (the database is not touched)\n");
+               "netns amphora, veth and bridge of this host (the database is not touched)\n"
+               "store-certificate adds a certificate (or a CA/CRL file) to local_cert_manager's\n"
+               "storage_path and prints its reference\n");
 }
 
 bool makeDirs(const std::string& path) {
@@ -63,12 +73,14 @@ struct RunningApi {
 
 // Builds the API and starts its HTTP server; errors are logged. Returns an exit code
 // on failure.
-int startApi(const common::OptionSet& options, provider::store::Store& store, RunningApi& out) {
+int startApi(const common::OptionSet& options, provider::store::Store& store,
+             std::shared_ptr<provider::certs::CertManager> cert_manager, RunningApi& out) {
   auto api_options = provider::app::apiOptionsFrom(options);
   if (!api_options.ok()) {
     LB_ERROR("bad configuration: %s: %s", api_options.error().context.c_str(), api_options.error().message.c_str());
     return 1;
   }
+  api_options->cert_manager = std::move(cert_manager);
   bool noauth = api_options->noauth;
   if (noauth) {
     out.authenticator = provider::auth::makeNoauthAuthenticator();
@@ -130,9 +142,12 @@ int runRoles(const common::OptionSet& options, bool api, const provider::app::Co
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
+  // One for the API's checks and the worker's pushes.
+  std::shared_ptr<provider::certs::CertManager> cert_manager;
+  if (api || roles.worker) cert_manager = provider::app::certManagerOrNull(options);
   std::unique_ptr<provider::app::ControllerRuntime> controller;
   if (roles.worker || roles.health || roles.housekeeping) {
-    auto started = provider::app::startControllerRoles(options, *store.value(), roles);
+    auto started = provider::app::startControllerRoles(options, *store.value(), roles, cert_manager);
     if (!started.ok()) {
       LB_ERROR("cannot start the controller: %s%s%s", started.error().message.c_str(),
                started.error().context.empty() ? "" : ": ", started.error().context.c_str());
@@ -150,7 +165,7 @@ int runRoles(const common::OptionSet& options, bool api, const provider::app::Co
   }
   RunningApi running;
   if (api) {
-    if (int rc = startApi(options, *api_store, running); rc != 0) return rc;
+    if (int rc = startApi(options, *api_store, cert_manager, running); rc != 0) return rc;
   }
   int sig = 0;
   sigwait(&stop, &sig);
@@ -160,14 +175,106 @@ int runRoles(const common::OptionSet& options, bool api, const provider::app::Co
   return 0;
 }
 
+std::optional<std::string> readWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// store-certificate: writes a new local_cert_manager reference and prints it (the
+// operator's `openstack secret store` of the embedded default).
+int storeCertificate(const common::OptionSet& options, const std::vector<std::string>& args) {
+  std::string cert, key, intermediates, passphrase, pkcs12, ca;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto value = [&](std::string& out) {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "banyan-provider: store-certificate: %s needs a value\n", args[i].c_str());
+        return false;
+      }
+      out = args[++i];
+      return true;
+    };
+    bool ok = true;
+    if (args[i] == "--cert") ok = value(cert);
+    else if (args[i] == "--key") ok = value(key);
+    else if (args[i] == "--intermediates") ok = value(intermediates);
+    else if (args[i] == "--passphrase") ok = value(passphrase);
+    else if (args[i] == "--pkcs12") ok = value(pkcs12);
+    else if (args[i] == "--ca") ok = value(ca);
+    else {
+      std::fprintf(stderr, "banyan-provider: store-certificate: unknown argument %s\n", args[i].c_str());
+      ok = false;
+    }
+    if (!ok) return kExitUsage;
+  }
+  int kinds = (!cert.empty() || !key.empty()) + !pkcs12.empty() + !ca.empty();
+  if (kinds != 1 || (!cert.empty() && key.empty()) || (cert.empty() && !key.empty()) ||
+      ((!intermediates.empty() || !passphrase.empty()) && cert.empty())) {
+    std::fprintf(stderr, "banyan-provider: store-certificate needs --cert and --key (with optional "
+                         "--intermediates, --passphrase), or --pkcs12, or --ca\n");
+    return kExitUsage;
+  }
+  if (options.getString("certificates", "cert_manager") != "local_cert_manager") {
+    std::fprintf(stderr, "banyan-provider: store-certificate writes local_cert_manager references; this "
+                         "configuration uses %s (store certificates there, e.g. openstack secret store)\n",
+                 options.getString("certificates", "cert_manager").c_str());
+    return 1;
+  }
+  auto read = [](const std::string& path) -> std::optional<std::string> {
+    auto text = readWhole(path);
+    if (!text) std::fprintf(stderr, "banyan-provider: cannot read %s\n", path.c_str());
+    return text;
+  };
+  const std::string dir = provider::app::localStoragePath(options);
+  common::Result<std::string> ref = std::string();
+  if (!ca.empty()) {
+    auto pem = read(ca);
+    if (!pem) return 1;
+    ref = provider::certs::storeLocalSecret(dir, *pem);
+  } else {
+    common::Result<provider::certs::TlsCertificate> parsed = provider::certs::TlsCertificate{};
+    if (!pkcs12.empty()) {
+      auto der = read(pkcs12);
+      if (!der) return 1;
+      parsed = provider::certs::fromPkcs12(*der);
+    } else {
+      auto c = read(cert);
+      auto k = read(key);
+      std::optional<std::string> chain = std::string();
+      if (!intermediates.empty()) chain = read(intermediates);
+      if (!c || !k || !chain) return 1;
+      parsed = provider::certs::fromPem(*c, *k, *chain, passphrase);
+    }
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "banyan-provider: store-certificate: %s\n", parsed.error().message.c_str());
+      return 1;
+    }
+    ref = provider::certs::storeLocalCertificate(dir, parsed.value());
+  }
+  if (!ref.ok()) {
+    std::fprintf(stderr, "banyan-provider: store-certificate: %s%s%s\n", ref.error().message.c_str(),
+                 ref.error().context.empty() ? "" : ": ", ref.error().context.c_str());
+    return 1;
+  }
+  std::printf("%s\n", ref.value().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> config_files;
   std::string state_dir, role;
+  std::vector<std::string> subcommand_args;  // what follows store-certificate
   bool sample = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (role == "store-certificate") {
+      subcommand_args.push_back(arg);
+      continue;
+    }
     auto value = [&](const char* name) -> std::string {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "banyan-provider: %s needs a value\n", name);
@@ -225,6 +332,7 @@ int main(int argc, char** argv) {
   common::setLogLevel(level);
   for (const auto& w : options.warnings()) LB_WARN("configuration: %s", w.c_str());
 
+  if (role == "store-certificate") return storeCertificate(options, subcommand_args);
   if (role == "netns-cleanup") {
     auto ok = provider::app::cleanupNetns(options);
     if (!ok.ok()) {

@@ -48,4 +48,10 @@ std::unique_ptr<CertManager> makeLocalCertManager(std::filesystem::path storage_
 common::Result<std::string> storeLocalCertificate(const std::filesystem::path& storage_path,
                                                   const TlsCertificate& cert);
 
+// The same for a PEM secret (a client or member CA, a CRL): only <ref>.crt, which the
+// local manager's getSecret returns as is. The PEM must hold at least one certificate
+// or CRL and nothing else.
+common::Result<std::string> storeLocalSecret(const std::filesystem::path& storage_path,
+                                             const std::string& pem);
+
 }  // namespace banyan::provider::certs

@@ -133,4 +133,28 @@ Result<std::string> storeLocalCertificate(const std::filesystem::path& storage_p
   return ref;
 }
 
+Result<std::string> storeLocalSecret(const std::filesystem::path& storage_path, const std::string& pem) {
+  // Only what a CA or CRL reference may hold; checkClientCaAndCrl judges the contents
+  // when a listener or pool names it.
+  bool any = false;
+  size_t at = 0;
+  while ((at = pem.find("-----BEGIN ", at)) != std::string::npos) {
+    size_t end = pem.find("-----", at + 11);
+    if (end == std::string::npos) break;
+    std::string kind = pem.substr(at + 11, end - at - 11);
+    if (kind != "CERTIFICATE" && kind != "X509 CRL")
+      return makeError(ErrorCode::kInvalidArgument,
+                       "a CA or CRL file holds only CERTIFICATE and X509 CRL blocks, not " + kind);
+    any = true;
+    at = end;
+  }
+  if (!any) return makeError(ErrorCode::kInvalidArgument, "no PEM certificate or CRL");
+  if (auto ok = common::makeDirs(storage_path.string(), 0700); !ok) return ok.error();
+  std::string ref = common::newUuid();
+  if (auto ok = common::writeFileAtomic((storage_path / ref).string() + ".crt", pem, 0600); !ok)
+    return ok.error();
+  LB_INFO("stored a local CA/CRL secret ref=%s", ref.c_str());
+  return ref;
+}
+
 }  // namespace banyan::provider::certs

@@ -11,6 +11,8 @@
 
 #include "amphora/agent_client.h"
 #include "amphora/pki.h"
+#include "certs/placement.h"
+#include "banyan/common/digest.h"
 #include "banyan/common/ids.h"
 #include "banyan/common/logging.h"
 #include "controller/records.h"
@@ -540,6 +542,67 @@ struct Controller::Impl {
     return {};
   }
 
+  // The certificates a load balancer's document names, fetched as its project with the
+  // service's credentials (docs/certificates.md). None when it uses none.
+  Result<certs::Placement> fetchCertificates(const render::LoadBalancerGraph& graph, const render::RenderContext& ctx,
+                                             const Obj& lb) {
+    auto needs = render::neededCertificates(graph, ctx);
+    if (!needs) return needs.error();
+    if (needs->tls_bundles.empty() && needs->pem_secrets.empty()) return certs::Placement{};
+    if (!opt.cert_manager)
+      return makeError(ErrorCode::kInvalidArgument,
+                       "the load balancer uses certificates but no certificate manager is configured", lb.id());
+    certs::RequestContext rc{lb.rec.project_id, ""};
+    auto placed = certs::fetchForPlacement(*opt.cert_manager, rc, needs->tls_bundles, needs->pem_secrets);
+    if (!placed) {
+      // kUnavailable (Barbican down) is retried by the flow; a reference that names
+      // nothing (deleted since the API checked it) or nothing usable fails the job.
+      return makeError(placed.error().code,
+                       "certificate " + placed.error().context + " could not be fetched: " + placed.error().message,
+                       lb.id());
+    }
+    return placed;
+  }
+
+  // Puts the files on one amphora (only those whose digest differs from what it has)
+  // and returns reference -> the path the agent stored each file at.
+  Result<std::map<std::string, std::string>> placeCertificates(
+      const Obj& amp, const certs::Placement& placement,
+      const std::map<std::string, amphora::AgentClient::StoredCertificate>& stored) {
+    std::map<std::string, std::string> paths;
+    for (const auto& [ref, file] : placement.by_ref) {
+      auto have = stored.find(file.name);
+      if (have != stored.end() && have->second.sha256 == common::sha256Hex(file.pem) && !have->second.path.empty()) {
+        paths[ref] = have->second.path;
+        continue;
+      }
+      auto put = agent.putCertificate(endpoint(amp), file.name, file.pem);
+      if (!put) return makeError(put.error().code, "placing certificate " + file.name + ": " + put.error().message,
+                                 amp.id());
+      LB_INFO("certificate placed amp=%s name=%s", amp.id().c_str(), file.name.c_str());
+      paths[ref] = *put;
+    }
+    return paths;
+  }
+
+  // After a successful push: files this controller placed ("tls-"/"pem-" names) that
+  // the running document no longer names. A failure only leaves a stale file.
+  void removeUnusedCertificates(const Obj& amp, const certs::Placement& placement,
+                                const std::map<std::string, amphora::AgentClient::StoredCertificate>& stored) {
+    std::set<std::string> used;
+    for (const auto& [ref, file] : placement.by_ref) used.insert(file.name);
+    for (const auto& [name, info] : stored) {
+      bool ours = name.rfind("tls-", 0) == 0 || name.rfind("pem-", 0) == 0;
+      if (!ours || used.count(name)) continue;
+      if (auto ok = agent.deleteCertificate(endpoint(amp), name); !ok) {
+        LB_WARN("unused certificate not removed amp=%s name=%s error=%s", amp.id().c_str(), name.c_str(),
+                ok.error().message.c_str());
+        continue;
+      }
+      LB_INFO("unused certificate removed amp=%s name=%s", amp.id().c_str(), name.c_str());
+    }
+  }
+
   Result<void> pushConfig(const std::string& lb_id, const std::string& only_amphora = "",
                           const IdSet& doomed = {}) {
     std::optional<render::LoadBalancerGraph> graph;
@@ -556,21 +619,47 @@ struct Controller::Impl {
     ctx.generation = graph->loadbalancer.revision;
     ctx.vip_address = lb->str("vip_address");
     ctx.session_cookie_secret = opt.session_cookie_secret;
-    auto doc = render::renderProxyConfig(*graph, ctx);
+    auto placement = fetchCertificates(*graph, ctx, *lb);
+    if (!placement) return placement.error();
+    const bool with_certs = !placement->by_ref.empty();
+    // Rendered before any amphora is touched, so a document the proxy cannot run fails
+    // the step alone; with certificates the real paths come from each agent below.
+    render::RenderContext check = ctx;
+    for (const auto& [ref, file] : placement->by_ref) check.certificate_paths[ref] = "/" + file.name;
+    auto doc = render::renderProxyConfig(*graph, check);
     if (!doc) return doc.error();
     auto amps = loadAmphorae(lb_id);
     if (!amps) return amps.error();
     for (const auto& a : *amps) {
       if (!only_amphora.empty() && a.id() != only_amphora) continue;
-      auto put = agent.putConfig(endpoint(a), *doc);
-      if (!put && doomed.count(a.id())) {
+      // What this amphora has, so unchanged files are not sent again and unused ones
+      // can go after the push.
+      std::map<std::string, amphora::AgentClient::StoredCertificate> stored;
+      auto pushed = [&]() -> Result<amphora::PutConfigResult> {
+        auto listed = agent.listCertificates(endpoint(a));
+        if (!listed) return listed.error();
+        stored = std::move(*listed);
+        std::string amp_doc = *doc;
+        if (with_certs) {
+          auto paths = placeCertificates(a, *placement, stored);
+          if (!paths) return paths.error();
+          render::RenderContext amp_ctx = ctx;
+          amp_ctx.certificate_paths = std::move(*paths);
+          auto rendered = render::renderProxyConfig(*graph, amp_ctx);
+          if (!rendered) return rendered.error();
+          amp_doc = std::move(*rendered);
+        }
+        return agent.putConfig(endpoint(a), amp_doc);
+      }();
+      if (!pushed && doomed.count(a.id())) {
         LB_WARN("config push failed on an amphora about to be replaced amp=%s error=%s", a.id().c_str(),
-                put.error().message.c_str());
+                pushed.error().message.c_str());
         continue;
       }
-      if (!put) return put.error();
+      if (!pushed) return pushed.error();
       LB_DEBUG("config pushed amp=%s lb=%s generation=%lld delta=%d unchanged=%d", a.id().c_str(),
-               lb_id.c_str(), static_cast<long long>(put->generation), put->delta, put->unchanged);
+               lb_id.c_str(), static_cast<long long>(pushed->generation), pushed->delta, pushed->unchanged);
+      removeUnusedCertificates(a, *placement, stored);
     }
     return {};
   }

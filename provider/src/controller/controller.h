@@ -22,6 +22,10 @@ class AgentClient;
 class Pki;
 }  // namespace banyan::provider::amphora
 
+namespace banyan::provider::certs {
+class CertManager;
+}  // namespace banyan::provider::certs
+
 namespace banyan::provider::drivers {
 class ComputeDriver;
 class NetworkDriver;
@@ -47,6 +51,10 @@ struct ControllerOptions {
   // every amphora, so a failover keeps sessions where they were.
   std::string session_cookie_secret;
   int spare_amphora_pool_size = 0;  // [house_keeping]
+  // Reads the certificates listeners and pools reference ([certificates]); the config
+  // push places them on every amphora first. Null: a load balancer that uses any fails
+  // its push ("no certificate manager").
+  std::shared_ptr<certs::CertManager> cert_manager;
   RetryPolicy retry;
 };
 

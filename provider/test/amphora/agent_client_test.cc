@@ -2,6 +2,7 @@
 // on 127.0.0.1, with certificates from the real Pki: the controller's calls as the
 // worker makes them, and the TLS checks on both sides.
 #include "amphora/agent_client.h"
+#include "banyan/common/digest.h"
 
 #include <gtest/gtest.h>
 
@@ -144,11 +145,23 @@ TEST_F(AgentClientTest, PutCertificateStoresABundleAndRefusesBadNamesAndBadPem) 
   ASSERT_TRUE(tls.ok());
   auto ok = client_->putCertificate(amp_, "listener-1.pem-bundle", tls->cert_pem + tls->key_pem);
   ASSERT_TRUE(ok.ok()) << describe(ok.error());
+  EXPECT_EQ(ok->front(), '/') << *ok;
+  EXPECT_EQ(ok->substr(ok->size() - 26), "/listener-1.pem-bundle.pem") << *ok;
+  // A CA file (no key) is stored too; the listing names both with digest and path.
+  auto ca = client_->putCertificate(amp_, "pem-ca", tls->cert_pem);
+  ASSERT_TRUE(ca.ok()) << describe(ca.error());
+  auto listed = client_->listCertificates(amp_);
+  ASSERT_TRUE(listed.ok()) << describe(listed.error());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ(listed->at("pem-ca").sha256, common::sha256Hex(tls->cert_pem));
+  EXPECT_EQ(listed->at("listener-1.pem-bundle").path, *ok);
+  ASSERT_TRUE(client_->deleteCertificate(amp_, "pem-ca").ok());
+  EXPECT_EQ(client_->listCertificates(amp_)->count("pem-ca"), 0u);
 
   auto bad_name = client_->putCertificate(amp_, "../escape", tls->cert_pem + tls->key_pem);
   ASSERT_FALSE(bad_name.ok());
   EXPECT_EQ(bad_name.error().code, ErrorCode::kInvalidArgument);
-  auto no_key = client_->putCertificate(amp_, "nokey", tls->cert_pem);
+  auto no_key = client_->putCertificate(amp_, "nokey", tls->key_pem);
   ASSERT_FALSE(no_key.ok());
   EXPECT_EQ(no_key.error().code, ErrorCode::kInvalidArgument) << describe(no_key.error());
 }

@@ -94,5 +94,23 @@ TEST_F(LocalCertManagerTest, StoringAMismatchedKeyWritesNothing) {
   EXPECT_FALSE(std::filesystem::exists(store_ + "/bad"));
 }
 
+TEST_F(LocalCertManagerTest, AStoredCaOrCrlIsReadBackAsASecret) {
+  const std::string both = pki_.read("ca.pem") + pki_.read("ca.crl");
+  auto ref = storeLocalSecret(store_ + "/secrets", both);
+  ASSERT_TRUE(ref.ok()) << ref.error().message;
+  auto manager = makeLocalCertManager(store_ + "/secrets");
+  auto secret = manager->getSecret(ctx_, *ref);
+  ASSERT_TRUE(secret.ok()) << secret.error().message;
+  EXPECT_EQ(*secret, both);
+  EXPECT_TRUE(checkClientCaAndCrl(pki_.read("ca.pem"), pki_.read("ca.crl")).ok());
+  const std::string refusals[] = {"not pem", pki_.read("leaf.key"), pki_.read("leaf.pem") + pki_.read("leaf.key")};
+  for (const auto& bad : refusals) {
+    auto refused = storeLocalSecret(store_ + "/refused", bad);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  }
+  EXPECT_FALSE(std::filesystem::exists(store_ + "/refused"));
+}
+
 }  // namespace
 }  // namespace banyan::provider::certs
