@@ -637,8 +637,16 @@ struct Controller::Impl {
       std::map<std::string, amphora::AgentClient::StoredCertificate> stored;
       auto pushed = [&]() -> Result<amphora::PutConfigResult> {
         auto listed = agent.listCertificates(endpoint(a));
-        if (!listed) return listed.error();
-        stored = std::move(*listed);
+        if (listed) {
+          stored = std::move(*listed);
+        } else if (with_certs) {
+          return listed.error();
+        } else {
+          // An agent older than the listing route: nothing of ours can be on it
+          // to clean up, and this document needs no files.
+          LB_WARN("certificate listing failed; no clean-up amp=%s error=%s", a.id().c_str(),
+                  listed.error().message.c_str());
+        }
         std::string amp_doc = *doc;
         if (with_certs) {
           auto paths = placeCertificates(a, *placement, stored);
