@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "banyan/common/logging.h"
+#include "h2/nv.h"
 #include "h2/response_translator.h"
 #include "http/parser.h"
 
@@ -55,36 +56,6 @@ namespace {
 
 constexpr http::Limits kRequestLimits{65536, 262144, 1000};
 constexpr size_t kMaxTrailerLine = 65536;
-
-nghttp2_nv makeNv(std::string_view name, std::string_view value) {
-  nghttp2_nv nv;
-  nv.name = reinterpret_cast<uint8_t*>(const_cast<char*>(name.data()));
-  nv.namelen = name.size();
-  nv.value = reinterpret_cast<uint8_t*>(const_cast<char*>(value.data()));
-  nv.valuelen = value.size();
-  nv.flags = NGHTTP2_NV_FLAG_NONE;
-  return nv;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-void appendHex(std::string& out, size_t n) {
-  char buf[24];
-  int len = snprintf(buf, sizeof buf, "%zx\r\n", n);
-  out.append(buf, static_cast<size_t>(len));
-}
 
 const char* reason(int status) {
   switch (status) {
@@ -286,32 +257,10 @@ struct ClientCallbacks {
                              void* ud) {
     ClientCodec& c = codec(ud);
     Stream* s = static_cast<Stream*>(source->ptr);
-    size_t n = std::min(length, s->outboxSize());
-    if (n) {
-      std::memcpy(buf, s->outbox.data() + s->outbox_off, n);
-      s->outbox_off += n;
-      if (s->outbox_off == s->outbox.size()) {
-        s->outbox.clear();
-        s->outbox_off = 0;
-      }
-      if (!s->released) c.handler_.onRequestWritable(s->handle);
-    }
-    if (s->outboxSize() == 0 && s->request_done) {
-      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-      if (!s->req_trailers.empty()) {
-        std::vector<nghttp2_nv> nv;
-        nv.reserve(s->req_trailers.size());
-        for (const auto& t : s->req_trailers) nv.push_back(makeNv(t.name, t.value));
-        if (nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size()) == 0)
-          *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      }
-      return static_cast<ssize_t>(n);
-    }
-    if (n == 0) {
-      s->deferred = true;
-      return NGHTTP2_ERR_DEFERRED;
-    }
-    return static_cast<ssize_t>(n);
+    size_t n = takeOutbox(s->outbox, &s->outbox_off, buf, length);
+    if (n && !s->released) c.handler_.onRequestWritable(s->handle);
+    return finishRead(session, stream_id, n, s->outboxSize() == 0 && s->request_done,
+                      s->req_trailers, &s->deferred, data_flags);
   }
 };
 

@@ -2,26 +2,14 @@
 
 #include <algorithm>
 
+#include "h2/nv.h"
+
 namespace banyan::dp::h2 {
 namespace {
 
 // Our own heads: the listener's limits plus what Banyan inserts.
 constexpr http::Limits kHeadLimits{16384, 262144, 1000};
 constexpr size_t kMaxTrailerLine = 65536;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 }  // namespace
 

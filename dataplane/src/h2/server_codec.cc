@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "banyan/common/logging.h"
+#include "h2/nv.h"
 
 namespace banyan::dp::h2 {
 
@@ -38,24 +39,7 @@ struct ServerCodec::Stream {
 
 namespace {
 
-
-nghttp2_nv makeNv(std::string_view name, std::string_view value) {
-  nghttp2_nv nv;
-  nv.name = reinterpret_cast<uint8_t*>(const_cast<char*>(name.data()));
-  nv.namelen = name.size();
-  nv.value = reinterpret_cast<uint8_t*>(const_cast<char*>(value.data()));
-  nv.valuelen = value.size();
-  nv.flags = NGHTTP2_NV_FLAG_NONE;
-  return nv;
-}
-
 bool methodExpectsBody(std::string_view m) { return m == "POST" || m == "PUT" || m == "PATCH"; }
-
-void appendHex(std::string& out, size_t n) {
-  char buf[20];
-  int len = snprintf(buf, sizeof buf, "%zx\r\n", n);
-  out.append(buf, static_cast<size_t>(len));
-}
 
 }  // namespace
 
@@ -248,33 +232,10 @@ struct CodecCallbacks {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
       return 0;
     }
-    size_t n = std::min(length, s->outboxSize());
-    if (n) {
-      std::memcpy(buf, s->outbox.data() + s->outbox_off, n);
-      s->outbox_off += n;
-      if (s->outbox_off == s->outbox.size()) {
-        s->outbox.clear();
-        s->outbox_off = 0;
-      }
-      if (!s->proxy_done) c.handler_.onResponseWritable(stream_id);
-    }
-    if (s->outboxSize() == 0 && s->translator.done()) {
-      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-      const auto& trailers = s->translator.trailers();
-      if (!trailers.empty()) {
-        std::vector<nghttp2_nv> nv;
-        nv.reserve(trailers.size());
-        for (const auto& t : trailers) nv.push_back(makeNv(t.name, t.value));
-        if (nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size()) == 0)
-          *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      }
-      return static_cast<ssize_t>(n);
-    }
-    if (n == 0) {
-      s->deferred = true;
-      return NGHTTP2_ERR_DEFERRED;
-    }
-    return static_cast<ssize_t>(n);
+    size_t n = takeOutbox(s->outbox, &s->outbox_off, buf, length);
+    if (n && !s->proxy_done) c.handler_.onResponseWritable(stream_id);
+    return finishRead(session, stream_id, n, s->outboxSize() == 0 && s->translator.done(),
+                      s->translator.trailers(), &s->deferred, data_flags);
   }
 };
 

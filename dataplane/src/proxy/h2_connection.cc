@@ -7,6 +7,7 @@
 
 #include "banyan/common/logging.h"
 #include "proxy/session.h"
+#include "proxy/tls_readiness.h"
 #include "tls/tls_io.h"
 
 namespace banyan::dp::proxy {
@@ -75,16 +76,7 @@ void H2Connection::start(std::string_view early) {
 
 void H2Connection::onEvents(uint32_t events) {
   if (closed_) return;
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
-  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
-  if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && read_wants_write_) {
-    read_wants_write_ = false;
-    readable_ = true;
-  }
-  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && write_wants_read_) {
-    write_wants_read_ = false;
-    writable_ = true;
-  }
+  noteTlsReadiness(events, readable_, writable_, read_wants_write_, write_wants_read_);
   advance();
 }
 
