@@ -25,11 +25,10 @@
 # like the harness's haproxy (timeout client/server 60s).
 # The TERMINATED_HTTPS listener (8443) -> pool_http: default_tls_certificate is
 # the harness's pem_bundle (or certificate + private_key joined into one file next
-# to the document), tls_versions from min_version (TLSv1.3 -> ["TLSv1.3"]), ALPN
-# without h2 (banyan-proxy has no HTTP/2 yet: "h2" would be refused), and
-# tls_session_resumption from tls.session_resumption (false for tls-handshake:
-# no tickets, no cache). The h2 scenarios cannot run: the adapter exits 1 at once
-# when the scenario name starts with "h2".
+# to the document), tls_versions from min_version (TLSv1.3 -> ["TLSv1.3"]), the
+# harness's ALPN list (h2 first, as the peers have it: wrk offers only http/1.1,
+# h2load picks h2), and tls_session_resumption from tls.session_resumption (false
+# for tls-handshake: no tickets, no cache).
 #
 # Reloads: reload.sh rewrites the harness JSON and sends SIGHUP to our PID.
 # banyan-proxy re-reads its own --config file on SIGHUP, so in wrap mode this
@@ -60,8 +59,7 @@ convert() {
           { default_tls_certificate: $bundle,
             tls_versions: (if (.tls.min_version // "TLSv1.2") == "TLSv1.3"
                            then ["TLSv1.3"] else ["TLSv1.2", "TLSv1.3"] end),
-            alpn_protocols: ([ (.tls.alpn // ["http/1.1"])[] | select(. != "h2") ]
-                             | if length == 0 then ["http/1.1"] else . end),
+            alpn_protocols: (.tls.alpn // ["h2", "http/1.1"]),
             tls_session_resumption: (.tls.session_resumption != false) }
         else {} end;
       def listener:
@@ -135,9 +133,6 @@ active=$(jq -r '.active_listener // "http"' "$in")
 skipped=$(skipped_listeners "$in")
 [ -z "$skipped" ] || log "skipping listener(s) $skipped: not supported by banyan-proxy"
 scenario=$(jq -r '.scenario // ""' "$in")
-case "$scenario" in
-  h2*) die "scenario $scenario needs HTTP/2, which banyan-proxy does not speak yet" ;;
-esac
 if [ "$active" = tls ] && [ -z "$(tls_bundle "$in" "$out")" ]; then
   die "scenario $scenario needs the TLS listener, but the JSON names no readable certificate"
 fi

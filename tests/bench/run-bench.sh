@@ -8,8 +8,8 @@
 #   3. RUN_RELOAD=1    reload.sh custom keepalive, custom close, haproxy-sf-x keepalive
 #   4. RUN_IDLE=0      tests/bench/idle-conns.sh (10k idle connections, RSS)
 #   5. RUN_SCALING=0   tests/bench/scaling.sh (1 vs 2 worker threads)
-# Environment: REPS (3), BENCH_SCENARIOS ("http-keepalive http-close tcp large-body":
-# no TLS scenarios until banyan-proxy terminates TLS), BENCH_PROXIES ("direct haproxy
+# Environment: REPS (3), BENCH_SCENARIOS (every harness scenario: "http-keepalive
+# http-close tls-keepalive tls-handshake tls-resume tcp h2 large-body"), BENCH_PROXIES ("direct haproxy
 # nginx custom"), BENCH_DIR (shared harness, default <repo>/../shared/bench),
 # BENCH_OUT (results folder, default <build dir of the binary>/bench), RELOADS (20),
 # and every knob of the harness (BENCH_DURATION, BENCH_NICE, BENCH_QUIET_MAX_WAIT, ...).
@@ -43,7 +43,7 @@ log "harness: $BENCH_DIR; results: $BENCH_OUT; work: $BENCH_WORK"
 # ---- 2. side-by-side compare --------------------------------------------------------
 if [ "${RUN_COMPARE:-1}" = 1 ]; then
   BENCH_PROXIES=${BENCH_PROXIES:-"direct haproxy nginx custom"} \
-  BENCH_SCENARIOS=${BENCH_SCENARIOS:-"http-keepalive http-close tcp large-body"} \
+  BENCH_SCENARIOS=${BENCH_SCENARIOS:-"http-keepalive http-close tls-keepalive tls-handshake tls-resume tcp h2 large-body"} \
   BENCH_RESULTS=$COMPARE_LOG \
     "$BENCH_DIR/compare.sh" "${REPS:-3}" || { status=1; log "compare.sh failed"; }
   if [ -s "$COMPARE_LOG" ]; then
