@@ -68,4 +68,15 @@ ssize_t finishRead(nghttp2_session* session, int32_t stream_id, size_t n, bool b
   return static_cast<ssize_t>(n);
 }
 
+bool produceFrames(nghttp2_session* session, std::string& out, size_t max) {
+  while (out.size() < max) {
+    const uint8_t* data = nullptr;
+    ssize_t n = nghttp2_session_mem_send(session, &data);
+    if (n < 0) return false;
+    if (n == 0) break;
+    out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+  }
+  return true;
+}
+
 }  // namespace banyan::dp::h2

@@ -41,4 +41,8 @@ size_t takeOutbox(std::string& outbox, size_t* off, uint8_t* buf, size_t length)
 ssize_t finishRead(nghttp2_session* session, int32_t stream_id, size_t n, bool body_done,
                    const std::vector<Field>& trailers, bool* deferred, uint32_t* data_flags);
 
+// Appends the session's pending frames to `out` until it holds `max` bytes or
+// nothing is pending. False when nghttp2 fails (the session is unusable).
+bool produceFrames(nghttp2_session* session, std::string& out, size_t max);
+
 }  // namespace banyan::dp::h2

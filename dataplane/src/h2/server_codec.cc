@@ -290,17 +290,9 @@ bool ServerCodec::feed(std::string_view bytes) {
 }
 
 bool ServerCodec::produce(std::string& out, size_t max) {
-  while (out.size() < max) {
-    const uint8_t* data = nullptr;
-    ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n < 0) {
-      fatal_ = true;
-      return false;
-    }
-    if (n == 0) break;
-    out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
-  }
-  return true;
+  if (produceFrames(session_, out, max)) return true;
+  fatal_ = true;
+  return false;
 }
 
 bool ServerCodec::wantRead() const { return !fatal_ && nghttp2_session_want_read(session_); }
