@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "banyan/common/logging.h"
 #include "net/socket.h"
@@ -366,25 +367,25 @@ bool ClientSession::flushUpstream() {
   UpstreamConn* up = up_;
   if (!up || !up->connected || !up->writable) return false;
   if (up->h2_mode) return flushH2Upstream();
-  if (up->h2_offered) {
-    // The member picks HTTP/2 or HTTP/1.1 in the handshake: finish it first.
-    tls::IoResult r = tls::handshake(up->ssl);
-    if (r.status == tls::IoStatus::kWantWrite) {
-      up->writable = false;
-      return false;
-    }
-    if (r.status == tls::IoStatus::kWantRead) {
-      up->writable = false;
+  // A TLS handshake or write toward the member that did not complete: wait for the
+  // socket (false), or the member is gone (true: the read side sees EOF). Handshakes
+  // are refused for a bad certificate or no common version.
+  auto stalled = [&](tls::IoStatus status) -> std::optional<bool> {
+    if (status == tls::IoStatus::kDone) return std::nullopt;
+    up->writable = false;
+    if (status == tls::IoStatus::kWantWrite) return false;
+    if (status == tls::IoStatus::kWantRead) {
       up->tls_write_wants_read = true;
       return false;
     }
-    if (r.status != tls::IoStatus::kDone) {
-      LB_DEBUG("TLS to a member failed. member=%s", member_ ? member_->cfg->id.c_str() : "-");
-      up->eof = true;
-      up->readable = true;
-      up->writable = false;
-      return true;
-    }
+    LB_DEBUG("TLS to a member failed. member=%s", member_ ? member_->cfg->id.c_str() : "-");
+    up->eof = true;
+    up->readable = true;
+    return true;
+  };
+  if (up->h2_offered) {
+    // The member picks HTTP/2 or HTTP/1.1 in the handshake: finish it first.
+    if (auto s = stalled(tls::handshake(up->ssl).status)) return *s;
     up->h2_offered = false;
     if (tls::alpnProtocol(up->ssl) == "h2") {
       w_.adoptH2(up, req_head_method_, req_minor_ == 0);
@@ -400,23 +401,7 @@ bool ClientSession::flushUpstream() {
   size_t done = 0;
   if (up->ssl) {
     tls::IoResult r = tlsWriteIov(up->ssl, iov, cnt);
-    if (r.status == tls::IoStatus::kWantWrite) {
-      up->writable = false;
-      return false;
-    }
-    if (r.status == tls::IoStatus::kWantRead) {
-      up->writable = false;
-      up->tls_write_wants_read = true;
-      return false;
-    }
-    if (r.status != tls::IoStatus::kDone) {
-      // Handshake refused (bad certificate, no common version) or reset.
-      LB_DEBUG("TLS to a member failed. member=%s", member_ ? member_->cfg->id.c_str() : "-");
-      up->eof = true;
-      up->readable = true;
-      up->writable = false;
-      return true;
-    }
+    if (auto s = stalled(r.status)) return *s;
     done = r.bytes;
   } else {
     ssize_t n = sendIov(up->fd, iov, cnt);

@@ -337,12 +337,7 @@ class PostgresTransaction final : public Transaction {
       q.parent_id = parent_ids.front();
       return list(q);
     }
-    auto res = conn_.execPrepared(
-        "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records"
-        " WHERE kind = $1 AND parent_id = ANY($2::text[]) ORDER BY seq",
-        {std::string(kind), internal::pgTextArray(parent_ids)});
-    if (!res.ok()) return res.error();
-    return readRecords(res->get());
+    return listWhereIn(kind, "parent_id", parent_ids);
   }
 
   Result<int64_t> count(const Query& query) override {
@@ -417,10 +412,18 @@ class PostgresTransaction final : public Transaction {
   Result<std::vector<Record>> listByLoadBalancers(std::string_view kind,
                                                   const std::vector<std::string>& lb_ids) override {
     if (lb_ids.empty()) return std::vector<Record>();
+    return listWhereIn(kind, "load_balancer_id", lb_ids);
+  }
+
+  // Records of `kind` whose `column` (a fixed column name, never user input) is one of
+  // `values`, in insertion order: one statement for the whole set.
+  Result<std::vector<Record>> listWhereIn(std::string_view kind, const char* column,
+                                          const std::vector<std::string>& values) {
     auto res = conn_.execPrepared(
-        "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records"
-        " WHERE kind = $1 AND load_balancer_id = ANY($2::text[]) ORDER BY seq",
-        {std::string(kind), internal::pgTextArray(lb_ids)});
+        std::string("SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records"
+                    " WHERE kind = $1 AND ") +
+            column + " = ANY($2::text[]) ORDER BY seq",
+        {std::string(kind), internal::pgTextArray(values)});
     if (!res.ok()) return res.error();
     return readRecords(res->get());
   }

@@ -185,13 +185,7 @@ class SqliteTransaction final : public Transaction {
       q.parent_id = parent_ids.front();
       return list(q);
     }
-    auto stmt = conn_.prepare(
-        "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records"
-        " WHERE kind = ?1 AND parent_id IN (SELECT value FROM json_each(?2)) ORDER BY seq");
-    if (!stmt.ok()) return stmt.error();
-    (*stmt)->bind(1, kind);
-    (*stmt)->bind(2, internal::jsonStringArray(parent_ids));
-    return readRecords(**stmt);
+    return listWhereIn(kind, "parent_id", parent_ids);
   }
 
   // The other batch calls keep Transaction's loops: each statement is a local call here,
@@ -199,12 +193,20 @@ class SqliteTransaction final : public Transaction {
   Result<std::vector<Record>> listByLoadBalancers(std::string_view kind,
                                                   const std::vector<std::string>& lb_ids) override {
     if (lb_ids.empty()) return std::vector<Record>();
+    return listWhereIn(kind, "load_balancer_id", lb_ids);
+  }
+
+  // Records of `kind` whose `column` (a fixed column name, never user input) is one of
+  // `values`, in insertion order: one statement for the whole set.
+  Result<std::vector<Record>> listWhereIn(std::string_view kind, const char* column,
+                                          const std::vector<std::string>& values) {
     auto stmt = conn_.prepare(
-        "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records"
-        " WHERE kind = ?1 AND load_balancer_id IN (SELECT value FROM json_each(?2)) ORDER BY seq");
+        std::string("SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records"
+                    " WHERE kind = ?1 AND ") +
+        column + " IN (SELECT value FROM json_each(?2)) ORDER BY seq");
     if (!stmt.ok()) return stmt.error();
     (*stmt)->bind(1, kind);
-    (*stmt)->bind(2, internal::jsonStringArray(lb_ids));
+    (*stmt)->bind(2, internal::jsonStringArray(values));
     return readRecords(**stmt);
   }
 
