@@ -114,11 +114,7 @@ class HealthManagerTest : public ::testing::TestWithParam<Backend> {
       dir_ = templ;
       url_ = "sqlite:///" + dir_ + "/banyan.sqlite";
     } else {
-      auto* server = PostgresEnvironment::server();
-      ASSERT_NE(server, nullptr);
-      static std::atomic<int> counter{0};
-      auto created =
-          server->createDatabase("health_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+      auto created = PostgresEnvironment::freshDatabase("health_test");
       ASSERT_TRUE(created.ok()) << created.error().message;
       url_ = *created;
     }

@@ -81,11 +81,7 @@ class StoreBatchTest : public ::testing::TestWithParam<std::tuple<Kind, Via>> {
       dir_ = templ;
       url_ = "sqlite:///" + dir_ + "/banyan.sqlite";
     } else {
-      auto* server = PostgresEnvironment::server();
-      ASSERT_NE(server, nullptr);
-      static std::atomic<int> counter{0};
-      auto created = server->createDatabase("store_batch_test_" + std::to_string(::getpid()) + "_" +
-                                            std::to_string(counter++));
+      auto created = PostgresEnvironment::freshDatabase("store_batch_test");
       ASSERT_TRUE(created.ok()) << created.error().message;
       url_ = *created;
     }

@@ -86,11 +86,7 @@ class StoreTest : public ::testing::TestWithParam<Kind> {
       // A missing parent directory must be created by the store.
       url_ = "sqlite:///" + dir_ + "/state/db/banyan.sqlite";
     } else {
-      auto* server = PostgresEnvironment::server();
-      ASSERT_NE(server, nullptr);
-      static std::atomic<int> counter{0};
-      auto created = server->createDatabase("store_test_" + std::to_string(::getpid()) + "_" +
-                                            std::to_string(counter++));
+      auto created = PostgresEnvironment::freshDatabase("store_test");
       ASSERT_TRUE(created.ok()) << created.error().message;
       url_ = *created;
     }
@@ -489,9 +485,7 @@ TEST_P(StoreTest, ConcurrentMigrationsOfAFreshDatabaseBothSucceed) {
   if (GetParam() == Kind::kSqlite) {
     fresh_url = "sqlite:///" + dir_ + "/fresh/banyan.sqlite";
   } else {
-    static std::atomic<int> n{0};
-    auto created = PostgresEnvironment::server()->createDatabase(
-        "store_fresh_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
+    auto created = PostgresEnvironment::freshDatabase("store_fresh");
     ASSERT_TRUE(created.ok()) << created.error().message;
     fresh_url = *created;
   }

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstring>
@@ -277,6 +278,14 @@ PostgresServer* PostgresEnvironment::server() {
   }
   if (!server_) ADD_FAILURE() << "PostgreSQL test server did not start: " << start_error_;
   return server_.get();
+}
+
+common::Result<std::string> PostgresEnvironment::freshDatabase(std::string_view prefix) {
+  PostgresServer* s = server();
+  if (!s) return common::makeError(common::ErrorCode::kUnavailable, "PostgreSQL test server did not start");
+  static std::atomic<int> counter{0};
+  return s->createDatabase(std::string(prefix) + "_" + std::to_string(::getpid()) + "_" +
+                           std::to_string(counter++));
 }
 
 }  // namespace banyan::provider::testing

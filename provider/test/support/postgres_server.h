@@ -69,6 +69,10 @@ class PostgresEnvironment : public ::testing::Environment {
   void TearDown() override;
   // The running server; fails the calling test (and returns nullptr) when it did not start.
   static PostgresServer* server();
+  // A new empty database on that server, named <prefix>_<pid>_<n> so that tests, repeats
+  // and concurrent binaries never share one; its URL. Fails like server() when the server
+  // did not start.
+  static common::Result<std::string> freshDatabase(std::string_view prefix);
 
  private:
   static std::unique_ptr<PostgresServer> server_;
