@@ -18,7 +18,7 @@
 namespace {
 
 const char kUsage[] =
-    "usage: banyan-proxy --config FILE [--control SOCKET] [--log-level LEVEL]\n"
+    "usage: banyan-proxy --config FILE [--control SOCKET] [--log-level LEVEL] [--no-io-batching]\n"
     "       banyan-proxy --check --config FILE\n"
     "       banyan-proxy --version | --help\n"
     "\n"
@@ -30,7 +30,10 @@ const char kUsage[] =
     "  --control SOCKET   Unix socket for the control API (GET /stats, /health,\n"
     "                     /config, /version; PUT /config)\n"
     "  --check            validate FILE, print the first error, exit 0 or 1\n"
-    "  --log-level LEVEL  debug, info (default), warning, error\n";
+    "  --log-level LEVEL  debug, info (default), warning, error\n"
+    "  --no-io-batching   one system call per socket read or write instead of one\n"
+    "                     io_uring submission per loop iteration (the default when\n"
+    "                     the kernel allows io_uring)\n";
 
 }  // namespace
 
@@ -53,6 +56,8 @@ int main(int argc, char** argv) {
       control_path = value("--control");
     } else if (a == "--check") {
       check = true;
+    } else if (a == "--no-io-batching") {
+      dp::event::EventLoop::setIoBatchingDefault(false);
     } else if (a == "--log-level") {
       common::LogLevel level;
       std::string v = value("--log-level");

@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "banyan/common/logging.h"
+#include "event/io_ring.h"
 
 namespace banyan::dp::event {
 
@@ -54,7 +55,13 @@ void Timer::cancel() {
   }
 }
 
-EventLoop::EventLoop() : now_(Clock::now()) {
+namespace {
+std::atomic<bool> g_io_batching{true};
+}  // namespace
+
+void EventLoop::setIoBatchingDefault(bool on) { g_io_batching = on; }
+
+EventLoop::EventLoop() : now_(Clock::now()), io_wanted_(g_io_batching) {
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   LB_CHECK(epfd_ >= 0, "epoll_create1 failed");
   wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -65,6 +72,7 @@ EventLoop::EventLoop() : now_(Clock::now()) {
 
 EventLoop::~EventLoop() {
   doomed_.clear();
+  io_.reset();
   for (Timer* t : heap_) t->heap_index_ = SIZE_MAX;
   for (Timer* t : due_)
     if (t) t->due_index_ = SIZE_MAX;
@@ -111,8 +119,26 @@ void EventLoop::deleteLater(std::unique_ptr<Deletable> object) {
   doomed_.push_back(std::move(object));
 }
 
+void EventLoop::queueIo(IoUser* user, uint32_t tag, bool send) { io_->queue(user, tag, send); }
+
+void EventLoop::forgetIo(IoUser* user) {
+  if (io_) io_->forget(user);
+}
+
+void EventLoop::disableIoBatching() {
+  io_wanted_ = false;
+  io_.reset();
+}
+
+// A few rounds per iteration: a result often lets its user go on at once (a
+// request read, then sent to its member). What is still queued after them
+// goes out after a non-blocking look at the other sockets.
+void EventLoop::flushIo() {
+  for (int round = 0; round < 4 && io_ && io_->pending(); ++round) io_->flush();
+}
+
 int EventLoop::nextTimeoutMs(Millis max_wait) const {
-  if (!doomed_.empty()) return 0;
+  if (!doomed_.empty() || (io_ && io_->pending())) return 0;
   if (heap_.empty()) return static_cast<int>(max_wait.count());
   auto due = heap_[0]->queued_at_;
   auto now = Clock::now();
@@ -122,6 +148,10 @@ int EventLoop::nextTimeoutMs(Millis max_wait) const {
 }
 
 void EventLoop::runOnce(Millis max_wait) {
+  if (io_wanted_ && !io_) {
+    io_wanted_ = false;
+    io_ = IoRing::create();
+  }
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
   int n = epoll_wait(epfd_, events, kMaxEvents, nextTimeoutMs(max_wait));
@@ -137,6 +167,7 @@ void EventLoop::runOnce(Millis max_wait) {
   // removes a listener) whose events are still in `events`.
   if (woken) runPosted();
   runTimers();
+  flushIo();
   doomed_.clear();
 }
 

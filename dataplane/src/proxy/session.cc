@@ -102,6 +102,7 @@ ClientSession::ClientSession(Worker& worker, std::shared_ptr<const Snapshot> sna
 }
 
 ClientSession::~ClientSession() {
+  if (io_queued_) w_.loop().forgetIo(this);
   if (h2_mode_) ssl_ = nullptr;  // the connection's
   if (ssl_) SSL_free(ssl_);
   if (up_) up_->destroy();
@@ -363,6 +364,10 @@ bool ClientSession::stepProxyHeader() {
 void ClientSession::close() {
   if (closed_) return;
   closed_ = true;
+  if (io_queued_) {
+    w_.loop().forgetIo(this);
+    io_queued_ = io_done_ = 0;
+  }
   if (!http_ && w_.accessLog().enabled()) logAccess();
   releaseUpstream(false);
   dropPrivateUpstream();

@@ -35,7 +35,7 @@ struct BodyScan {
 
 class H2Connection;
 
-class ClientSession final : public Session, public event::Handler {
+class ClientSession final : public Session, public event::Handler, public event::IoUser {
  public:
   ClientSession(Worker& worker, std::shared_ptr<const Snapshot> snap, const ListenerRt& listener,
                 int fd, const sockaddr_storage& peer, const sockaddr_storage& local);
@@ -59,8 +59,31 @@ class ClientSession final : public Session, public event::Handler {
   void onUpstreamEvents(UpstreamConn& up, uint32_t events) override;
   void drain() override;
 
+  // event::IoUser: reads and writes of plain sockets go through the loop's
+  // batch when it has one (see EventLoop::queueIo).
+  bool prepareIo(uint32_t tag, event::IoOp& op) override;
+  void ioDone(uint32_t tag, ssize_t result) override;
+  void ioSettled() override;
+
  private:
   enum class Phase { ProxyHeader, Head, Request, TcpConnect, Tunnel, Closing };
+  enum IoTag : uint32_t { kIoClientRecv, kIoMemberRecv, kIoClientSend, kIoMemberSend };
+  static constexpr uint8_t ioBit(uint32_t tag) { return static_cast<uint8_t>(1u << tag); }
+  // Hands a plain-socket read or write to the loop's batch; always false (no
+  // progress yet: ioSettled resumes the session with the result).
+  bool queueIo(IoTag tag, size_t cap = 0);
+  // What a read or write result means for the session, shared by the direct
+  // system calls and the batch. Received bytes are committed by the caller;
+  // `r` is the byte count or -errno.
+  bool afterClientRecv(ssize_t r, size_t room);
+  bool afterMemberRecv(UpstreamConn& up, ssize_t r, size_t room);
+  bool afterClientSend(ssize_t r, size_t offered);
+  bool afterMemberSend(UpstreamConn& up, ssize_t r, size_t offered);
+  void consumeSentToClient(size_t done);
+  void consumeSentToMember(UpstreamConn& up, size_t done);
+  // The prefix of the member's (client's) buffer that may go to the client (member) now.
+  size_t clientBodyReady() const;
+  size_t memberBodyReady() const;
 
   void advance();
   // TLS chose "h2": hands the socket over to an H2Connection and ends.
@@ -122,6 +145,14 @@ class ClientSession final : public Session, public event::Handler {
   bool c_hup_ = false;  // the peer's FIN is queued behind the data: read until 0
   bool c_shut_wr_ = false;
   bool closed_ = false;
+  // Batched I/O: operations queued or in flight (ioBit per IoTag), results
+  // delivered but not yet applied, and what each prepared operation offered.
+  uint8_t io_queued_ = 0;
+  uint8_t io_done_ = 0;
+  ssize_t io_result_[4] = {};
+  size_t io_len_[4] = {};
+  size_t io_cap_[2] = {};          // the read limits the receives were queued with
+  UpstreamConn* io_up_ = nullptr;  // the member connection the member operations were prepared for
   bool close_after_ = false;  // close once cout_ is flushed
   UpstreamConn* up_ = nullptr;
   // PROXY/PROXYV2 pools: the member connection that carries this client's

@@ -131,6 +131,7 @@ bool ClientSession::readClient(size_t cap) {
     cin_.releaseIfEmpty();
     return false;
   }
+  if (!ssl_ && w_.loop().ioBatching()) return queueIo(kIoClientRecv, cap);
   size_t want = std::max<size_t>(cap - cin_.size(), 1);
   char* p = cin_.writable(std::min<size_t>(want, 4096));
   size_t room = std::min(cin_.writableSize(), want);
@@ -172,23 +173,27 @@ bool ClientSession::readClient(size_t cap) {
     return true;
   }
   ssize_t n = ::recv(fd_, p, room, 0);
-  if (n > 0) {
-    cin_.commit(static_cast<size_t>(n));
-    bump(lis_counters_->slot(w_.index()).bytes_in, static_cast<uint64_t>(n));
-    req_bytes_in_ += static_cast<uint64_t>(n);
+  if (n > 0) cin_.commit(static_cast<size_t>(n));
+  return afterClientRecv(n >= 0 ? n : -errno, room);
+}
+
+bool ClientSession::afterClientRecv(ssize_t r, size_t room) {
+  if (r > 0) {
+    bump(lis_counters_->slot(w_.index()).bytes_in, static_cast<uint64_t>(r));
+    req_bytes_in_ += static_cast<uint64_t>(r);
     client_act_ = w_.loop().now();
     // A short read drained the socket: wait for the next edge.
-    if (static_cast<size_t>(n) < room && !c_hup_) c_readable_ = false;
+    if (static_cast<size_t>(r) < room && !c_hup_) c_readable_ = false;
     return true;
   }
-  if (n == 0) {
+  if (r == 0) {
     c_eof_ = true;
     c_readable_ = false;
     cin_.releaseIfEmpty();
     return true;
   }
-  if (errno == EAGAIN || errno == EINTR) {
-    if (errno == EAGAIN) c_readable_ = false;
+  if (r == -EAGAIN || r == -EINTR) {
+    if (r == -EAGAIN) c_readable_ = false;
     cin_.releaseIfEmpty();
     return false;
   }
@@ -203,6 +208,7 @@ bool ClientSession::readClient(size_t cap) {
 bool ClientSession::readUpstream(size_t cap) {
   UpstreamConn* up = up_;
   if (!up || !up->connected || !up->readable || up->eof || up->in.size() >= cap) return false;
+  if (!up->h2_mode && !up->ssl && w_.loop().ioBatching()) return queueIo(kIoMemberRecv, cap);
   size_t want = cap - up->in.size();
   char* p = up->in.writable(std::min<size_t>(want, 4096));
   size_t room = std::min(up->in.writableSize(), want);
@@ -247,31 +253,43 @@ bool ClientSession::readUpstream(size_t cap) {
     }
   }
   ssize_t n = ::recv(up->fd, p, room, 0);
-  if (n > 0) {
-    up->in.commit(static_cast<size_t>(n));
-    resp_bytes_ += static_cast<uint64_t>(n);
-    if (member_) bump(member_->counters->slot(w_.index()).bytes_out, static_cast<uint64_t>(n));
+  if (n > 0) up->in.commit(static_cast<size_t>(n));
+  return afterMemberRecv(*up, n >= 0 ? n : -errno, room);
+}
+
+bool ClientSession::afterMemberRecv(UpstreamConn& up, ssize_t r, size_t room) {
+  if (r > 0) {
+    resp_bytes_ += static_cast<uint64_t>(r);
+    if (member_) bump(member_->counters->slot(w_.index()).bytes_out, static_cast<uint64_t>(r));
     member_act_ = w_.loop().now();
-    if (static_cast<size_t>(n) < room && !up->hup) up->readable = false;
+    if (static_cast<size_t>(r) < room && !up.hup) up.readable = false;
     return true;
   }
-  if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-    up->eof = true;
-    up->readable = false;
+  if (r == 0 || (r != -EAGAIN && r != -EINTR)) {
+    up.eof = true;
+    up.readable = false;
     return true;
   }
-  if (errno == EAGAIN) up->readable = false;
+  if (r == -EAGAIN) up.readable = false;
   return false;
 }
 
 // Writes cout_ then the forwardable prefix of the member's buffer.
+size_t ClientSession::clientBodyReady() const {
+  bool forwarding = phase_ == Phase::Request || phase_ == Phase::Tunnel || phase_ == Phase::Closing;
+  return up_ && forwarding ? resp_.ready : 0;
+}
+
+size_t ClientSession::memberBodyReady() const {
+  return phase_ == Phase::Request || phase_ == Phase::Tunnel ? req_.ready : 0;
+}
+
 bool ClientSession::flushClient() {
   if (!c_writable_ || closed_) return false;
-  size_t body = (up_ && (phase_ == Phase::Request || phase_ == Phase::Tunnel || phase_ == Phase::Closing))
-                    ? resp_.ready
-                    : 0;
+  size_t body = clientBodyReady();
   if (cout_.empty() && body == 0) return false;
   if (h2_mode_) return flushStream(body);
+  if (!ssl_ && w_.loop().ioBatching()) return queueIo(kIoClientSend);
   iovec iov[2];
   int cnt = 0;
   if (!cout_.empty()) iov[cnt++] = {const_cast<char*>(cout_.data()), cout_.size()};
@@ -296,18 +314,29 @@ bool ClientSession::flushClient() {
     done = r.bytes;
   } else {
     ssize_t n = sendIov(fd_, iov, cnt);
-    if (n < 0) {
-      if (errno == EAGAIN) {
-        c_writable_ = false;
-        return false;
-      }
-      if (errno == EINTR) return false;
-      termination_ = "client_reset";
-      close();
+    return afterClientSend(n >= 0 ? n : -errno, iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0));
+  }
+  consumeSentToClient(done);
+  return true;
+}
+
+bool ClientSession::afterClientSend(ssize_t r, size_t offered) {
+  if (r < 0) {
+    if (r == -EAGAIN) {
+      c_writable_ = false;
       return false;
     }
-    done = static_cast<size_t>(n);
+    if (r == -EINTR) return false;
+    termination_ = "client_reset";
+    close();
+    return false;
   }
+  consumeSentToClient(static_cast<size_t>(r));
+  if (static_cast<size_t>(r) < offered) c_writable_ = false;
+  return true;
+}
+
+void ClientSession::consumeSentToClient(size_t done) {
   bump(lis_counters_->slot(w_.index()).bytes_out, done);
   req_bytes_out_ += done;
   client_act_ = w_.loop().now();
@@ -318,9 +347,7 @@ bool ClientSession::flushClient() {
     up_->in.consume(from_body);
     resp_.ready -= from_body;
   }
-  if (!ssl_ && done < (iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0))) c_writable_ = false;
   cout_.releaseIfEmpty();
-  return true;
 }
 
 // Stream mode: hands cout_ then the forwardable body to the HTTP/2
@@ -392,8 +419,9 @@ bool ClientSession::flushUpstream() {
       return true;
     }
   }
-  size_t body = (phase_ == Phase::Request || phase_ == Phase::Tunnel) ? req_.ready : 0;
+  size_t body = memberBodyReady();
   if (up->out.empty() && body == 0) return false;
+  if (!up->ssl && w_.loop().ioBatching()) return queueIo(kIoMemberSend);
   iovec iov[2];
   int cnt = 0;
   if (!up->out.empty()) iov[cnt++] = {const_cast<char*>(up->out.data()), up->out.size()};
@@ -405,31 +433,40 @@ bool ClientSession::flushUpstream() {
     done = r.bytes;
   } else {
     ssize_t n = sendIov(up->fd, iov, cnt);
-    if (n < 0) {
-      if (errno == EAGAIN) {
-        up->writable = false;
-        return false;
-      }
-      if (errno == EINTR) return false;
-      up->eof = true;  // the member reset: reading will tell the rest
-      up->readable = true;
-      up->writable = false;
-      return true;
-    }
-    done = static_cast<size_t>(n);
+    return afterMemberSend(*up, n >= 0 ? n : -errno, iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0));
   }
+  consumeSentToMember(*up, done);
+  return true;
+}
+
+bool ClientSession::afterMemberSend(UpstreamConn& up, ssize_t r, size_t offered) {
+  if (r < 0) {
+    if (r == -EAGAIN) {
+      up.writable = false;
+      return false;
+    }
+    if (r == -EINTR) return false;
+    up.eof = true;  // the member reset: reading will tell the rest
+    up.readable = true;
+    up.writable = false;
+    return true;
+  }
+  consumeSentToMember(up, static_cast<size_t>(r));
+  if (static_cast<size_t>(r) < offered) up.writable = false;
+  return true;
+}
+
+void ClientSession::consumeSentToMember(UpstreamConn& up, size_t done) {
   if (member_) bump(member_->counters->slot(w_.index()).bytes_in, done);
   member_act_ = w_.loop().now();
-  size_t from_out = std::min(done, up->out.size());
-  up->out.consume(from_out);
+  size_t from_out = std::min(done, up.out.size());
+  up.out.consume(from_out);
   size_t from_body = done - from_out;
   if (from_body) {
     cin_.consume(from_body);
     req_.ready -= from_body;
   }
-  if (!up->ssl && done < (iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0))) up->writable = false;
-  up->out.releaseIfEmpty();
-  return true;
+  up.out.releaseIfEmpty();
 }
 
 // A stream of an HTTP/2 member connection takes the head Banyan built, then
@@ -475,6 +512,114 @@ bool ClientSession::flushH2Upstream() {
   }
   up->out.releaseIfEmpty();
   return done > 0;
+}
+
+// ---- batched I/O (event::IoUser) ------------------------------------------------
+//
+// With the loop's batch, a plain-socket read or write is queued here and
+// described in prepareIo from the session's state at the end of the loop
+// iteration, so bytes read or produced in between go out in the same call.
+// Nothing of this session runs between prepareIo and ioSettled.
+
+bool ClientSession::queueIo(IoTag tag, size_t cap) {
+  if (io_queued_ & ioBit(tag)) return false;
+  if (tag == kIoClientRecv || tag == kIoMemberRecv) io_cap_[tag] = cap;
+  io_queued_ |= ioBit(tag);
+  w_.loop().queueIo(this, tag, tag == kIoClientSend || tag == kIoMemberSend);
+  return false;
+}
+
+bool ClientSession::prepareIo(uint32_t tag, event::IoOp& op) {
+  auto drop = [&] {
+    io_queued_ &= static_cast<uint8_t>(~ioBit(tag));
+    return false;
+  };
+  if (closed_) return drop();
+  UpstreamConn* up = up_;
+  bool member_plain = up && !up->h2_mode && !up->ssl && !up->h2_offered && up->connected;
+  if ((tag == kIoMemberRecv || tag == kIoMemberSend) && up && up->connected && !member_plain) {
+    // The session moved to a member connection the batch cannot serve (TLS):
+    // the next iteration does the operation directly.
+    kick_.arm(event::Millis(0));
+    return drop();
+  }
+  switch (tag) {
+    case kIoClientRecv: {
+      size_t cap = io_cap_[kIoClientRecv];
+      if (!c_readable_ || c_eof_ || cin_.size() >= cap) return drop();
+      size_t want = std::max<size_t>(cap - cin_.size(), 1);
+      char* p = cin_.writable(std::min<size_t>(want, 4096));
+      size_t room = std::min(cin_.writableSize(), want);
+      op.fd = fd_;
+      op.iov[0] = {p, room};
+      op.cnt = 1;
+      io_len_[tag] = room;
+      return true;
+    }
+    case kIoMemberRecv: {
+      size_t cap = io_cap_[kIoMemberRecv];
+      if (!member_plain || !up->readable || up->eof || up->in.size() >= cap) return drop();
+      size_t want = cap - up->in.size();
+      char* p = up->in.writable(std::min<size_t>(want, 4096));
+      size_t room = std::min(up->in.writableSize(), want);
+      op.fd = up->fd;
+      op.iov[0] = {p, room};
+      op.cnt = 1;
+      io_len_[tag] = room;
+      io_up_ = up;
+      return true;
+    }
+    case kIoClientSend: {
+      size_t body = clientBodyReady();
+      if (!c_writable_ || (cout_.empty() && body == 0)) return drop();
+      op.send = true;
+      op.fd = fd_;
+      if (!cout_.empty()) op.iov[op.cnt++] = {const_cast<char*>(cout_.data()), cout_.size()};
+      if (body) op.iov[op.cnt++] = {const_cast<char*>(up_->in.data()), body};
+      io_len_[tag] = cout_.size() + body;
+      return true;
+    }
+    case kIoMemberSend: {
+      size_t body = memberBodyReady();
+      if (!member_plain || !up->writable || (up->out.empty() && body == 0)) return drop();
+      op.send = true;
+      op.fd = up->fd;
+      if (!up->out.empty()) op.iov[op.cnt++] = {const_cast<char*>(up->out.data()), up->out.size()};
+      if (body) op.iov[op.cnt++] = {const_cast<char*>(cin_.data()), body};
+      io_len_[tag] = up->out.size() + body;
+      io_up_ = up;
+      return true;
+    }
+  }
+  return drop();
+}
+
+void ClientSession::ioDone(uint32_t tag, ssize_t result) {
+  io_result_[tag] = result;
+  io_done_ |= ioBit(tag);
+}
+
+void ClientSession::ioSettled() {
+  uint8_t done = io_done_;
+  io_done_ = 0;
+  io_queued_ &= static_cast<uint8_t>(~done);
+  if (closed_) return;
+  auto has = [&](IoTag tag) { return (done & ioBit(tag)) != 0; };
+  // Member results belong to the connection they were prepared for.
+  UpstreamConn* up = io_up_ == up_ ? up_ : nullptr;
+  io_up_ = nullptr;
+  // Received bytes join their buffers before sent bytes leave them: a send's
+  // pointers were taken after the receive into the same buffer was prepared.
+  if (has(kIoClientRecv) && io_result_[kIoClientRecv] > 0)
+    cin_.commit(static_cast<size_t>(io_result_[kIoClientRecv]));
+  if (up && has(kIoMemberRecv) && io_result_[kIoMemberRecv] > 0)
+    up->in.commit(static_cast<size_t>(io_result_[kIoMemberRecv]));
+  if (up && has(kIoMemberSend)) afterMemberSend(*up, io_result_[kIoMemberSend], io_len_[kIoMemberSend]);
+  if (has(kIoClientSend)) afterClientSend(io_result_[kIoClientSend], io_len_[kIoClientSend]);
+  if (closed_) return;
+  if (has(kIoClientRecv)) afterClientRecv(io_result_[kIoClientRecv], io_len_[kIoClientRecv]);
+  if (up && has(kIoMemberRecv)) afterMemberRecv(*up, io_result_[kIoMemberRecv], io_len_[kIoMemberRecv]);
+  advance();
 }
 
 }  // namespace banyan::dp::proxy

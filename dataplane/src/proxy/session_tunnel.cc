@@ -44,10 +44,13 @@ bool ClientSession::tunnelStep() {
     return p;
   };
   // splice(2) moves raw socket bytes: never under TLS on either side.
+  // A direction with a batched read or write outstanding finishes it first.
   bool plain = !ssl_ && !up->ssl;
-  if (plain && !c2m_ && c2m_bulk_ >= kSpliceAfterBulkReads && cin_.empty() && up->out.empty())
+  bool c2m_idle = !(io_queued_ & (ioBit(kIoClientRecv) | ioBit(kIoMemberSend)));
+  bool m2c_idle = !(io_queued_ & (ioBit(kIoMemberRecv) | ioBit(kIoClientSend)));
+  if (plain && c2m_idle && !c2m_ && c2m_bulk_ >= kSpliceAfterBulkReads && cin_.empty() && up->out.empty())
     c2m_ = makePipe();
-  if (plain && !m2c_ && m2c_bulk_ >= kSpliceAfterBulkReads && up->in.empty() && cout_.empty())
+  if (plain && m2c_idle && !m2c_ && m2c_bulk_ >= kSpliceAfterBulkReads && up->in.empty() && cout_.empty())
     m2c_ = makePipe();
   if (c2m_) {
     progress |= spliceStep(*c2m_, true);
