@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -291,6 +292,50 @@ TEST_F(TlsTermination, ResumptionWorksOnEveryWorker) {
     EXPECT_TRUE(again.resumed()) << "connection " << i;
     EXPECT_EQ(again.get("/").status, 200);
   }
+}
+
+// wrk's TLS client (the bench's tls-resume scenario): one SSL per connection
+// slot, reset with SSL_shutdown + SSL_clear between connections, and a client
+// session cache. Such an OpenSSL client marks a TLS 1.3 session it resumed as
+// not resumable, so it resumes the next connection only with a ticket that the
+// resumed connection sent. Issue 3: without that ticket every other
+// connection was a full handshake.
+TEST_F(TlsTermination, AClientReusingItsSslObjectResumesEveryConnectionOnEveryWorker) {
+  start(tlsConfig(port_, {memberOf(member_)}, 2));
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                        SSL_CTX_free);
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_AUTO_RETRY);
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+  // Connections spread over both workers' SO_REUSEPORT sockets by source port.
+  constexpr int kConnections = 16;
+  int resumed = 0;
+  for (int i = 0; i < kConnections; ++i) {
+    Fd fd = connectTo("127.0.0.1", port_);
+    SSL_set_fd(ssl.get(), fd.get());
+    SSL_set_tlsext_host_name(ssl.get(), "127.0.0.1");  // what wrk sends
+    ASSERT_EQ(SSL_connect(ssl.get()), 1) << "connection " << i;
+    const std::string request = "GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    ASSERT_GT(SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())), 0);
+    // Like wrk, stop reading once the response is complete (the tickets came first).
+    std::string got;
+    char buf[4096];
+    while (got.find("\r\n\r\nm1\n") == std::string::npos) {
+      int n = SSL_read(ssl.get(), buf, sizeof buf);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    EXPECT_TRUE(contains(got, "HTTP/1.1 200")) << "connection " << i << ": " << got;
+    bool reused = SSL_session_reused(ssl.get()) == 1;
+    if (i > 0) {
+      EXPECT_TRUE(reused) << "connection " << i;
+    }
+    resumed += reused ? 1 : 0;
+    SSL_shutdown(ssl.get());
+    SSL_clear(ssl.get());
+  }
+  EXPECT_EQ(resumed, kConnections - 1);
 }
 
 TEST_F(TlsTermination, ResumptionCanBeTurnedOff) {

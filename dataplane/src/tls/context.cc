@@ -336,6 +336,17 @@ std::vector<std::string> ServerContext::names() const {
   return out;
 }
 
+HandshakeCounts ServerContext::handshakes() const {
+  HandshakeCounts c;
+  auto add = [&c](SSL_CTX* ctx) {
+    c.completed += static_cast<uint64_t>(SSL_CTX_sess_accept_good(ctx));
+    c.resumed += static_cast<uint64_t>(SSL_CTX_sess_hits(ctx));
+  };
+  add(default_ctx_);
+  for (SSL_CTX* ctx : sni_ctxs_) add(ctx);
+  return c;
+}
+
 // ---- ClientContext -------------------------------------------------------------
 
 ClientContext::~ClientContext() { SSL_CTX_free(ctx_); }

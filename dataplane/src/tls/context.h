@@ -27,6 +27,14 @@
 
 namespace banyan::dp::tls {
 
+// Handshakes on a listener's contexts since they were built (one config
+// apply), read from OpenSSL's own per-context counters: nothing is added to
+// the handshake path. Tells whether clients resume (issue 3's tls-resume).
+struct HandshakeCounts {
+  uint64_t completed = 0;  // handshakes that finished, full or resumed
+  uint64_t resumed = 0;    // handshakes that accepted a ticket (TLS 1.3 PSK)
+};
+
 // A TERMINATED_HTTPS listener's contexts: the default certificate's and one
 // per SNI certificate, all otherwise configured alike.
 class ServerContext {
@@ -43,6 +51,10 @@ class ServerContext {
   SSL_CTX* pick(std::string_view server_name) const;
   // Names the certificates answer for (lower case), for tests and logs.
   std::vector<std::string> names() const;
+  // Summed over the default and SNI contexts (after an SNI switch OpenSSL
+  // counts the finished handshake on the SNI context, the resumption on the
+  // default one). Safe from any thread.
+  HandshakeCounts handshakes() const;
 
  private:
   friend class TlsContextProvider;

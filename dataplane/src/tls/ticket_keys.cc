@@ -26,9 +26,25 @@ bool setHmacKey(EVP_MAC_CTX* hctx, TicketKeys::Key& key) {
   return EVP_MAC_CTX_set_params(hctx, params) == 1;
 }
 
+}  // namespace
+
+bool renewsTicket(int version, bool key_is_current) {
+  // TLS 1.3 tickets are single-use (RFC 8446 section C.4): an OpenSSL client
+  // with a client session cache (wrk, SSL_SESS_CACHE_CLIENT) marks the session
+  // it just resumed not resumable, so it resumes again only with a ticket from
+  // this connection. Without a fresh one every other connection is a full
+  // handshake. OpenSSL's built-in keys renew every TLS 1.3 ticket; with a key
+  // callback only a return of 2 does (then one ticket per resumption).
+  if (version >= TLS1_3_VERSION) return true;
+  // A TLS 1.2 ticket stays valid for reuse: renew it only off an old key.
+  return !key_is_current;
+}
+
+namespace {
+
 // OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_evp_cb): 1 = use
-// the key, 2 = the key is valid but old (issue a fresh ticket), 0 = unknown
-// key (full handshake), -1 = error.
+// the key, 2 = use the key and issue a fresh ticket (see renewsTicket), 0 =
+// unknown key (full handshake), -1 = error.
 int ticketCallback(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cctx,
                    EVP_MAC_CTX* hctx, int enc) {
   // After an SNI switch the SSL's context is the SNI one; every context of a
@@ -47,7 +63,7 @@ int ticketCallback(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIP
   if (!key) return 0;
   if (!setHmacKey(hctx, *key)) return -1;
   if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, key->aes.data(), iv) != 1) return -1;
-  return is_current ? 1 : 2;
+  return renewsTicket(SSL_version(ssl), is_current) ? 2 : 1;
 }
 
 }  // namespace

@@ -59,4 +59,10 @@ class TicketKeys {
   uint64_t generated_ = 0;
 };
 
+// Whether a ticket opened on a connection of protocol `version` (TLS1_3_VERSION
+// etc.) is replaced by a fresh one: always in TLS 1.3 (tickets are single-use
+// there, and OpenSSL clients with a session cache cannot resume twice from one),
+// in TLS 1.2 only when an older key sealed it.
+bool renewsTicket(int version, bool key_is_current);
+
 }  // namespace banyan::dp::tls

@@ -87,5 +87,12 @@ TEST_F(TicketKeysTest, AShorterPeriodTakesEffectAtOnce) {
   EXPECT_NE(keys_.current().name, a.name);
 }
 
+TEST(RenewsTicket, Tls13TicketsAlwaysAndTls12TicketsOnlyFromAnOlderKey) {
+  EXPECT_TRUE(renewsTicket(TLS1_3_VERSION, true));
+  EXPECT_TRUE(renewsTicket(TLS1_3_VERSION, false));
+  EXPECT_FALSE(renewsTicket(TLS1_2_VERSION, true));
+  EXPECT_TRUE(renewsTicket(TLS1_2_VERSION, false));
+}
+
 }  // namespace
 }  // namespace banyan::dp::tls
