@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <unistd.h>
+
 #include "banyan/common/logging.h"
 
 namespace banyan::dp::event {
@@ -36,7 +38,17 @@ std::unique_ptr<EventLoop::IoRing> EventLoop::IoRing::create() {
   return r;
 }
 
-EventLoop::IoRing::~IoRing() { io_uring_queue_exit(&ring_); }
+EventLoop::IoRing::~IoRing() {
+  closeQueuedNow();
+  io_uring_queue_exit(&ring_);
+}
+
+void EventLoop::IoRing::closeQueuedNow() {
+  for (int fd : closes_) ::close(fd);
+  closes_.clear();
+  queued_.clear();
+  adds_.clear();
+}
 
 void EventLoop::IoRing::forget(IoUser* user) {
   for (Entry& e : queued_)
@@ -47,13 +59,45 @@ void EventLoop::IoRing::forget(IoUser* user) {
     if (u == user) u = nullptr;
 }
 
+void EventLoop::IoRing::queueAdd(int epfd, int fd, uint32_t events, Handler* handler) {
+  Add a{epfd, fd, epoll_event{}, handler};
+  a.ev.events = events;
+  a.ev.data.ptr = handler;
+  adds_.push_back(a);
+}
+
+bool EventLoop::IoRing::retargetAdd(int fd, uint32_t events, Handler* handler) {
+  for (Add& a : adds_) {
+    if (a.fd != fd) continue;
+    a.ev.events = events;
+    a.ev.data.ptr = handler;
+    a.handler = handler;
+    return true;
+  }
+  return false;
+}
+
+bool EventLoop::IoRing::dropAdd(int fd) {
+  for (size_t i = 0; i < adds_.size(); ++i) {
+    if (adds_[i].fd != fd) continue;
+    adds_.erase(adds_.begin() + static_cast<std::ptrdiff_t>(i));
+    return true;
+  }
+  return false;
+}
+
 void EventLoop::IoRing::flush() {
   batch_.clear();
   batch_.swap(queued_);
+  adds_batch_.clear();
+  adds_batch_.swap(adds_);
+  closes_batch_.clear();
+  closes_batch_.swap(closes_);
   size_t n = batch_.size();
   ops_.assign(n, IoOp{});
   msgs_.assign(n, msghdr{});
   results_.assign(n, 0);
+  add_results_.assign(adds_batch_.size(), 0);
   order_.clear();
   // Receives first: preparing one may move its buffer's bytes (compaction),
   // which a send of the same buffer must see when it takes its pointers.
@@ -68,8 +112,13 @@ void EventLoop::IoRing::flush() {
       order_.push_back(i);
     }
   }
-  for (size_t first = 0; first < order_.size(); first += sq_entries_)
-    submitAndReap(first, std::min<size_t>(sq_entries_, order_.size() - first));
+  // Registrations before the reads of the new sockets, closes after the
+  // writes that may still go out on them.
+  sqes_.clear();
+  for (size_t i = 0; i < adds_batch_.size(); ++i) sqes_.push_back((uint64_t{kAdd} << kKindShift) | i);
+  for (size_t i : order_) sqes_.push_back(i);
+  for (size_t i = 0; i < closes_batch_.size(); ++i) sqes_.push_back((uint64_t{kClose} << kKindShift) | i);
+  submitAndReap(sqes_);
   // Results in the order prepared (receives before sends), then one resume per
   // user, after all of its results are in.
   settle_.clear();
@@ -83,47 +132,83 @@ void EventLoop::IoRing::flush() {
   for (size_t k = 0; k < settle_.size(); ++k)
     if (IoUser* u = settle_[k]) u->ioSettled();
   settle_.clear();
+  for (size_t i = 0; i < adds_batch_.size(); ++i) {
+    if (add_results_[i] == 0) continue;
+    // Without a registration the socket would never report anything: let its
+    // handler see an error now (sessions then close).
+    LB_WARN("Could not watch a new socket: %s", strerror(-add_results_[i]));
+    adds_batch_[i].handler->onEvents(EPOLLERR | EPOLLHUP);
+  }
 }
 
-void EventLoop::IoRing::submitAndReap(size_t first, size_t count) {
-  for (size_t k = first; k < first + count; ++k) {
-    size_t i = order_[k];
-    IoOp& op = ops_[i];
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    LB_CHECK(sqe != nullptr, "io_uring submission queue full");
-    if (!op.send) {
-      io_uring_prep_recv(sqe, op.fd, op.iov[0].iov_base, op.iov[0].iov_len, MSG_DONTWAIT);
-    } else if (op.cnt == 1) {
-      io_uring_prep_send(sqe, op.fd, op.iov[0].iov_base, op.iov[0].iov_len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    } else {
-      msghdr& m = msgs_[i];
-      m.msg_iov = op.iov;
-      m.msg_iovlen = static_cast<size_t>(op.cnt);
-      io_uring_prep_sendmsg(sqe, op.fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+void EventLoop::IoRing::prepSqe(uint64_t data) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  LB_CHECK(sqe != nullptr, "io_uring submission queue full");
+  size_t i = static_cast<size_t>(data & ((uint64_t{1} << kKindShift) - 1));
+  switch (data >> kKindShift) {
+    case kAdd: {
+      Add& a = adds_batch_[i];
+      io_uring_prep_epoll_ctl(sqe, a.epfd, a.fd, EPOLL_CTL_ADD, &a.ev);
+      break;
     }
-    io_uring_sqe_set_data64(sqe, i);
+    case kClose:
+      io_uring_prep_close(sqe, closes_batch_[i]);
+      break;
+    default: {
+      IoOp& op = ops_[i];
+      if (!op.send) {
+        io_uring_prep_recv(sqe, op.fd, op.iov[0].iov_base, op.iov[0].iov_len, MSG_DONTWAIT);
+      } else if (op.cnt == 1) {
+        io_uring_prep_send(sqe, op.fd, op.iov[0].iov_base, op.iov[0].iov_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+      } else {
+        msghdr& m = msgs_[i];
+        m.msg_iov = op.iov;
+        m.msg_iovlen = static_cast<size_t>(op.cnt);
+        io_uring_prep_sendmsg(sqe, op.fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+      }
+      break;
+    }
   }
-  // MSG_DONTWAIT makes each operation finish inside this call: it completes
-  // or answers -EAGAIN instead of waiting for the socket in the kernel.
-  size_t reaped = 0;
-  bool submitted = false;
-  while (reaped < count) {
-    int rc = submitted ? io_uring_wait_cqe_nr(&ring_, nullptr, 1)
-                       : io_uring_submit_and_wait(&ring_, static_cast<unsigned>(count));
-    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-      LB_ERROR("io_uring_enter failed: %s", strerror(-rc));
-      LB_CHECK(false, "io_uring_enter failed");
+  io_uring_sqe_set_data64(sqe, data);
+}
+
+void EventLoop::IoRing::submitAndReap(const std::vector<uint64_t>& sqes) {
+  for (size_t first = 0; first < sqes.size(); first += sq_entries_) {
+    size_t count = std::min<size_t>(sq_entries_, sqes.size() - first);
+    for (size_t k = first; k < first + count; ++k) prepSqe(sqes[k]);
+    // MSG_DONTWAIT makes each read or write finish inside this call: it
+    // completes or answers -EAGAIN instead of waiting for the socket.
+    size_t reaped = 0;
+    bool submitted = false;
+    while (reaped < count) {
+      int rc = submitted ? io_uring_wait_cqe_nr(&ring_, nullptr, 1)
+                         : io_uring_submit_and_wait(&ring_, static_cast<unsigned>(count));
+      if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+        LB_ERROR("io_uring_enter failed: %s", strerror(-rc));
+        LB_CHECK(false, "io_uring_enter failed");
+      }
+      if (!submitted && rc >= 0) submitted = true;
+      unsigned head;
+      unsigned seen = 0;
+      io_uring_cqe* cqe;
+      io_uring_for_each_cqe(&ring_, head, cqe) {
+        uint64_t data = io_uring_cqe_get_data64(cqe);
+        size_t i = static_cast<size_t>(data & ((uint64_t{1} << kKindShift) - 1));
+        switch (data >> kKindShift) {
+          case kAdd:
+            add_results_[i] = cqe->res;
+            break;
+          case kClose:
+            if (cqe->res < 0) LB_DEBUG("close of a socket failed: %s", strerror(-cqe->res));
+            break;
+          default:
+            results_[i] = cqe->res;
+        }
+        ++seen;
+      }
+      io_uring_cq_advance(&ring_, seen);
+      reaped += seen;
     }
-    if (!submitted && rc >= 0) submitted = true;
-    unsigned head;
-    unsigned seen = 0;
-    io_uring_cqe* cqe;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-      results_[static_cast<size_t>(cqe->user_data)] = cqe->res;
-      ++seen;
-    }
-    io_uring_cq_advance(&ring_, seen);
-    reaped += seen;
   }
 }
 

@@ -88,13 +88,17 @@ bool EventLoop::add(int fd, uint32_t events, Handler* handler) {
 }
 
 bool EventLoop::modify(int fd, uint32_t events, Handler* handler) {
+  if (io_ && io_->retargetAdd(fd, events, handler)) return true;  // not registered yet
   epoll_event ev{};
   ev.events = events;
   ev.data.ptr = handler;
   return epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) == 0;
 }
 
-void EventLoop::remove(int fd) { epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
+void EventLoop::remove(int fd) {
+  if (io_ && io_->dropAdd(fd)) return;
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+}
 
 void EventLoop::run() {
   stop_ = false;
@@ -125,8 +129,22 @@ void EventLoop::forgetIo(IoUser* user) {
   if (io_) io_->forget(user);
 }
 
+bool EventLoop::addSoon(int fd, uint32_t events, Handler* handler) {
+  if (!io_) return add(fd, events, handler);
+  io_->queueAdd(epfd_, fd, events, handler);
+  return true;
+}
+
+void EventLoop::closeSoon(int fd) {
+  if (io_)
+    io_->queueClose(fd);
+  else
+    ::close(fd);
+}
+
 void EventLoop::disableIoBatching() {
   io_wanted_ = false;
+  if (io_) io_->flush();  // what is queued still happens
   io_.reset();
 }
 
@@ -134,7 +152,7 @@ void EventLoop::disableIoBatching() {
 // request read, then sent to its member). What is still queued after them
 // goes out after a non-blocking look at the other sockets.
 void EventLoop::flushIo() {
-  for (int round = 0; round < 4 && io_ && io_->pending(); ++round) io_->flush();
+  for (int round = 0; io_ && io_->pending() && (round < 4 || io_->descriptorsPending()); ++round) io_->flush();
 }
 
 int EventLoop::nextTimeoutMs(Millis max_wait) const {

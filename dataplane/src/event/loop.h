@@ -127,6 +127,14 @@ class EventLoop {
   void queueIo(IoUser* user, uint32_t tag, bool send);
   // Drops what `user` queued (it is going away).
   void forgetIo(IoUser* user);
+  // add() for a new connection's socket, in the batch when there is one: a
+  // handler whose registration fails gets EPOLLERR|EPOLLHUP instead of events.
+  // modify() and remove() before the batch went out change or drop it.
+  // False only for a direct registration that failed (errno set).
+  bool addSoon(int fd, uint32_t events, Handler* handler);
+  // close(2), in the batch when there is one (after the batch's reads and
+  // writes). The descriptor must already be forgotten by its owner.
+  void closeSoon(int fd);
   // Turns batching off for this loop (tests).
   void disableIoBatching();
   // Whether loops made from now on batch (banyan-proxy --no-io-batching).

@@ -310,7 +310,10 @@ void H2Connection::close(const char* why) {
   }
   tls::closeAndFree(ssl_);
   ssl_ = nullptr;
-  ::close(fd_);  // also leaves the epoll set
+  // Also leaves the epoll set. In the loop's batch when it has one: the
+  // socket's registration may still be queued there (a hand-over in the
+  // iteration that accepted it), and the number must not be reused before.
+  w_.loop().closeSoon(fd_);
   fd_ = -1;
   auto& slot = counters_->slot(w_.index());
   bump(slot.active_connections, -1);

@@ -128,7 +128,7 @@ void ClientSession::start() {
       return;
     }
   }
-  if (!w_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, this)) {
+  if (!w_.loop().addSoon(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, this)) {
     close();
     return;
   }
@@ -385,7 +385,7 @@ void ClientSession::close() {
   }
   tls::closeAndFree(ssl_);
   ssl_ = nullptr;
-  ::close(fd_);  // also leaves the epoll set: the fd is never duplicated
+  w_.loop().closeSoon(fd_);  // also leaves the epoll set: the fd is never duplicated
   fd_ = -1;
   cin_.clear();
   cout_.clear();

@@ -85,7 +85,7 @@ void UpstreamConn::destroy() {
   if (fd < 0) return;
   tls::closeAndFree(ssl);
   ssl = nullptr;
-  ::close(fd);  // also leaves the epoll set: the fd is never duplicated
+  worker.loop().closeSoon(fd);  // also leaves the epoll set: the fd is never duplicated
   fd = -1;
   owner = nullptr;
   idle_timer.cancel();

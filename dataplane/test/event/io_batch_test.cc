@@ -1,5 +1,7 @@
 // The loop's batched socket I/O (EventLoop::queueIo) against real socket pairs.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -182,6 +184,96 @@ TEST(IoBatch, HundredsOfOperationsInOneIterationAllComplete) {
     ASSERT_EQ(n, static_cast<ssize_t>(want.size()));
     EXPECT_EQ(std::string(buf, static_cast<size_t>(n)), want);
   }
+}
+
+struct EventRecorder : Handler {
+  std::vector<uint32_t> events;
+  void onEvents(uint32_t e) override { events.push_back(e); }
+};
+
+TEST(IoBatch, ARegistrationInTheBatchDeliversEventsFromTheNextWait) {
+  EventLoop loop;
+  if (!startBatching(loop)) return;
+  Pair p;
+  EventRecorder h;
+  ASSERT_TRUE(loop.addSoon(p.a, EPOLLIN | EPOLLET, &h));
+  loop.runOnce(Millis(0));  // submits the registration
+  EXPECT_TRUE(h.events.empty());
+  ASSERT_EQ(::send(p.b, "x", 1, 0), 1);
+  loop.runOnce(Millis(1000));
+  ASSERT_EQ(h.events.size(), 1u);
+  EXPECT_TRUE(h.events[0] & EPOLLIN);
+}
+
+TEST(IoBatch, AFailedRegistrationReportsAnErrorToItsHandler) {
+  EventLoop loop;
+  if (!startBatching(loop)) return;
+  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // epoll refuses regular files
+  ASSERT_GE(devnull, 0);
+  EventRecorder h;
+  ASSERT_TRUE(loop.addSoon(devnull, EPOLLIN | EPOLLET, &h));
+  loop.runOnce(Millis(0));
+  ASSERT_EQ(h.events.size(), 1u);
+  EXPECT_EQ(h.events[0], static_cast<uint32_t>(EPOLLERR | EPOLLHUP));
+  ::close(devnull);
+}
+
+TEST(IoBatch, ModifyBeforeTheBatchWentOutRetargetsTheQueuedRegistration) {
+  EventLoop loop;
+  if (!startBatching(loop)) return;
+  Pair p;
+  EventRecorder first, second;
+  ASSERT_TRUE(loop.addSoon(p.a, EPOLLIN | EPOLLET, &first));
+  ASSERT_TRUE(loop.modify(p.a, EPOLLIN | EPOLLET, &second));  // a hand-over in the same iteration
+  loop.runOnce(Millis(0));
+  ASSERT_EQ(::send(p.b, "x", 1, 0), 1);
+  loop.runOnce(Millis(1000));
+  EXPECT_TRUE(first.events.empty());
+  ASSERT_EQ(second.events.size(), 1u);
+}
+
+TEST(IoBatch, RemoveBeforeTheBatchWentOutDropsTheQueuedRegistration) {
+  EventLoop loop;
+  if (!startBatching(loop)) return;
+  Pair p;
+  EventRecorder h;
+  ASSERT_TRUE(loop.addSoon(p.a, EPOLLIN | EPOLLET, &h));
+  loop.remove(p.a);
+  loop.runOnce(Millis(0));
+  ASSERT_EQ(::send(p.b, "x", 1, 0), 1);
+  loop.runOnce(Millis(50));
+  EXPECT_TRUE(h.events.empty());
+}
+
+TEST(IoBatch, AQueuedCloseHappensAtTheEndOfTheIterationAfterTheWrites) {
+  EventLoop loop;
+  if (!startBatching(loop)) return;
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  Recorder r;
+  r.fd = fds[0];
+  r.ops = {{true, "last words", 0}};
+  loop.queueIo(&r, 0, true);
+  loop.closeSoon(fds[0]);
+  char buf[32];
+  EXPECT_EQ(::recv(fds[1], buf, sizeof buf, 0), -1);  // nothing yet, still open
+  EXPECT_EQ(errno, EAGAIN);
+  loop.runOnce(Millis(0));
+  ASSERT_EQ(::recv(fds[1], buf, sizeof buf, 0), 10);
+  EXPECT_EQ(std::string(buf, 10), "last words");
+  EXPECT_EQ(::recv(fds[1], buf, sizeof buf, 0), 0);  // then the close
+  ::close(fds[1]);
+}
+
+TEST(IoBatch, WithoutBatchingCloseSoonClosesAtOnce) {
+  EventLoop loop;
+  loop.disableIoBatching();
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  loop.closeSoon(fds[0]);
+  char buf[4];
+  EXPECT_EQ(::recv(fds[1], buf, sizeof buf, 0), 0);
+  ::close(fds[1]);
 }
 
 TEST(IoBatch, WithBatchingDisabledTheLoopMakesNoRing) {
