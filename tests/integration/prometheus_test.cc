@@ -334,6 +334,32 @@ TEST_F(Prometheus, ATlsPrometheusListenerServesMetricsOverHttp1AndHttp2) {
   EXPECT_EQ(plain.out.find("octavia_"), std::string::npos);
 }
 
+TEST_F(Prometheus, TlsHandshakesAndTheShareResumedAreCountedForTheLoadBalancer) {
+  ConfigSpec c = config();
+  Samples plain_only;
+  proxy_ = std::make_unique<ProxyProcess>(c.toJson());
+  plain_only = scrape();
+  EXPECT_EQ(value(plain_only, "octavia_loadbalancer_ssl_connections_total"), "<absent>");
+  c.listener(kWebId).protocol = "TERMINATED_HTTPS";
+  c.listener(kWebId).extra["default_tls_certificate"] = jsonString(testPki().www_bundle);
+  proxy_ = std::make_unique<ProxyProcess>(c.toJson());
+  TlsTestClient first("127.0.0.1", web_port_, {});
+  ASSERT_TRUE(first.handshakeOk()) << first.error();
+  EXPECT_EQ(first.get("/").status, 200);  // TLS 1.3 tickets arrive with the first response
+  std::string session = first.sessionDer();
+  ASSERT_FALSE(session.empty());
+  for (int i = 0; i < 3; ++i) {
+    TlsClientOptions o;
+    o.session = session;
+    TlsTestClient again("127.0.0.1", web_port_, o);
+    ASSERT_TRUE(again.handshakeOk()) << again.error();
+    EXPECT_TRUE(again.resumed());
+  }
+  Samples s = scrape();
+  EXPECT_EQ(value(s, "octavia_loadbalancer_ssl_connections_total"), "4");
+  EXPECT_EQ(std::stod(value(s, "octavia_loadbalancer_frontent_ssl_reuse")), 75.0);
+}
+
 TEST_F(Prometheus, AddingAndRemovingThePrometheusListenerKeepsOtherTrafficFlowing) {
   proxy_ = std::make_unique<ProxyProcess>(config(false).toJson());
   std::atomic<bool> stop{false};

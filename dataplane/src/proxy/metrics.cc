@@ -229,6 +229,29 @@ std::string renderMetrics(const Snapshot& snap, const HostUsage& usage) {
   out.family("octavia_loadbalancer_requests_total", "counter",
              "Total number of requests (TCP or HTTP).");
   out.sample("octavia_loadbalancer_requests_total", "", lb.requests);
+  // TLS handshakes of the terminating listeners, from OpenSSL's own counts per
+  // context: they start again when an apply rebuilds the contexts, as
+  // HAProxy's do when Octavia reloads it.
+  bool terminates = false;
+  tls::HandshakeCounts handshakes;
+  for (const auto& l : snap.listeners) {
+    if (l.prometheus || !l.tls) continue;
+    terminates = true;
+    tls::HandshakeCounts c = l.tls->handshakes();
+    handshakes.completed += c.completed;
+    handshakes.resumed += c.resumed;
+  }
+  if (terminates) {
+    out.family("octavia_loadbalancer_ssl_connections_total", "counter",
+               "Total number of opened SSL connections.");
+    out.sample("octavia_loadbalancer_ssl_connections_total", "", handshakes.completed);
+    // HAProxy's spelling, which Octavia's metric name keeps.
+    out.family("octavia_loadbalancer_frontent_ssl_reuse", "gauge", "SSL session reuse ratio (percent).");
+    out.sampleDouble("octavia_loadbalancer_frontent_ssl_reuse", "",
+                     handshakes.completed ? static_cast<double>(handshakes.resumed) * 100.0 /
+                                                static_cast<double>(handshakes.completed)
+                                          : 0.0);
+  }
 
   // ---- listeners
   auto listenerFamily = [&](const char* name, const char* type, const char* help, auto value,
