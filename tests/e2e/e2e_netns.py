@@ -56,6 +56,8 @@ class Env:
         self.hm_port = free_port(socket.SOCK_DGRAM)
         self.vip_net = "0e2e0000-0000-4000-8000-203000113064"
         self.mem_net = "0e2e0000-0000-4000-8000-203000113128"
+        # A second member subnet (bridge <prefix>-mem1): plugged while a member lives there.
+        self.mem_net2 = "0e2e0000-0000-4000-8000-203000113000"
         self.provider = None
         self.member_pids = {}
         self.members = {}  # name -> address
@@ -92,11 +94,11 @@ state_dir = {tmp}/state/netns
 name_prefix = {prefix}
 management_cidr = 203.0.113.192/26
 vip_networks = {vip}::203.0.113.64/26
-member_networks = {mem}::203.0.113.128/26
+member_networks = {mem}::203.0.113.128/26, {mem2}::203.0.113.0/26
 agent_binary = {agent}
 proxy_binary = {proxy}
 """.format(tmp=self.tmp, api=self.api_port, hm=self.hm_port, prefix=self.prefix, vip=self.vip_net,
-           mem=self.mem_net, agent=args.agent, proxy=args.proxy))
+           mem=self.mem_net, mem2=self.mem_net2, agent=args.agent, proxy=args.proxy))
         self.base = "http://127.0.0.1:%d" % self.api_port
 
     # --- processes -------------------------------------------------------------
@@ -125,14 +127,15 @@ proxy_binary = {proxy}
                 self.provider.wait()
         self.provider = None
 
-    def start_member(self, i):
+    def start_member(self, i, bridge="mem0", addr=None):
+        """Member host i on the member bridge BRIDGE (mem0: 203.0.113.128/26, mem1: .0/26)."""
         ns = "%s-m%d" % (self.prefix, i)
-        addr = "203.0.113.%d" % (190 - i)
+        addr = addr or "203.0.113.%d" % (190 - i)
         veth = "%sm%dh" % (self.prefix, i)
         if ns not in self.members:
             run(["ip", "netns", "add", ns])
             run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
-            run(["ip", "link", "set", veth, "master", self.prefix + "-mem0", "up"])
+            run(["ip", "link", "set", veth, "master", "%s-%s" % (self.prefix, bridge), "up"])
             run(["ip", "-n", ns, "link", "set", "lo", "up"])
             run(["ip", "-n", ns, "addr", "add", addr + "/26", "dev", "eth0"])
             run(["ip", "-n", ns, "link", "set", "eth0", "up"])
@@ -194,18 +197,21 @@ proxy_binary = {proxy}
             left += ["file " + f for f in os.listdir(amp_dir)]
         return left
 
-    def start_tls_member(self, i, cert, key):
-        """openssl s_server -www on port 443 of member i's namespace (a TLS member)."""
+    def start_tls_member(self, i, cert, key, port=443, extra=()):
+        """openssl s_server -www on PORT of member i's namespace (a TLS member); EXTRA
+        arguments, e.g. -Verify 1 -CAfile F to require a client certificate."""
         ns = "%s-m%d" % (self.prefix, i)
         addr = self.members[ns]
-        log = open(os.path.join(self.tmp, ns + "-tls.log"), "a")
-        p = subprocess.Popen(["ip", "netns", "exec", ns, "openssl", "s_server", "-quiet", "-accept", "443",
-                              "-cert", cert, "-key", key, "-www"], stdout=log, stderr=subprocess.STDOUT)
-        self.member_pids["tls%d" % i] = p
+        log = open(os.path.join(self.tmp, "%s-tls%d.log" % (ns, port)), "a")
+        p = subprocess.Popen(["ip", "netns", "exec", ns, "openssl", "s_server", "-quiet", "-accept", str(port),
+                              "-cert", cert, "-key", key, "-www"] + list(extra),
+                             stdout=log, stderr=subprocess.STDOUT)
+        self.member_pids["tls%d-%d" % (i, port)] = p
         deadline = time.time() + 10
         while time.time() < deadline:
             if run(["ip", "netns", "exec", ns, "python3", "-c",
-                    "import socket; socket.create_connection(('%s', 443), 1)" % addr], check_rc=False).returncode == 0:
+                    "import socket; socket.create_connection(('%s', %d), 1)" % (addr, port)],
+                   check_rc=False).returncode == 0:
                 return addr
             time.sleep(0.1)
         raise RuntimeError("TLS member server %d did not start" % i)
@@ -292,33 +298,43 @@ def curl_from(ns, address, port=80):
     return r.returncode, r.stdout.strip()
 
 
-def curl_https(host, address, port=443, cacert=None):
+def curl_https(host, address, port=443, cacert=None, cert=None, key=None):
     """(curl exit code, body) of https://HOST:PORT/ sent to ADDRESS (SNI = HOST), verified
-    against CACERT."""
+    against CACERT; with CERT and KEY as the client certificate."""
+    client = ["--cert", cert, "--key", key] if cert else []
     r = run(["curl", "-sS", "--connect-timeout", "2", "-m", "5", "--cacert", cacert, "--resolve",
-             "%s:%d:%s" % (host, port, address), "https://%s:%d/" % (host, port)], check_rc=False)
+             "%s:%d:%s" % (host, port, address)] + client + ["https://%s:%d/" % (host, port)], check_rc=False)
     return r.returncode, (r.stdout if r.returncode == 0 else r.stderr).strip()
 
 
 def make_pki(directory):
-    """A CA for the listener certificates (www.e2e.example, api.e2e.example) and another
-    for the TLS member's server certificate, made with the openssl CLI."""
+    """A CA for the listener certificates (www.e2e.example, api.e2e.example), another
+    for the TLS member's server certificate, and a client CA with two client
+    certificates ("client", and "revoked", which its CRL client-ca.crl revokes), made
+    with the openssl CLI."""
     os.makedirs(directory)
 
     def sh(cmd):
         run(["sh", "-c", "cd %s && %s" % (directory, cmd)])
     ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-    for ca in ("ca", "member-ca"):
+    for ca in ("ca", "member-ca", "client-ca"):
         sh("openssl req -x509 %s -keyout %s.key -out %s.pem -days 2 -subj /CN=e2e-%s "
            "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign"
            % (ec, ca, ca, ca))
     for name, ca, san in (("www", "ca", "DNS:www.e2e.example"), ("api", "ca", "DNS:api.e2e.example"),
-                          ("member", "member-ca", "IP:203.0.113.189")):
+                          ("member", "member-ca", "IP:203.0.113.189"),
+                          ("client", "client-ca", "DNS:client.e2e.example"),
+                          ("revoked", "client-ca", "DNS:revoked.e2e.example")):
         sh("openssl req %s -keyout %s.key -out %s.csr -subj /CN=%s" % (ec, name, name, name))
         with open(os.path.join(directory, name + ".ext"), "w") as f:
             f.write("subjectAltName=%s\n" % san)
         sh("openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key -CAcreateserial -out %s.pem -days 2 "
            "-extfile %s.ext" % (name, ca, ca, name, name))
+    with open(os.path.join(directory, "ca.cnf"), "w") as f:
+        f.write("[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\ndefault_md=sha256\ndefault_crl_days=2\n")
+    open(os.path.join(directory, "index.txt"), "w").close()
+    sh("openssl ca -config ca.cnf -keyfile client-ca.key -cert client-ca.pem -revoke revoked.pem")
+    sh("openssl ca -config ca.cnf -keyfile client-ca.key -cert client-ca.pem -gencrl -out client-ca.crl")
     return lambda name: os.path.join(directory, name)
 
 
@@ -525,6 +541,72 @@ def scenario(env):
     check("a member whose certificate the pool's CA did not sign is not reached", status != 200 and
           "s_server" not in body, "%s %s" % (status, body[:200]))
 
+    # Client authentication on a TERMINATED_HTTPS listener: MANDATORY with a client CA
+    # and its CRL; curl with a good, without any, and with a revoked client certificate.
+    client_ca_ref = env.store_certificate("--ca", pki("client-ca.pem"))
+    client_crl_ref = env.store_certificate("--ca", pki("client-ca.crl"))
+    mtls = env.cli("listener", "create", lb_id, "--name", "mtls", "--protocol", "TERMINATED_HTTPS",
+                   "--protocol-port", "8443", "--default-tls-container-ref", www_ref,
+                   "--client-authentication", "MANDATORY", "--client-ca-tls-container-ref", client_ca_ref,
+                   "--client-crl-container-ref", client_crl_ref, "-f", "json")
+    env.wait_active(lb_id)
+    check("the MANDATORY listener is ACTIVE with its client CA and CRL",
+          mtls["client_authentication"] == "MANDATORY" and
+          env.rest("GET", "/lbaas/listeners/" + mtls["id"])["listener"]["provisioning_status"] == "ACTIVE",
+          str(mtls))
+    mpool = env.cli("pool", "create", "--name", "behind-mtls", "--protocol", "HTTP", "--lb-algorithm",
+                    "ROUND_ROBIN", "--listener", mtls["id"], "-f", "json")
+    env.wait_active(lb_id)
+    env.cli("member", "create", "--address", addrs[1], "--protocol-port", "80", "--subnet-id", env.mem_net,
+            mpool["id"], "-f", "json")
+    env.wait_active(lb_id)
+    rc, body = curl_https("www.e2e.example", vip, 8443, cacert=pki("ca.pem"), cert=pki("client.pem"),
+                          key=pki("client.key"))
+    check("client_authentication MANDATORY: a client certificate of the client CA is served",
+          rc == 0 and "member=m2" in body, "%d %s" % (rc, body))
+    rc, body = curl_https("www.e2e.example", vip, 8443, cacert=pki("ca.pem"))
+    check("client_authentication MANDATORY: a client without a certificate is refused",
+          rc != 0 and "member=" not in body, "%d %s" % (rc, body))
+    rc, body = curl_https("www.e2e.example", vip, 8443, cacert=pki("ca.pem"), cert=pki("revoked.pem"),
+                          key=pki("revoked.key"))
+    check("client_authentication MANDATORY: a certificate the CRL revokes is refused",
+          rc != 0 and "member=" not in body, "%d %s" % (rc, body))
+    rc, body = curl_https("www.e2e.example", vip, 8443, cacert=pki("ca.pem"), cert=pki("member.pem"),
+                          key=pki("member.key"))
+    check("client_authentication MANDATORY: a certificate of another CA is refused",
+          rc != 0 and "member=" not in body, "%d %s" % (rc, body))
+
+    # A pool presenting a client certificate (tls_container_ref) to a member that
+    # requires one (openssl s_server -Verify): refused without it, served with it.
+    client_ref = env.store_certificate("--cert", pki("client.pem"), "--key", pki("client.key"))
+    env.start_tls_member(1, pki("member.pem"), pki("member.key"), port=8443,
+                         extra=["-Verify", "1", "-CAfile", pki("client-ca.pem")])
+    creenc = env.cli("listener", "create", "--name", "reencrypt-client", "--protocol", "HTTP", "--protocol-port",
+                     "83", lb_id, "-f", "json")
+    env.wait_active(lb_id)
+    cpool = env.cli("pool", "create", "--name", "client-cert", "--protocol", "HTTP", "--lb-algorithm",
+                    "ROUND_ROBIN", "--listener", creenc["id"], "--enable-tls", "--ca-tls-container-ref",
+                    member_ca_ref, "-f", "json")
+    env.wait_active(lb_id)
+    env.cli("member", "create", "--address", addrs[0], "--protocol-port", "8443", "--subnet-id", env.mem_net,
+            cpool["id"], "-f", "json")
+    env.wait_active(lb_id)
+    try:
+        status, body = http_get(vip, 83)
+    except (OSError, IndexError, ValueError) as e:
+        status, body = 0, repr(e)
+    check("a member requiring a client certificate is not reached by a pool without one",
+          status != 200 and "s_server" not in body, "%s %s" % (status, body[:200]))
+    env.cli("pool", "set", "--tls-container-ref", client_ref, cpool["id"])
+    env.wait_active(lb_id)
+    status, body = http_get(vip, 83)
+    check("a pool with tls_container_ref presents the client certificate the member requires",
+          status == 200 and "s_server" in body, "%s %s" % (status, body[:200]))
+    # Gone again, so the certificate files counted below are the HTTPS listener's and pool's.
+    for kind, obj in (("pool", cpool), ("listener", creenc), ("pool", mpool), ("listener", mtls)):
+        env.cli(kind, "delete", obj["id"])
+        env.wait_active(lb_id)
+
     # Member changes change the traffic.
     env.cli("member", "set", "--disable", pool["id"], members[0]["id"])
     env.wait_active(lb_id)
@@ -545,6 +627,37 @@ def scenario(env):
     TIMINGS["batch_update_to_active_s"] = time.time() - t0
     seen = spread(vip, count=12)
     check("batch update replaces the members", set(seen) == {"m2", "m3"}, str(seen))
+
+    # A member on a second member subnet: the amphora gets an interface there, and
+    # loses it when the subnet's last member goes (Octavia's HandleNetworkDeltas).
+    addr4 = env.start_member(4, bridge="mem1", addr="203.0.113.62")
+    amp_ns = env.rest("GET", "/octavia/amphorae?loadbalancer_id=" + lb_id)["amphorae"][0]["compute_id"]
+
+    def on_second_subnet():
+        """The amphora's addresses in 203.0.113.0/26 and its veths on the mem1 bridge."""
+        found = []
+        for link in json.loads(run(["ip", "-n", amp_ns, "-j", "addr"]).stdout):
+            for a in link.get("addr_info", []):
+                parts = a["local"].split(".")
+                if a["local"].startswith("203.0.113.") and int(parts[3]) < 64:
+                    found.append("%s %s" % (link["ifname"], a["local"]))
+        ports = json.loads(run(["ip", "-j", "link", "show", "master", env.prefix + "-mem1"]).stdout or "[]")
+        found += ["bridge port " + l["ifname"] for l in ports if l["ifname"] != "%sm4h" % env.prefix]
+        return found
+    check("the amphora has no interface on the second member subnet before a member is there",
+          not on_second_subnet(), str(on_second_subnet()))
+    m4 = env.cli("member", "create", "--name", "m4", "--address", addr4, "--protocol-port", "80", "--subnet-id",
+                 env.mem_net2, pool["id"], "-f", "json")
+    env.wait_active(lb_id)
+    seen = spread(vip, count=15)
+    check("a member on a second subnet plugs the amphora into it and gets traffic",
+          len(on_second_subnet()) == 2 and set(seen) == {"m2", "m3", "m4"}, "%s %s" % (on_second_subnet(), seen))
+    env.cli("member", "delete", pool["id"], m4["id"])
+    env.wait_active(lb_id)
+    check("deleting the last member of a subnet unplugs the amphora from it (no interface, no bridge port)",
+          not on_second_subnet(), str(on_second_subnet()))
+    seen = spread(vip, count=12)
+    check("the remaining members still get the traffic after the unplug", set(seen) == {"m2", "m3"}, str(seen))
 
     # A stopped member turns ERROR and is avoided, then comes back.
     env.stop_member(3)

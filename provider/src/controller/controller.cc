@@ -6,12 +6,14 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include <rapidjson/document.h>
 
 #include "amphora/agent_client.h"
 #include "amphora/pki.h"
 #include "certs/placement.h"
+#include "controller/amphora_client.h"
 #include "banyan/common/digest.h"
 #include "banyan/common/ids.h"
 #include "banyan/common/logging.h"
@@ -72,11 +74,20 @@ struct Controller::Impl {
   store::Store& store;
   drivers::ComputeDriver& compute;
   drivers::NetworkDriver& network;
-  amphora::AgentClient& agent;
+  AmphoraClient& agent;
   amphora::Pki& pki;
   ControllerOptions opt;
   Sleeper& sleeper;
   std::mutex spare_mu;  // one spare-pool fill at a time in this process
+  std::unique_ptr<AmphoraClient> owned_agent;  // the AgentClient adapter, when given one
+
+  // Fetched certificates by (project, reference, TLS bundle or PEM secret).
+  struct CachedFile {
+    certs::PlacedFile file;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::mutex cert_cache_mu;
+  std::map<std::tuple<std::string, std::string, bool>, CachedFile> cert_cache;
 
   using Steps = std::vector<std::unique_ptr<Step>>;
 
@@ -436,33 +447,53 @@ struct Controller::Impl {
     return {};
   }
 
+  // The member subnets the load balancer's amphorae need: those of its members that
+  // stay (not PENDING_DELETE: a deleted member, or one of a deleted pool), except the
+  // VIP's, which every amphora has anyway (Octavia's CalculateAmphoraDelta).
+  Result<std::set<std::string>> wantedMemberSubnets(const Obj& lb) {
+    std::set<std::string> subnets;
+    auto r = store.read([&](store::Transaction& tx) -> Result<void> {
+      store::Query q;
+      q.kind = "member";
+      q.load_balancer_id = lb.id();
+      auto members = loadObjs(tx, q);
+      if (!members) return members.error();
+      for (const auto& m : *members) {
+        std::string s = m.str("subnet_id");
+        if (!s.empty() && s != lb.str("vip_subnet_id") && m.str("provisioning_status") != "PENDING_DELETE")
+          subnets.insert(s);
+      }
+      return {};
+    });
+    if (!r) return r.error();
+    return subnets;
+  }
+
+  Result<void> savePluggedSubnets(const std::string& amphora_id, const std::set<std::string>& subnets) {
+    return updateAmphora(amphora_id, [&](Obj& o) {
+      rapidjson::Value list(rapidjson::kArrayType);
+      for (const auto& s : subnets)
+        list.PushBack(rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), o.doc.GetAllocator()),
+                      o.doc.GetAllocator());
+      o.doc.RemoveMember("plugged_subnets");
+      o.doc.AddMember("plugged_subnets", list, o.doc.GetAllocator());
+    });
+  }
+
   // Plugs every member subnet of the load balancer into every amphora (Octavia plugs a
   // member's subnet when the member names one).
   Result<void> plugMemberNetworks(const std::string& lb_id) {
     auto lb = loadLb(lb_id);
     if (!lb) return lb.error();
-    std::set<std::string> subnets;
-    auto r = store.read([&](store::Transaction& tx) -> Result<void> {
-      store::Query q;
-      q.kind = "member";
-      q.load_balancer_id = lb_id;
-      auto members = loadObjs(tx, q);
-      if (!members) return members.error();
-      for (const auto& m : *members) {
-        std::string s = m.str("subnet_id");
-        if (!s.empty() && s != lb->str("vip_subnet_id") && m.str("provisioning_status") != "PENDING_DELETE")
-          subnets.insert(s);
-      }
-      return {};
-    });
-    if (!r) return r;
-    if (subnets.empty()) return {};
+    auto subnets = wantedMemberSubnets(*lb);
+    if (!subnets) return subnets.error();
+    if (subnets->empty()) return {};
     auto amps = loadAmphorae(lb_id);
     if (!amps) return amps.error();
     for (const auto& a : *amps) {
       auto done_list = a.strings("plugged_subnets");
       std::set<std::string> done(done_list.begin(), done_list.end());
-      for (const auto& subnet : subnets) {
+      for (const auto& subnet : *subnets) {
         if (done.count(subnet)) continue;
         auto iface = network.plugNetwork(a.str("compute_id"), subnet);
         if (!iface) return iface.error();
@@ -473,18 +504,45 @@ struct Controller::Impl {
         auto name = agent.plugNetwork(endpoint(a), plug);
         if (!name) return name.error();
         done.insert(subnet);
-        auto ok = updateAmphora(a.id(), [&](Obj& o) {
-          rapidjson::Value list(rapidjson::kArrayType);
-          for (const auto& s : done)
-            list.PushBack(rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), o.doc.GetAllocator()),
-                          o.doc.GetAllocator());
-          o.doc.RemoveMember("plugged_subnets");
-          o.doc.AddMember("plugged_subnets", list, o.doc.GetAllocator());
-        });
-        if (!ok) return ok;
+        if (auto ok = savePluggedSubnets(a.id(), done); !ok) return ok;
         LB_INFO("member network plugged amp=%s subnet=%s interface=%s address=%s", a.id().c_str(),
                 subnet.c_str(), name->c_str(), iface->address.c_str());
       }
+    }
+    return {};
+  }
+
+  // Unplugs the member subnets no member needs any more (Octavia's HandleNetworkDeltas
+  // after a member change: delete_nics). Runs after the config push, so the proxy has
+  // stopped using the departing members before their network goes. As in Octavia, a
+  // failed unplug is logged, not fatal: the member change itself succeeded; the subnet
+  // stays recorded and the next member job tries again.
+  Result<void> unplugUnusedMemberNetworks(const std::string& lb_id) {
+    auto lb = loadLb(lb_id);
+    if (!lb) return lb.error();
+    auto wanted = wantedMemberSubnets(*lb);
+    if (!wanted) return wanted.error();
+    auto amps = loadAmphorae(lb_id);
+    if (!amps) return amps.error();
+    for (const auto& a : *amps) {
+      auto list = a.strings("plugged_subnets");
+      std::set<std::string> plugged(list.begin(), list.end());
+      std::set<std::string> keep;
+      for (const auto& subnet : plugged) {
+        if (wanted->count(subnet)) {
+          keep.insert(subnet);
+          continue;
+        }
+        if (auto ok = network.unplugNetwork(a.str("compute_id"), subnet); !ok) {
+          LB_WARN("member network not unplugged amp=%s subnet=%s error=%s", a.id().c_str(), subnet.c_str(),
+                  ok.error().message.c_str());
+          keep.insert(subnet);
+          continue;
+        }
+        LB_INFO("member network unplugged amp=%s subnet=%s", a.id().c_str(), subnet.c_str());
+      }
+      if (keep.size() == plugged.size()) continue;
+      if (auto ok = savePluggedSubnets(a.id(), keep); !ok) return ok;
     }
     return {};
   }
@@ -553,7 +611,38 @@ struct Controller::Impl {
       return makeError(ErrorCode::kInvalidArgument,
                        "the load balancer uses certificates but no certificate manager is configured", lb.id());
     certs::RequestContext rc{lb.rec.project_id, ""};
-    auto placed = certs::fetchForPlacement(*opt.cert_manager, rc, needs->tls_bundles, needs->pem_secrets);
+    // What the cache holds is not fetched again; the rest is, and then cached.
+    certs::Placement cached;
+    std::set<std::string> tls_missing = needs->tls_bundles, pem_missing = needs->pem_secrets;
+    const bool caching = opt.certificate_cache_ttl.count() > 0;
+    const auto now = caching ? (opt.clock ? opt.clock() : std::chrono::steady_clock::now())
+                             : std::chrono::steady_clock::time_point{};
+    if (caching) {
+      std::lock_guard<std::mutex> lock(cert_cache_mu);
+      std::erase_if(cert_cache, [&](const auto& entry) { return entry.second.expires <= now; });
+      for (auto* missing : {&tls_missing, &pem_missing}) {
+        const bool tls = missing == &tls_missing;
+        for (auto it = missing->begin(); it != missing->end();) {
+          auto hit = cert_cache.find({lb.rec.project_id, *it, tls});
+          if (hit == cert_cache.end()) {
+            ++it;
+            continue;
+          }
+          cached.by_ref[*it] = hit->second.file;
+          it = missing->erase(it);
+        }
+      }
+      if (tls_missing.empty() && pem_missing.empty()) return cached;
+    }
+    auto placed = certs::fetchForPlacement(*opt.cert_manager, rc, tls_missing, pem_missing);
+    if (placed && caching) {
+      std::lock_guard<std::mutex> lock(cert_cache_mu);
+      for (const auto& [ref, file] : placed->by_ref) {
+        cert_cache[{lb.rec.project_id, ref, tls_missing.count(ref) > 0}] =
+            CachedFile{file, now + opt.certificate_cache_ttl};
+      }
+      for (auto& [ref, file] : cached.by_ref) placed->by_ref[ref] = std::move(file);
+    }
     if (!placed) {
       // kUnavailable (Barbican down) is retried by the flow; a reference that names
       // nothing (deleted since the API checked it) or nothing usable fails the job.
@@ -568,7 +657,7 @@ struct Controller::Impl {
   // and returns reference -> the path the agent stored each file at.
   Result<std::map<std::string, std::string>> placeCertificates(
       const Obj& amp, const certs::Placement& placement,
-      const std::map<std::string, amphora::AgentClient::StoredCertificate>& stored) {
+      const std::map<std::string, AmphoraClient::StoredCertificate>& stored) {
     std::map<std::string, std::string> paths;
     for (const auto& [ref, file] : placement.by_ref) {
       auto have = stored.find(file.name);
@@ -588,7 +677,7 @@ struct Controller::Impl {
   // After a successful push: files this controller placed ("tls-"/"pem-" names) that
   // the running document no longer names. A failure only leaves a stale file.
   void removeUnusedCertificates(const Obj& amp, const certs::Placement& placement,
-                                const std::map<std::string, amphora::AgentClient::StoredCertificate>& stored) {
+                                const std::map<std::string, AmphoraClient::StoredCertificate>& stored) {
     std::set<std::string> used;
     for (const auto& [ref, file] : placement.by_ref) used.insert(file.name);
     for (const auto& [name, info] : stored) {
@@ -634,7 +723,7 @@ struct Controller::Impl {
       if (!only_amphora.empty() && a.id() != only_amphora) continue;
       // What this amphora has, so unchanged files are not sent again and unused ones
       // can go after the push.
-      std::map<std::string, amphora::AgentClient::StoredCertificate> stored;
+      std::map<std::string, AmphoraClient::StoredCertificate> stored;
       auto pushed = [&]() -> Result<amphora::PutConfigResult> {
         auto listed = agent.listCertificates(endpoint(a));
         if (listed) {
@@ -749,10 +838,15 @@ struct Controller::Impl {
     } else if (kind.rfind("listener.", 0) == 0 || kind.rfind("pool.", 0) == 0 || kind.rfind("member.", 0) == 0 ||
                kind.rfind("healthmonitor.", 0) == 0 || kind.rfind("l7policy.", 0) == 0 ||
                kind.rfind("l7rule.", 0) == 0 || kind == "loadbalancer.update") {
-      if (kind.rfind("member.", 0) == 0)
+      const bool members_change = kind.rfind("member.", 0) == 0 || kind.rfind("pool.", 0) == 0;
+      if (members_change)
         steps.push_back(
             makeStep("plug-member-networks", [this, lb_id](FlowState&) { return plugMemberNetworks(lb_id); }));
       steps.push_back(makeStep("push-config", [this, lb_id](FlowState&) { return pushConfig(lb_id); }));
+      // A pool delete takes its members with it.
+      if (members_change)
+        steps.push_back(makeStep("unplug-member-networks",
+                                 [this, lb_id](FlowState&) { return unplugUnusedMemberNetworks(lb_id); }));
     } else {
       return makeError(ErrorCode::kInvalidArgument, "unknown job kind " + kind);
     }
@@ -957,8 +1051,16 @@ std::string agentConfigText(const ControllerOptions& opt, const std::string& amp
 }
 
 Controller::Controller(store::Store& store, drivers::ComputeDriver& compute, drivers::NetworkDriver& network,
-                       amphora::AgentClient& agent, amphora::Pki& pki, ControllerOptions options, Sleeper& sleeper)
-    : impl_(new Impl{store, compute, network, agent, pki, std::move(options), sleeper, {}}) {}
+                       amphora::AgentClient& agent, amphora::Pki& pki, ControllerOptions options, Sleeper& sleeper) {
+  auto adapter = makeAgentAmphoraClient(agent);
+  AmphoraClient& seam = *adapter;
+  impl_.reset(
+      new Impl{store, compute, network, seam, pki, std::move(options), sleeper, {}, std::move(adapter), {}, {}});
+}
+
+Controller::Controller(store::Store& store, drivers::ComputeDriver& compute, drivers::NetworkDriver& network,
+                       AmphoraClient& agent, amphora::Pki& pki, ControllerOptions options, Sleeper& sleeper)
+    : impl_(new Impl{store, compute, network, agent, pki, std::move(options), sleeper, {}, nullptr, {}, {}}) {}
 
 Controller::~Controller() = default;
 

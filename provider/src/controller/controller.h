@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,8 @@ class NetworkDriver;
 
 namespace banyan::provider::controller {
 
+class AmphoraClient;
+
 struct ControllerOptions {
   std::string loadbalancer_topology = "SINGLE";  // [controller_worker]; a flavor may override
   uint16_t agent_port = 9443;                    // [haproxy_amphora] bind_port
@@ -55,6 +58,14 @@ struct ControllerOptions {
   // push places them on every amphora first. Null: a load balancer that uses any fails
   // its push ("no certificate manager").
   std::shared_ptr<certs::CertManager> cert_manager;
+  // How long a fetched certificate is reused, per (project, reference), before the
+  // cert manager is asked again; 0 turns the cache off. Barbican secrets never change
+  // once stored (a new certificate is a new reference), so every push of a load balancer
+  // would otherwise re-read each of them; a local_cert_manager file replaced in place
+  // is seen once its entry expires. A reference that vanished is also noticed only then.
+  std::chrono::seconds certificate_cache_ttl{0};
+  // The cache's clock; null: std::chrono::steady_clock. Tests pass a manual one.
+  std::function<std::chrono::steady_clock::time_point()> clock;
   RetryPolicy retry;
 };
 
@@ -70,6 +81,10 @@ class Controller {
   Controller(store::Store& store, drivers::ComputeDriver& compute, drivers::NetworkDriver& network,
              amphora::AgentClient& agent, amphora::Pki& pki, ControllerOptions options,
              Sleeper& sleeper = realSleeper());
+  // The same through the agent seam (controller/amphora_client.h); AGENT must outlive
+  // the controller. Unit tests pass a fake.
+  Controller(store::Store& store, drivers::ComputeDriver& compute, drivers::NetworkDriver& network,
+             AmphoraClient& agent, amphora::Pki& pki, ControllerOptions options, Sleeper& sleeper = realSleeper());
   ~Controller();
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;

@@ -28,6 +28,7 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -612,6 +613,83 @@ TEST_F(NetnsDrivers, AMemberHostOnAPluggedMemberNetworkIsReachableFromTheAmphora
   EXPECT_NE(after->exit_code, 0) << "still reachable after unplug";
   EXPECT_TRUE(network_->pluggedInterfaces(amp.compute_id)->empty());
   stopProcess(server, 500ms);
+}
+
+// ifname -> its addresses (not link-local), as `ip -j addr` shows them inside namespace NS.
+std::map<std::string, std::set<std::string>> namespaceAddresses(const std::string& ns) {
+  std::map<std::string, std::set<std::string>> out;
+  rapidjson::Document doc;
+  std::string text = run({"ip", "-n", ns, "-j", "addr"});
+  doc.Parse(text.c_str());
+  if (!doc.IsArray()) return out;
+  for (const auto& l : doc.GetArray()) {
+    auto& addrs = out[l["ifname"].GetString()];
+    if (!l.HasMember("addr_info")) continue;
+    for (const auto& a : l["addr_info"].GetArray()) {
+      // IPv6 link-local addresses come with every interface; the driver's are global.
+      if (a.HasMember("scope") && std::string(a["scope"].GetString()) == "link") continue;
+      addrs.insert(a["local"].GetString());
+    }
+  }
+  return out;
+}
+
+// Names of the links enslaved to BRIDGE in the (test's) host namespace.
+std::set<std::string> bridgePorts(const std::string& bridge) {
+  std::set<std::string> out;
+  rapidjson::Document doc;
+  std::string text = run({"ip", "-j", "link", "show", "master", bridge});
+  doc.Parse(text.c_str());
+  if (doc.IsArray()) {
+    for (const auto& l : doc.GetArray()) out.insert(l["ifname"].GetString());
+  }
+  return out;
+}
+
+// What the controller does when the last member of a subnet goes (Octavia's
+// HandleNetworkDeltas -> unplug_network): the amphora loses that interface and its
+// address, its veth leaves the bridge, and its other networks are untouched.
+TEST_F(NetnsDrivers, UnpluggingOneMemberNetworkRemovesOnlyThatInterfaceAndFreesItsAddress) {
+  const std::string second_net = "0f0f0f0f-0000-4000-8000-203000113192";
+  const std::string second_bridge = testPrefix() + "-m2";
+  options_.member_networks.push_back(second_net + ":" + second_bridge + ":203.0.113.192/27");
+  makeDrivers();
+  Instance amp = buildActive("amp-unplug");
+  ASSERT_FALSE(amp.compute_id.empty());
+  auto vip = network_->allocateVip("lb-unplug", kVipNet, "");
+  ASSERT_TRUE(vip.ok()) << vip.error().message;
+  auto on_vip = network_->plugVip(amp.compute_id, *vip);
+  ASSERT_TRUE(on_vip.ok()) << on_vip.error().message;
+  auto first = network_->plugNetwork(amp.compute_id, kMemberNet);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  auto second = network_->plugNetwork(amp.compute_id, second_net);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  auto before = namespaceAddresses(amp.compute_id);
+  ASSERT_EQ(before[second->interface], std::set<std::string>{second->address});
+  ASSERT_EQ(bridgePorts(second_bridge).size(), 1u);
+
+  ASSERT_TRUE(network_->unplugNetwork(amp.compute_id, second_net).ok());
+  auto after = namespaceAddresses(amp.compute_id);
+  EXPECT_EQ(after.count(second->interface), 0u) << run({"ip", "-n", amp.compute_id, "addr"});
+  for (const auto& [ifname, addrs] : after) EXPECT_EQ(addrs.count(second->address), 0u) << ifname;
+  EXPECT_TRUE(bridgePorts(second_bridge).empty());
+  // The VIP and the other member network stay as they were.
+  EXPECT_EQ(after[on_vip->interface], before[on_vip->interface]);
+  EXPECT_EQ(after[first->interface], std::set<std::string>{first->address});
+  auto left = network_->pluggedInterfaces(amp.compute_id);
+  ASSERT_TRUE(left.ok());
+  std::set<std::string> subnets;
+  for (const auto& i : *left) subnets.insert(i.subnet_id);
+  EXPECT_EQ(subnets, (std::set<std::string>{kVipNet, kMemberNet}));
+  auto ports = network_->listPorts();
+  ASSERT_TRUE(ports.ok());
+  for (const auto& p : *ports) EXPECT_NE(p.address, second->address);
+  // Unplugging what is gone succeeds; plugging again gives the network back.
+  EXPECT_TRUE(network_->unplugNetwork(amp.compute_id, second_net).ok());
+  auto again = network_->plugNetwork(amp.compute_id, second_net);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(namespaceAddresses(amp.compute_id)[again->interface], std::set<std::string>{again->address});
+  EXPECT_EQ(bridgePorts(second_bridge).size(), 1u);
 }
 
 TEST_F(NetnsDrivers, StateSurvivesADriverRestartAndCleanupAllLeavesNothing) {
