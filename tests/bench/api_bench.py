@@ -4,6 +4,7 @@
     api_bench.py [--provider BIN] [--backend sqlite|postgres|both] [--driver serial|python|wrk|both|all]
                  [--lbs 1000] [--members-per-lb 10] [--projects 10] [--clients 50]
                  [--duration 10] [--max-requests 30000] [--json OUT] [--phases a,b,...]
+                 [--compare-provider OLD_BIN] [--api-settings KEY=VALUE,...]...
 
 For each backend it starts its own `banyan-provider api` on 127.0.0.1 (noauth, the
 noop_driver as default provider so every change is ACTIVE when the answer comes back;
@@ -35,7 +36,14 @@ wrk (C, epoll, 2 threads) with a Lua script that picks the same random paths; it
 the read phases only. Both share the machine's cores with the server: on a small box
 the load generator's own CPU time shows up as latency.
 
-Prints a table (count, non-2xx, req/s, p50/p90/p99/max in ms per request kind) and one
+Variants: after one population the provider is restarted for each of them and every
+phase runs again on the same data: first --compare-provider (another build, e.g. of
+the previous commit, with its defaults), then --provider once per --api-settings (extra
+[api_settings] lines, e.g. page_in_store=false for the in-memory paging). Before/after numbers then share the data and the machine's load of
+the same minutes.
+
+Prints a table (count, non-2xx, req/s, p50/p90/p99/max in ms, load average per request
+kind) and one
 JSON document (also written to --json). Only 127.0.0.1 is contacted. Every loop is
 bounded in count and time; every process the script starts is stopped by PID, even on
 failure.
@@ -177,13 +185,16 @@ class Provider:
         self.database_url = database_url
         self.proc = None
 
-    def start(self):
+    def start(self, api_settings=()):
         conf = os.path.join(self.dir, "provider.conf")
         with open(conf, "w") as f:
             f.write("[DEFAULT]\nstate_dir = %s\n\n" % self.dir)
             f.write("[api_settings]\nbind_host = 127.0.0.1\nbind_port = %d\nauth_strategy = noauth\n"
                     "enabled_provider_drivers = noop_driver:The no-op driver.\n"
-                    "default_provider_driver = noop_driver\n\n" % self.port)
+                    "default_provider_driver = noop_driver\n" % self.port)
+            for line in api_settings:
+                f.write(line + "\n")
+            f.write("\n")
             f.write("[database]\nconnection = %s\n" % self.database_url)
         self.log = open(os.path.join(self.dir, "provider.log"), "w")
         self.proc = subprocess.Popen([self.binary, "--config-file", conf, "api"],
@@ -540,25 +551,44 @@ def bench_backend(args, backend, tmp):
         out["members"] = sum(len(o["members"]) for o in objs)
         log("%s: populated %d load balancers, %d members in %.1f s" % (backend, out["load_balancers"],
                                                                        out["members"], out["populate_s"]))
-        out["phases"] = {}
-        for phase in args.phases:
-            for driver in args.drivers:
-                if driver == "wrk" and phase not in READ_PHASES:
-                    continue
-                provider.wait_idle()
-                t0 = time.time()
-                if driver == "wrk":
-                    res = run_wrk_phase(provider.port, phase, objs, projects, args.clients, args.duration, tmp)
-                elif driver == "serial":
-                    # One client, one request at a time: the service time without queueing.
-                    res = run_python_phase(provider.port, phase, objs, projects, 1, args.duration,
-                                           args.serial_requests)
-                else:
-                    res = run_python_phase(provider.port, phase, objs, projects, args.clients, args.duration,
-                                           args.max_requests)
-                out["phases"].setdefault(phase, {})[driver] = res
-                log("%s %s via %s: %.1f s" % (backend, phase, driver, time.time() - t0))
-                print_table(backend, phase, driver, res)
+        # Variants run one after the other on the same populated database: the provider
+        # is restarted with each binary (--compare-provider) and thread pool size
+        # (--http-threads), so before/after numbers share data and machine load.
+        variants = [(args.provider, v) for v in args.api_settings]
+        if args.compare_provider:
+            variants = [(args.compare_provider, [])] + variants  # its defaults
+        for i, (binary, settings) in enumerate(variants):
+            label = variant_label(binary, settings)
+            if len(variants) > 1 or settings or binary != args.provider:
+                provider.stop()
+                provider.binary = binary
+                provider.start(settings)
+            phases = {}
+            if len(variants) > 1:
+                out.setdefault("variants", {})[label] = {"provider": binary, "api_settings": settings,
+                                                         "load_before": os.getloadavg()[0], "phases": phases}
+                log("%s: variant %s" % (backend, label))
+            else:
+                out["phases"] = phases
+            for phase in args.phases:
+                for driver in args.drivers:
+                    if driver == "wrk" and phase not in READ_PHASES:
+                        continue
+                    provider.wait_idle()
+                    t0 = time.time()
+                    if driver == "wrk":
+                        res = run_wrk_phase(provider.port, phase, objs, projects, args.clients, args.duration, tmp)
+                    elif driver == "serial":
+                        # One client, one request at a time: the service time without queueing.
+                        res = run_python_phase(provider.port, phase, objs, projects, 1, args.duration,
+                                               args.serial_requests)
+                    else:
+                        res = run_python_phase(provider.port, phase, objs, projects, args.clients, args.duration,
+                                               args.max_requests)
+                    res = {k: dict(v, load=round(os.getloadavg()[0], 1)) for k, v in res.items()}
+                    phases.setdefault(phase, {})[driver] = res
+                    log("%s %s via %s: %.1f s" % (backend, phase, driver, time.time() - t0))
+                    print_table(backend if len(variants) == 1 else backend[:3] + ":" + label, phase, driver, res)
         out["provider_rss_kib"] = provider.rss_kib()
         out["load_after"] = os.getloadavg()[0]
     finally:
@@ -569,12 +599,19 @@ def bench_backend(args, backend, tmp):
     return out
 
 
+def variant_label(binary, settings):
+    """The build directory of a binary (build-foo/provider/src/app/...) and its settings."""
+    parts = os.path.abspath(binary).split(os.sep)
+    build = next((p for p in reversed(parts) if p.startswith("build")), os.path.basename(binary))
+    return build + ("/" + ",".join(settings) if settings else "")
+
+
 def print_table(backend, phase, driver, res):
     for kind, r in res.items():
         bad = ",".join("%s:%s" % kv for kv in r["non_2xx"].items()) or "-"
-        print("%-8s %-16s %-6s %-16s %7d %8.1f %8.2f %8.2f %8.2f %9.2f  %s" % (
+        print("%-8s %-16s %-6s %-16s %7d %8.1f %8.2f %8.2f %8.2f %9.2f %5s  %s" % (
             backend, phase, driver, kind, r["count"], r["rps"], r["p50_ms"], r["p90_ms"], r["p99_ms"],
-            r["max_ms"], bad), flush=True)
+            r["max_ms"], r.get("load", "-"), bad), flush=True)
 
 
 def default_provider():
@@ -589,8 +626,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--provider", default=default_provider())
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    ap.add_argument("--driver", choices=["serial", "python", "wrk", "both", "all"], default="all",
-                    help="both: python and wrk; all: also 'serial' (one client, --serial-requests)")
+    ap.add_argument("--driver", default="all",
+                    help="serial, python, wrk, or several comma-separated (serial,wrk); both: python and "
+                         "wrk; all: also 'serial' (one client, --serial-requests)")
     ap.add_argument("--serial-requests", type=int, default=300)
     ap.add_argument("--lbs", type=int, default=1000)
     ap.add_argument("--members-per-lb", type=int, default=10)
@@ -599,13 +637,30 @@ def main():
     ap.add_argument("--duration", type=int, default=10, help="seconds per phase (at most)")
     ap.add_argument("--max-requests", type=int, default=30000, help="requests per phase (at most)")
     ap.add_argument("--phases", default=",".join(ALL_PHASES))
+    ap.add_argument("--api-settings", action="append", default=None, metavar="KEY=VALUE,...",
+                    help="a variant: extra [api_settings] lines for --provider, e.g. "
+                         "'page_in_store=false'; repeat for several variants, each run in turn on the same "
+                         "data ('' is the defaults)")
+    ap.add_argument("--compare-provider",
+                    help="another banyan-provider binary (e.g. a build of the previous commit), run first on "
+                         "the same data: before/after under the same machine load")
     ap.add_argument("--json")
     args = ap.parse_args()
     args.phases = [p for p in args.phases.split(",") if p]
+    args.api_settings = [[kv.strip().replace("=", " = ", 1) for kv in v.split(",") if kv.strip()]
+                         for v in (args.api_settings or [""])]
+    for v in args.api_settings:
+        for line in v:
+            if not re.match(r"^[a-z_]+ = \S+$", line):
+                ap.error("--api-settings takes key=value,...: " + line)
     for p in args.phases:
         if p not in ALL_PHASES:
             ap.error("unknown phase " + p)
-    args.drivers = {"both": ["python", "wrk"], "all": ["serial", "python", "wrk"]}.get(args.driver, [args.driver])
+    args.drivers = {"both": ["python", "wrk"], "all": ["serial", "python", "wrk"]}.get(
+        args.driver, [d for d in args.driver.split(",") if d])
+    for d in args.drivers:
+        if d not in ("serial", "python", "wrk"):
+            ap.error("unknown driver " + d)
     if "wrk" in args.drivers and not shutil.which("wrk"):
         ap.error("wrk is not installed (apt-get install wrk)")
     if not (1 <= args.duration <= 600 and 1 <= args.clients <= 500 and args.max_requests >= 1):
@@ -618,8 +673,9 @@ def main():
                          "clients": args.clients, "duration_s": args.duration,
                          "max_requests": args.max_requests, "provider": args.provider},
               "backends": []}
-    print("%-8s %-16s %-6s %-16s %7s %8s %8s %8s %8s %9s  %s" % (
-        "backend", "phase", "driver", "kind", "count", "req/s", "p50ms", "p90ms", "p99ms", "maxms", "non-2xx"))
+    print("%-8s %-16s %-6s %-16s %7s %8s %8s %8s %8s %9s %5s  %s" % (
+        "backend", "phase", "driver", "kind", "count", "req/s", "p50ms", "p90ms", "p99ms", "maxms", "load",
+        "non-2xx"))
     try:
         for backend in backends:
             report["backends"].append(bench_backend(args, backend, tmp))

@@ -128,6 +128,10 @@ class Api {
   common::HttpResponse listObjects(Call& c, store::Query q, const std::string& collection_key,
                                    const std::string& links_key, const std::vector<FilterAlias>& aliases,
                                    const std::function<void(Txn&)>& check = {});
+  // The page the store can cut for q (every filter and sort key a column, no tags), or
+  // nullopt when listObjects must read every matching object and page in memory.
+  std::optional<store::PageSpec> storePage(const store::Query& q, const ListParams& p,
+                                           const std::vector<FilterAlias>& aliases) const;
   common::HttpResponse json(int status, const std::string& root, JsonDoc body);
   common::HttpResponse jsonValue(int status, const JsonValue& whole);
   common::HttpResponse noContent(int status = 204);

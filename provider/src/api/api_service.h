@@ -51,6 +51,11 @@ struct ApiOptions {
   std::string noauth_project_id;
   std::string api_base_uri;          // "" : links are built from the Host header
   int64_t pagination_max_limit = 1000;  // <= 0 : infinite
+  // [api_settings] page_in_store (Banyan extension): lists whose filters and sort keys
+  // are all indexed columns are paged by the store (keyset pagination in SQL). false
+  // makes every list take the general in-memory path (the same answers; tests and the
+  // benchmark compare the two).
+  bool page_in_store = true;
   std::vector<std::pair<std::string, std::string>> enabled_provider_drivers = {
       {"amphora", "The Octavia Amphora driver."},
       {"octavia", "Deprecated alias of the Octavia Amphora driver."},

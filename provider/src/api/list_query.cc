@@ -257,39 +257,42 @@ ListPage applyListParams(std::vector<JsonDoc> items, const ListParams& params,
   std::string last_id = begin < end ? idOf(end - 1) : "";
 
   ListPage page;
-  for (size_t i = begin; i < end; ++i) {
-    JsonDoc& src = kept[i].second;
-    if (params.fields.empty()) {
-      page.items.push_back(std::move(src));
-      continue;
-    }
-    JsonDoc sel(rapidjson::kObjectType);
-    for (const auto& f : params.fields) {
-      const JsonValue* v = jget(src, f);
-      if (v && !jhas(sel, f)) sel.AddMember(jstr(f, sel.GetAllocator()),
-                                            JsonValue(*v, sel.GetAllocator()), sel.GetAllocator());
-    }
-    page.items.push_back(std::move(sel));
-  }
+  for (size_t i = begin; i < end; ++i) page.items.push_back(selectFields(std::move(kept[i].second), params.fields));
+  page.links = pageLinks(params, path_url, end - begin, first_id, last_id);
+  return page;
+}
 
-  page.links.SetArray();
-  auto& a = page.links.GetAllocator();
-  if (begin < end && params.limit) {
+JsonDoc selectFields(JsonDoc src, const std::vector<std::string>& fields) {
+  if (fields.empty()) return src;
+  JsonDoc sel(rapidjson::kObjectType);
+  for (const auto& f : fields) {
+    const JsonValue* v = jget(src, f);
+    if (v && !jhas(sel, f))
+      sel.AddMember(jstr(f, sel.GetAllocator()), JsonValue(*v, sel.GetAllocator()), sel.GetAllocator());
+  }
+  return sel;
+}
+
+JsonDoc pageLinks(const ListParams& params, const std::string& path_url, size_t count,
+                  const std::string& first_id, const std::string& last_id) {
+  JsonDoc links(rapidjson::kArrayType);
+  auto& a = links.GetAllocator();
+  if (count > 0 && params.limit) {
     std::string base = path_url + "?" + pageParams(params, *params.limit);
     if (!params.marker.empty()) {
       JsonValue link(rapidjson::kObjectType);
       link.AddMember("href", jstr(base + "&marker=" + first_id + "&page_reverse=True", a), a);
       link.AddMember("rel", "previous", a);
-      page.links.PushBack(std::move(link), a);
+      links.PushBack(std::move(link), a);
     }
-    if (end - begin >= *params.limit) {
+    if (count >= *params.limit) {
       JsonValue link(rapidjson::kObjectType);
       link.AddMember("href", jstr(base + "&marker=" + last_id, a), a);
       link.AddMember("rel", "next", a);
-      page.links.PushBack(std::move(link), a);
+      links.PushBack(std::move(link), a);
     }
   }
-  return page;
+  return links;
 }
 
 }  // namespace banyan::provider::api

@@ -58,6 +58,14 @@ ListPage applyListParams(std::vector<JsonDoc> items, const ListParams& params,
                          const std::string& path_url, const std::vector<FilterAlias>& aliases,
                          const std::set<std::string>& known_attributes);
 
+// The pieces applyListParams ends with, for a page cut elsewhere (the store):
+// ?fields= on one object (the object itself when fields is empty), and Octavia's
+// next/previous links of a page of count items whose first and last ids are given
+// (previous when a marker was given, next when the page is full).
+JsonDoc selectFields(JsonDoc obj, const std::vector<std::string>& fields);
+JsonDoc pageLinks(const ListParams& params, const std::string& path_url, size_t count,
+                  const std::string& first_id, const std::string& last_id);
+
 // oslo's bool_from_string (strict=False): "1", "t", "true", "on", "y", "yes" are true.
 bool boolFromString(const std::string& s);
 

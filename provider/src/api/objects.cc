@@ -63,6 +63,10 @@ class LoadBalancerFirstTransaction final : public store::Transaction {
   }
   common::Result<std::vector<store::Record>> list(const store::Query& query) override { return inner_.list(query); }
   common::Result<int64_t> count(const store::Query& query) override { return inner_.count(query); }
+  common::Result<std::vector<store::Record>> listPage(const store::Query& query,
+                                                      const store::PageSpec& page) override {
+    return inner_.listPage(query, page);
+  }
   common::Result<std::vector<store::Record>> listByParents(std::string_view kind,
                                                            const std::vector<std::string>& parent_ids) override {
     return inner_.listByParents(kind, parent_ids);
@@ -501,6 +505,48 @@ void Api::renderRelations(Txn& t, const std::vector<const store::Record*>& recs,
   }
 }
 
+std::optional<store::PageSpec> Api::storePage(const store::Query& q, const ListParams& p,
+                                               const std::vector<FilterAlias>& aliases) const {
+  if (!opts_.page_in_store) return std::nullopt;
+  // Without a limit or a marker the whole list is the answer: nothing to cut.
+  if (!p.limit && p.marker.empty()) return std::nullopt;
+  if (!q.ids.empty()) return std::nullopt;
+  // Tags live only in the bodies.
+  if (!p.tags.empty() || !p.tags_any.empty() || !p.not_tags.empty() || !p.not_tags_any.empty())
+    return std::nullopt;
+  // Only filters the query already applies exactly through an indexed column.
+  for (const auto& [key, value] : p.filters) {
+    if (key == "project_id" && q.project_id && *q.project_id == value) continue;
+    bool lb_alias = false;
+    for (const auto& a : aliases) lb_alias = lb_alias || a.param == key;
+    if (key == "loadbalancer_id" && lb_alias && (q.kind == kListener || q.kind == kPool) && q.load_balancer_id &&
+        *q.load_balancer_id == value)
+      continue;
+    return std::nullopt;
+  }
+  // Sort keys that are columns (store::SortColumn), each once; the rest are body fields.
+  store::PageSpec page;
+  for (const auto& s : p.sort) {
+    store::SortColumn column;
+    if (s.key == "id") {
+      column = store::SortColumn::kId;
+    } else if (s.key == "project_id") {
+      column = store::SortColumn::kProjectId;
+    } else {
+      return std::nullopt;
+    }
+    for (const auto& o : page.order)
+      if (o.column == column) return std::nullopt;
+    page.order.push_back({column, s.ascending});
+  }
+  // list_query's page_reverse: the `limit` items before the marker, in the forward
+  // order; without a marker it changes nothing.
+  page.backward = p.page_reverse && !p.marker.empty();
+  if (!p.marker.empty()) page.after_id = p.marker;
+  page.limit = p.limit.value_or(0);
+  return page;
+}
+
 common::HttpResponse Api::listObjects(Call& c, store::Query q, const std::string& collection_key,
                                       const std::string& links_key, const std::vector<FilterAlias>& aliases,
                                       const std::function<void(Txn&)>& check) {
@@ -519,6 +565,11 @@ common::HttpResponse Api::listObjects(Call& c, store::Query q, const std::string
       narrowed = true;
     }
   }
+  // When every filter and sort key is a column, the store cuts the page (keyset
+  // pagination) and only the page is read and parsed; anything else takes the general
+  // path below, which reads every matching object. Both give the same answer
+  // (api_paging_test compares them).
+  const std::optional<store::PageSpec> in_store = storePage(q, p, aliases);
   // Relations are rendered before filtering only when a filter or sort needs them.
   static const std::set<std::string> kRelationKeys = {"listeners", "pools", "members", "l7policies",
                                                       "rules", "healthmonitor_id", "loadbalancers"};
@@ -533,51 +584,61 @@ common::HttpResponse Api::listObjects(Call& c, store::Query q, const std::string
   std::string body;
   read([&](Txn& t) {
     if (check) check(t);
-    auto r = t.list(q);
-    if (!r.ok()) storeFailed(r.error());
     // One memory pool for every item of the list, released at once: a document per
     // item with its own 64 KiB pool made a thousand-item list mostly malloc and free.
     rapidjson::MemoryPoolAllocator<> pool;
     std::vector<store::Record> recs;
     std::vector<JsonDoc> items;
-    recs.reserve(r.value().size());
-    items.reserve(r.value().size());
     size_t bytes = 0;
-    for (auto& rec : r.value()) {
+    // Parses a listed record and keeps it unless it is DELETED (invisible to the API).
+    auto keep = [&](store::Record& rec) {
       JsonDoc doc(&pool);
       doc.Parse<rapidjson::kParseDefaultFlags>(rec.body.data(), rec.body.size());
-      if (doc.HasParseError() || !doc.IsObject() || jstring(doc, "provisioning_status") == "DELETED") continue;
+      if (doc.HasParseError() || !doc.IsObject() || jstring(doc, "provisioning_status") == "DELETED") return;
       renderBase(doc);
       bytes += rec.body.size();
       rec.body.clear();
       recs.push_back(std::move(rec));
       items.push_back(std::move(doc));
-    }
-    if (items.empty() && narrowed) {
-      // Whether a filter or sort key is an attribute is judged from a listed object
-      // (list_query.h): ask the unnarrowed collection so that an empty project does not
-      // turn a valid filter into a 400. Rare (an empty result), so its cost is fine.
-      store::Query wide = q;
-      wide.project_id.reset();
-      wide.load_balancer_id.reset();
-      auto all = t.list(wide);
-      if (!all.ok()) storeFailed(all.error());
-      for (auto& rec : all.value()) {
-        auto doc = parseJson(rec.body);
-        if (!doc || !doc->IsObject()) continue;
-        renderBase(*doc);
-        renderRelations(t, {&rec}, {&*doc});
-        std::vector<JsonDoc> probe;
-        probe.push_back(std::move(*doc));
-        ListParams checks = p;
-        checks.marker.clear();
-        checks.fields.clear();
-        (void)applyListParams(std::move(probe), checks, c.path_url, aliases, kKnown);
-        break;
-      }
-    }
+    };
     ListPage page;
-    if (relations_first) {
+    if (in_store) {
+      // The marker must be an object this list shows, as in list_query.
+      if (!p.marker.empty()) {
+        auto m = t.get(q.kind, p.marker);
+        if (!m.ok()) storeFailed(m.error());
+        const auto& rec = m.value();
+        bool listed = rec && (!q.project_id || rec->project_id == *q.project_id) &&
+                      (!q.parent_id || rec->parent_id == *q.parent_id) &&
+                      (!q.load_balancer_id || rec->load_balancer_id == *q.load_balancer_id);
+        if (listed) {
+          auto doc = parseJson(rec->body);
+          listed = doc && doc->IsObject() && jstring(*doc, "provisioning_status") != "DELETED";
+        }
+        if (!listed) throwApi(400, "Supplied pagination marker '" + p.marker + "' is not valid.");
+      }
+      // DELETED rows take places in the database's page: read on after the last row
+      // until the page is full or the list ends (rare; usually one statement).
+      store::PageSpec spec = *in_store;
+      while (true) {
+        auto r = t.listPage(q, spec);
+        if (!r.ok()) storeFailed(r.error());
+        auto& rows = r.value();
+        if (rows.empty()) break;
+        std::string last_id = rows.back().id;
+        size_t got = rows.size();
+        for (auto& rec : rows) keep(rec);
+        if (spec.limit == 0 || got < spec.limit || items.size() >= in_store->limit) break;
+        spec.after_id = std::move(last_id);
+        spec.limit = in_store->limit - items.size();
+      }
+      if (spec.backward) {
+        std::reverse(recs.begin(), recs.end());
+        std::reverse(items.begin(), items.end());
+      }
+      std::string first_id = items.empty() ? "" : jstring(items.front(), "id");
+      std::string last_id = items.empty() ? "" : jstring(items.back(), "id");
+      page.links = pageLinks(p, c.path_url, items.size(), first_id, last_id);
       std::vector<const store::Record*> rp;
       std::vector<JsonDoc*> dp;
       for (size_t i = 0; i < items.size(); ++i) {
@@ -585,28 +646,61 @@ common::HttpResponse Api::listObjects(Call& c, store::Query q, const std::string
         dp.push_back(&items[i]);
       }
       renderRelations(t, rp, dp);
-      page = applyListParams(std::move(items), p, c.path_url, aliases, kKnown);
+      for (auto& item : items) page.items.push_back(selectFields(std::move(item), p.fields));
     } else {
-      ListParams no_fields = p;
-      no_fields.fields.clear();
-      std::unordered_map<std::string, const store::Record*> by_id;
-      for (const auto& rec : recs) by_id.emplace(rec.id, &rec);
-      page = applyListParams(std::move(items), no_fields, c.path_url, aliases, kKnown);
-      std::vector<const store::Record*> rp;
-      std::vector<JsonDoc*> dp;
-      for (auto& item : page.items) {
-        auto it = by_id.find(jstring(item, "id"));
-        LB_CHECK(it != by_id.end(), "a listed object has the id it was stored with");
-        rp.push_back(it->second);
-        dp.push_back(&item);
+      auto r = t.list(q);
+      if (!r.ok()) storeFailed(r.error());
+      recs.reserve(r.value().size());
+      items.reserve(r.value().size());
+      for (auto& rec : r.value()) keep(rec);
+      if (items.empty() && narrowed) {
+        // Whether a filter or sort key is an attribute is judged from a listed object
+        // (list_query.h): ask the unnarrowed collection so that an empty project does not
+        // turn a valid filter into a 400. Rare (an empty result), so its cost is fine.
+        store::Query wide = q;
+        wide.project_id.reset();
+        wide.load_balancer_id.reset();
+        auto all = t.list(wide);
+        if (!all.ok()) storeFailed(all.error());
+        for (auto& rec : all.value()) {
+          auto doc = parseJson(rec.body);
+          if (!doc || !doc->IsObject()) continue;
+          renderBase(*doc);
+          renderRelations(t, {&rec}, {&*doc});
+          std::vector<JsonDoc> probe;
+          probe.push_back(std::move(*doc));
+          ListParams checks = p;
+          checks.marker.clear();
+          checks.fields.clear();
+          (void)applyListParams(std::move(probe), checks, c.path_url, aliases, kKnown);
+          break;
+        }
       }
-      renderRelations(t, rp, dp);
-      if (!p.fields.empty()) {
-        ListParams only_fields;
-        only_fields.fields = p.fields;
-        JsonDoc links = std::move(page.links);
-        page = applyListParams(std::move(page.items), only_fields, "", {}, {});
-        page.links = std::move(links);
+      if (relations_first) {
+        std::vector<const store::Record*> rp;
+        std::vector<JsonDoc*> dp;
+        for (size_t i = 0; i < items.size(); ++i) {
+          rp.push_back(&recs[i]);
+          dp.push_back(&items[i]);
+        }
+        renderRelations(t, rp, dp);
+        page = applyListParams(std::move(items), p, c.path_url, aliases, kKnown);
+      } else {
+        ListParams no_fields = p;
+        no_fields.fields.clear();
+        std::unordered_map<std::string, const store::Record*> by_id;
+        for (const auto& rec : recs) by_id.emplace(rec.id, &rec);
+        page = applyListParams(std::move(items), no_fields, c.path_url, aliases, kKnown);
+        std::vector<const store::Record*> rp;
+        std::vector<JsonDoc*> dp;
+        for (auto& item : page.items) {
+          auto it = by_id.find(jstring(item, "id"));
+          LB_CHECK(it != by_id.end(), "a listed object has the id it was stored with");
+          rp.push_back(it->second);
+          dp.push_back(&item);
+        }
+        renderRelations(t, rp, dp);
+        for (auto& item : page.items) item = selectFields(std::move(item), p.fields);
       }
     }
     // Serialised straight from the page: no copy of the items into one document.

@@ -42,7 +42,10 @@ void declareProviderOptions(common::OptionSet& o) {
 
   // [api_settings] (octavia/common/config.py api_opts)
   const char* g = "api_settings";
-  add(o, g, "bind_host", S, "127.0.0.1", "The host IP to bind the API to.");
+  add(o, g, "bind_host", S, "127.0.0.1",
+      "The host IP to bind the API to. An IPv4 address or a host name: an IPv6 literal\n"
+      "(such as ::1) is refused at startup, because cpprestsdk's listener splits the host\n"
+      "at its first colon.");
   add(o, g, "bind_port", I, "9876", "The port to bind the API to (0 picks a free port).", 0, 65535);
   add(o, g, "auth_strategy", S, "noauth",
       "The auth strategy for the API requests. noauth trusts the X-Project-Id and X-Roles\n"
@@ -59,6 +62,11 @@ void declareProviderOptions(common::OptionSet& o) {
   add(o, g, "pagination_max_limit", S, "1000",
       "The maximum number of items returned in a single response. The string 'infinite'\n"
       "or a negative integer value means 'no limit'.");
+  add(o, g, "page_in_store", B, "true",
+      "Banyan extension: lists whose filters and sort keys are all indexed columns\n"
+      "(project_id, loadbalancer_id; sort by id, project_id) are paged by the database\n"
+      "(keyset pagination) instead of reading every matching object. false reads them all\n"
+      "and pages in memory (the same answers, slower): for comparisons.");
   add(o, g, "healthcheck_enabled", B, "false",
       "When True, the oslo middleware healthcheck endpoint is enabled in the Octavia API.");
   add(o, g, "enabled_provider_drivers", L,
@@ -224,6 +232,7 @@ common::Result<api::ApiOptions> apiOptionsFrom(const common::OptionSet& o) {
                                "must be an integer or 'infinite': " + limit, "[api_settings] pagination_max_limit");
     }
   }
+  a.page_in_store = o.getBool(g, "page_in_store");
   a.healthcheck_enabled = o.getBool(g, "healthcheck_enabled");
   a.enabled_provider_drivers.clear();
   for (const auto& item : o.getList(g, "enabled_provider_drivers")) {

@@ -15,6 +15,9 @@ class CountingTransaction : public Transaction {
     return inner_.listByParents(kind, parent_ids);
   }
   Result<int64_t> count(const Query& query) override { return inner_.count(query); }
+  Result<std::vector<Record>> listPage(const Query& query, const PageSpec& page) override {
+    return inner_.listPage(query, page);
+  }
   Result<std::vector<Record>> getMany(std::string_view kind, const std::vector<std::string>& ids) override {
     return inner_.getMany(kind, ids);
   }

@@ -328,6 +328,25 @@ class PostgresTransaction final : public Transaction {
     return readRecords(res->get());
   }
 
+  Result<std::vector<Record>> listPage(const Query& query, const PageSpec& page) override {
+    LB_CHECK(query.ids.empty(), "listPage takes no id list");
+    auto st = internal::pageStatement(query, page, '$', " COLLATE \"C\"");
+    std::vector<std::string> params;
+    for (auto slot : st.slots) {
+      switch (slot) {
+        case internal::PageSlot::kKind: params.push_back(query.kind); break;
+        case internal::PageSlot::kProjectId: params.push_back(*query.project_id); break;
+        case internal::PageSlot::kParentId: params.push_back(*query.parent_id); break;
+        case internal::PageSlot::kLoadBalancerId: params.push_back(*query.load_balancer_id); break;
+        case internal::PageSlot::kAfterId: params.push_back(*page.after_id); break;
+        case internal::PageSlot::kLimit: params.push_back(std::to_string(page.limit)); break;
+      }
+    }
+    auto res = conn_.execPrepared(st.sql, params);
+    if (!res.ok()) return res.error();
+    return readRecords(res->get());
+  }
+
   Result<std::vector<Record>> listByParents(std::string_view kind,
                                             const std::vector<std::string>& parent_ids) override {
     if (parent_ids.empty()) return std::vector<Record>();

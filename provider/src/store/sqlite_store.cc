@@ -176,6 +176,26 @@ class SqliteTransaction final : public Transaction {
     return readRecords(**stmt);
   }
 
+  Result<std::vector<Record>> listPage(const Query& query, const PageSpec& page) override {
+    LB_CHECK(query.ids.empty(), "listPage takes no id list");
+    auto st = internal::pageStatement(query, page, '?', "");
+    auto stmt = conn_.prepare(st.sql);
+    if (!stmt.ok()) return stmt.error();
+    auto& s = **stmt;
+    for (size_t i = 0; i < st.slots.size(); ++i) {
+      int n = static_cast<int>(i + 1);
+      switch (st.slots[i]) {
+        case internal::PageSlot::kKind: s.bind(n, query.kind); break;
+        case internal::PageSlot::kProjectId: s.bind(n, *query.project_id); break;
+        case internal::PageSlot::kParentId: s.bind(n, *query.parent_id); break;
+        case internal::PageSlot::kLoadBalancerId: s.bind(n, *query.load_balancer_id); break;
+        case internal::PageSlot::kAfterId: s.bind(n, *page.after_id); break;
+        case internal::PageSlot::kLimit: s.bind(n, static_cast<int64_t>(page.limit)); break;
+      }
+    }
+    return readRecords(s);
+  }
+
   Result<std::vector<Record>> listByParents(std::string_view kind,
                                             const std::vector<std::string>& parent_ids) override {
     if (parent_ids.empty()) return std::vector<Record>();

@@ -54,6 +54,36 @@ Result<std::vector<Record>> Transaction::listByLoadBalancers(std::string_view ki
   return out;
 }
 
+Result<std::vector<Record>> Transaction::listPage(const Query& query, const PageSpec& page) {
+  auto listed = list(query);
+  if (!listed.ok()) return listed.error();
+  std::vector<Record>& all = *listed;
+  // Insertion order is list()'s order, so a stable sort keeps it as the tie-break.
+  auto text = [](const Record& r, SortColumn c) -> const std::string& {
+    return c == SortColumn::kId ? r.id : r.project_id;
+  };
+  std::stable_sort(all.begin(), all.end(), [&](const Record& a, const Record& b) {
+    for (const auto& o : page.order) {
+      int c = text(a, o.column).compare(text(b, o.column));
+      if (c != 0) return o.ascending ? c < 0 : c > 0;
+    }
+    return false;
+  });
+  if (page.backward) std::reverse(all.begin(), all.end());
+  size_t begin = 0;
+  if (page.after_id) {
+    auto it = std::find_if(all.begin(), all.end(), [&](const Record& r) { return r.id == *page.after_id; });
+    if (it == all.end()) return std::vector<Record>();
+    begin = static_cast<size_t>(it - all.begin()) + 1;
+  }
+  size_t end = all.size();
+  if (page.limit > 0) end = std::min(end, begin + page.limit);
+  std::vector<Record> out;
+  out.reserve(end - begin);
+  for (size_t i = begin; i < end; ++i) out.push_back(std::move(all[i]));
+  return out;
+}
+
 Result<void> Transaction::insertMany(std::vector<Record>& records) {
   for (Record* r : byKindAndId(records))
     if (auto w = insert(*r); !w.ok()) return w;

@@ -48,6 +48,27 @@ struct Query {
   std::vector<std::string> ids;  // when non-empty, only these ids
 };
 
+// A column a page can be ordered by: the indexed columns whose text is also the API
+// object's field of the same name, so the API's sort by that field is an index order.
+enum class SortColumn { kId, kProjectId };
+
+struct OrderBy {
+  SortColumn column;
+  bool ascending = true;
+};
+
+// One page of a list, cut by the database (keyset pagination, Octavia's paging pushed
+// into the query). Text compares byte by byte (PostgreSQL: COLLATE "C"), as std::string
+// does, so a page is the same slice on every backend and in the API's own sort.
+struct PageSpec {
+  std::vector<OrderBy> order;  // then insertion order (ascending) as the last tie-break
+  bool backward = false;       // the exact reverse of that whole order, tie-break included
+  // Only records strictly after this one in the order. It must be a record the query
+  // lists; when it is not (missing, another kind, filtered out), the page is empty.
+  std::optional<std::string> after_id;
+  size_t limit = 0;            // at most this many records; 0: no limit
+};
+
 // Work for the controller, written in the same transaction as the objects it is about,
 // so an accepted API request is never lost.
 struct JobSpec {
@@ -82,6 +103,11 @@ class Transaction {
   // children of a whole page of objects in one query instead of one query per object.
   virtual Result<std::vector<Record>> listByParents(std::string_view kind,
                                                     const std::vector<std::string>& parent_ids) = 0;
+
+  // Records of query (query.ids must be empty) in page's order, after page.after_id, at
+  // most page.limit. The default sorts list(query) in memory (correct for any wrapper
+  // that does not forward it); both backends do it in one statement.
+  virtual Result<std::vector<Record>> listPage(const Query& query, const PageSpec& page);
 
   // Writes; calling one inside Store::read is a broken invariant.
   virtual Result<void> insert(Record& record) = 0;  // kConflict when (kind, id) exists

@@ -42,4 +42,58 @@ std::string pgTextArray(const std::vector<std::string>& items) {
   return out;
 }
 
+PageStatement pageStatement(const Query& q, const PageSpec& page, char placeholder, const char* collate) {
+  PageStatement st;
+  auto param = [&](PageSlot slot) {
+    size_t n = 0;
+    while (n < st.slots.size() && st.slots[n] != slot) ++n;
+    if (n == st.slots.size()) st.slots.push_back(slot);
+    return std::string(1, placeholder) + std::to_string(n + 1);
+  };
+  // The query's filters on one alias of records.
+  auto filters = [&](const char* alias) {
+    std::string a = alias;
+    std::string out = " " + a + ".kind = " + param(PageSlot::kKind);
+    if (q.project_id) out += " AND " + a + ".project_id = " + param(PageSlot::kProjectId);
+    if (q.parent_id) out += " AND " + a + ".parent_id = " + param(PageSlot::kParentId);
+    if (q.load_balancer_id) out += " AND " + a + ".load_balancer_id = " + param(PageSlot::kLoadBalancerId);
+    return out;
+  };
+  struct Term {
+    std::string column;
+    bool ascending;
+    bool text;
+  };
+  std::vector<Term> terms;
+  for (const auto& o : page.order)
+    terms.push_back({o.column == SortColumn::kId ? "id" : "project_id", o.ascending != page.backward, true});
+  terms.push_back({"seq", !page.backward, false});
+
+  st.sql = "SELECT r.kind, r.id, r.project_id, r.parent_id, r.load_balancer_id, r.revision, r.body FROM records AS r";
+  if (page.after_id)
+    st.sql += " JOIN (SELECT m.id, m.project_id, m.seq FROM records AS m WHERE" + filters("m") +
+              " AND m.id = " + param(PageSlot::kAfterId) + ") AS m ON TRUE";
+  st.sql += " WHERE" + filters("r");
+  if (page.after_id) {
+    // (k1 > m1) OR (k1 = m1 AND k2 > m2) OR ...: the rows after the marker in a
+    // lexicographic order whose terms may run in different directions.
+    std::string any;
+    for (size_t i = 0; i < terms.size(); ++i) {
+      std::string all;
+      for (size_t j = 0; j < i; ++j) all += "r." + terms[j].column + " = m." + terms[j].column + " AND ";
+      const Term& t = terms[i];
+      all += "r." + t.column + (t.text ? collate : "") + (t.ascending ? " > " : " < ") + "m." + t.column;
+      any += (i ? " OR (" : "(") + all + ")";
+    }
+    st.sql += " AND (" + any + ")";
+  }
+  st.sql += " ORDER BY ";
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const Term& t = terms[i];
+    st.sql += (i ? ", r." : "r.") + t.column + (t.text ? collate : "") + (t.ascending ? " ASC" : " DESC");
+  }
+  if (page.limit > 0) st.sql += " LIMIT " + param(PageSlot::kLimit);
+  return st;
+}
+
 }  // namespace banyan::provider::store::internal

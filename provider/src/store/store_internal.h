@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "store/store.h"
+
 namespace banyan::provider::store::internal {
 
 // ["a","b"] with JSON string escaping (SQLite's json_each takes the ids filter this way).
@@ -11,5 +13,20 @@ std::string jsonStringArray(const std::vector<std::string>& items);
 
 // {"a","b"}: a PostgreSQL text[] literal, every element quoted and escaped.
 std::string pgTextArray(const std::vector<std::string>& items);
+
+// The one statement of Transaction::listPage, for both backends: the records of q in
+// page's order after the marker record (a join with its row, which the query's filters
+// must also select), limited. Parameters are numbered in order of first use (PostgreSQL
+// needs $1..$n without gaps); slots[i] says which value parameter i+1 takes.
+enum class PageSlot { kKind, kProjectId, kParentId, kLoadBalancerId, kAfterId, kLimit };
+struct PageStatement {
+  std::string sql;
+  std::vector<PageSlot> slots;
+};
+// placeholder: '?' (SQLite) or '$' (PostgreSQL). collate follows every text comparison
+// and ORDER BY term of a sort column ("" for SQLite's default BINARY, " COLLATE \"C\"").
+// Sort columns are at most a handful and come from an enum, so the distinct statements
+// stay few enough for each connection's statement cache.
+PageStatement pageStatement(const Query& q, const PageSpec& page, char placeholder, const char* collate);
 
 }  // namespace banyan::provider::store::internal

@@ -2,6 +2,7 @@
 // PostgreSQL started by this binary (one server, a fresh database per test).
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -303,6 +304,123 @@ TEST_P(StoreTest, ListReturnsInsertionOrderNotIdOrderAndUpdatesKeepThePlace) {
   ASSERT_TRUE(store_->write([&](Transaction& tx) { return tx.remove("l7policy", "mm"); }).ok());
   insert(makeRecord("l7policy", "mm"));
   EXPECT_EQ(idsOf(list({.kind = "l7policy"})), (std::vector<std::string>{"zz", "aa", "bb", "mm"}));
+}
+
+// --- pages (listPage) ------------------------------------------------------------
+
+std::vector<std::string> pageIds(Store& store, const Query& q, const PageSpec& page, bool in_memory = false) {
+  std::vector<std::string> out;
+  auto r = store.read([&](Transaction& tx) -> Result<void> {
+    auto l = in_memory ? tx.Transaction::listPage(q, page) : tx.listPage(q, page);
+    if (!l.ok()) return l.error();
+    out = idsOf(*l);
+    return {};
+  });
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  return out;
+}
+
+TEST_P(StoreTest, ListPageOrdersByColumnsThenInsertionOrderAndCutsAfterTheMarker) {
+  // Inserted c-3 (p2), a-1 (p1), d-4 (p2), b-2 (p1); project_id ties keep insertion order.
+  insert(makeRecord("pool", "c-3", "p2"));
+  insert(makeRecord("pool", "a-1", "p1"));
+  insert(makeRecord("pool", "d-4", "p2"));
+  insert(makeRecord("pool", "b-2", "p1"));
+  insert(makeRecord("member", "a-0", "p1"));  // another kind is never listed
+  using V = std::vector<std::string>;
+  const Query q{.kind = "pool"};
+  const OrderBy project_asc{SortColumn::kProjectId, true};
+  const OrderBy project_desc{SortColumn::kProjectId, false};
+  const OrderBy id_desc{SortColumn::kId, false};
+  EXPECT_EQ(pageIds(*store_, q, {}), (V{"c-3", "a-1", "d-4", "b-2"}));
+  EXPECT_EQ(pageIds(*store_, q, {.order = {project_asc}}), (V{"a-1", "b-2", "c-3", "d-4"}));
+  EXPECT_EQ(pageIds(*store_, q, {.order = {project_desc}}), (V{"c-3", "d-4", "a-1", "b-2"}));
+  EXPECT_EQ(pageIds(*store_, q, {.order = {project_asc}, .backward = true}), (V{"d-4", "c-3", "b-2", "a-1"}));
+  EXPECT_EQ(pageIds(*store_, q, {.order = {id_desc}}), (V{"d-4", "c-3", "b-2", "a-1"}));
+  EXPECT_EQ(pageIds(*store_, q, {.order = {project_desc, id_desc}}), (V{"d-4", "c-3", "b-2", "a-1"}));
+  EXPECT_EQ(pageIds(*store_, q, {.order = {project_asc}, .after_id = "a-1", .limit = 2}), (V{"b-2", "c-3"}));
+  EXPECT_EQ(pageIds(*store_, q, {.order = {project_desc}, .after_id = "d-4"}), (V{"a-1", "b-2"}));
+  EXPECT_EQ(pageIds(*store_, q, {.after_id = "d-4", .limit = 5}), (V{"b-2"}));
+  EXPECT_EQ(pageIds(*store_, q, {.backward = true, .after_id = "d-4"}), (V{"a-1", "c-3"}));
+  EXPECT_EQ(pageIds(*store_, q, {.after_id = "b-2"}), V{});
+  // A marker the query does not list gives an empty page.
+  EXPECT_EQ(pageIds(*store_, q, {.after_id = "missing"}), V{});
+  EXPECT_EQ(pageIds(*store_, q, {.after_id = "a-0"}), V{});
+  EXPECT_EQ(pageIds(*store_, {.kind = "pool", .project_id = "p2"}, {.after_id = "a-1"}), V{});
+  EXPECT_EQ(pageIds(*store_, {.kind = "pool", .project_id = "p2"}, {.after_id = "c-3"}), V{"d-4"});
+}
+
+TEST_P(StoreTest, ListPageComparesTextByteByByteOnEveryBackend) {
+  // PostgreSQL's default collation would order these by locale rules (case folded,
+  // punctuation ignored); the API sorts std::string bytes.
+  if (GetParam() == Kind::kPostgres) {
+    // The test server's databases are initdb'd --locale=C, where the default order is
+    // already byte order: give the column a locale's collation (ICU's root) so that
+    // only the store's explicit COLLATE "C" keeps the pages in byte order.
+    std::string db = url_.substr(url_.rfind('/') + 1);
+    db = db.substr(0, db.find('?'));
+    auto altered = PostgresEnvironment::server()->execAsSuperuser(
+        db, "ALTER TABLE records ALTER COLUMN project_id SET DATA TYPE text COLLATE \"und-x-icu\"");
+    ASSERT_TRUE(altered.ok()) << altered.error().message;
+  }
+  const std::vector<std::string> projects = {"b", "B", "a-z", "az", "\xc3\xa9t\xc3\xa9", "Zed", "_x", "a z"};
+  for (size_t i = 0; i < projects.size(); ++i) insert(makeRecord("listener", "id-" + std::to_string(i), projects[i]));
+  std::vector<std::string> sorted = projects;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<std::string> got;
+  auto r = store_->read([&](Transaction& tx) -> Result<void> {
+    auto l = tx.listPage({.kind = "listener"}, {.order = {{SortColumn::kProjectId, true}}});
+    if (!l.ok()) return l.error();
+    for (const auto& rec : *l) got.push_back(rec.project_id);
+    return {};
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(got, sorted);
+}
+
+TEST_P(StoreTest, ListPageInTheDatabaseMatchesTheInMemoryPageForEveryOrderMarkerAndLimit) {
+  // Ids deliberately out of insertion order, projects with many ties, other parents,
+  // load balancers and kinds around the listed set.
+  const std::vector<std::string> projects = {"p2", "p1", "P1", "p2", "p3", "p1", "p-1"};
+  std::vector<std::string> ids;
+  for (int i = 0; i < 30; ++i) {
+    std::string id = std::to_string((i * 7919) % 31) + "-" + std::to_string(i);
+    ids.push_back(id);
+    insert(makeRecord("loadbalancer", id, projects[i % projects.size()], i % 3 ? "parent-a" : "parent-b",
+                      i % 2 ? "lb-a" : "lb-b"));
+  }
+  insert(makeRecord("listener", "0-x", "p1"));
+  std::vector<Query> queries = {{.kind = "loadbalancer"},
+                                {.kind = "loadbalancer", .project_id = "p1"},
+                                {.kind = "loadbalancer", .parent_id = "parent-a"},
+                                {.kind = "loadbalancer", .project_id = "p2", .load_balancer_id = "lb-b"},
+                                {.kind = "loadbalancer", .project_id = "nobody"}};
+  std::vector<std::vector<OrderBy>> orders = {
+      {},
+      {{SortColumn::kId, true}},
+      {{SortColumn::kId, false}},
+      {{SortColumn::kProjectId, true}},
+      {{SortColumn::kProjectId, false}},
+      {{SortColumn::kProjectId, true}, {SortColumn::kId, false}},
+      {{SortColumn::kProjectId, false}, {SortColumn::kId, true}},
+      {{SortColumn::kId, true}, {SortColumn::kProjectId, false}},
+  };
+  std::vector<std::optional<std::string>> markers = {std::nullopt, "missing", "0-x"};
+  for (const auto& id : ids) markers.push_back(id);
+  int compared = 0;
+  for (const auto& q : queries)
+    for (const auto& order : orders)
+      for (bool backward : {false, true})
+        for (const auto& marker : markers)
+          for (size_t limit : {0, 1, 2, 5}) {
+            PageSpec page{.order = order, .backward = backward, .after_id = marker, .limit = limit};
+            ASSERT_EQ(pageIds(*store_, q, page), pageIds(*store_, q, page, /*in_memory=*/true))
+                << "project=" << q.project_id.value_or("*") << " parent=" << q.parent_id.value_or("*")
+                << " order terms=" << order.size() << " backward=" << backward
+                << " marker=" << marker.value_or("-") << " limit=" << limit;
+            ++compared;
+          }
+  EXPECT_EQ(compared, 5 * 8 * 2 * 33 * 4);
 }
 
 TEST_P(StoreTest, AFailedWriteLeavesNothingBehindAndReturnsTheCallersError) {
