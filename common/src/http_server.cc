@@ -9,11 +9,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cctype>
 #include <cstring>
 #include <strings.h>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 #include <boost/asio/ssl.hpp>
@@ -159,6 +162,11 @@ class CpprestHttpServer final : public HttpServer {
     } catch (const std::exception& e) {
       LB_WARN("http server close failed port=%u error=%s", port_, e.what());
     }
+    // Bodies still being read end with their connections; their handlers must
+    // not run on a server that is gone.
+    std::unique_lock<std::mutex> wait_lock(in_flight_mu_);
+    if (!in_flight_cv_.wait_for(wait_lock, std::chrono::seconds(10), [this] { return in_flight_.load() == 0; }))
+      LB_WARN("http server stopped with request bodies still being read port=%u", port_);
     listener_.reset();
   }
 
@@ -208,16 +216,55 @@ class CpprestHttpServer final : public HttpServer {
     return {};
   }
 
+  // The head is read; a body is read without holding a pool thread: every
+  // thread blocked on a slow client's body (there are 40) would leave none to
+  // finish any read, and the server would answer nothing.
   void serve(http::http_request request) {
+    HttpRequest req;
+    if (auto refused = readHead(request, req)) {
+      sendReply(request, *refused);
+      return;
+    }
+    if (request.method() == http::methods::GET || request.method() == http::methods::HEAD) {
+      respond(request, req);
+      return;
+    }
+    in_flight_.fetch_add(1);
+    request.extract_vector().then(
+        [this, request, req = std::move(req)](pplx::task<std::vector<unsigned char>> t) mutable {
+          try {
+            std::vector<unsigned char> body = t.get();
+            if (body.size() > options_.max_body_bytes) {
+              sendReply(request, tooLarge());
+            } else {
+              req.body.assign(body.begin(), body.end());
+              respond(request, req);
+            }
+          } catch (const std::exception& e) {
+            // The client went away or sent a broken body: nothing was handled.
+            LB_DEBUG("http request body not read method=%s path=%s error=%s", req.method.c_str(),
+                     req.path.c_str(), e.what());
+          }
+          if (in_flight_.fetch_sub(1) == 1) {
+            std::lock_guard<std::mutex> lock(in_flight_mu_);
+            in_flight_cv_.notify_all();
+          }
+        });
+  }
+
+  void respond(http::http_request& request, const HttpRequest& req) {
     HttpResponse response;
     try {
-      response = handle(request);
+      response = handler_(req);
     } catch (const std::exception& e) {
-      LB_ERROR("http handler failed method=%s path=%s error=%s", request.method().c_str(),
-               request.relative_uri().path().c_str(), e.what());
+      LB_ERROR("http handler failed method=%s path=%s error=%s", req.method.c_str(), req.path.c_str(), e.what());
       response = HttpResponse{500, {}, "application/json",
                               R"({"faultcode": "Server", "faultstring": "Internal Server Error", "debuginfo": null})"};
     }
+    sendReply(request, response);
+  }
+
+  void sendReply(http::http_request& request, HttpResponse response) {
     http::http_response reply(static_cast<http::status_code>(response.status));
     std::string content_type = response.content_type;
     for (auto& [k, v] : response.headers) {
@@ -250,13 +297,13 @@ class CpprestHttpServer final : public HttpServer {
     });
   }
 
-  HttpResponse handle(http::http_request& request) {
+  // Fills everything but the body; an answer when the request is refused already.
+  std::optional<HttpResponse> readHead(http::http_request& request, HttpRequest& req) {
     const auto& headers = request.headers();
     if (headers.has(http::header_names::content_length) &&
         headers.content_length() > options_.max_body_bytes) {
       return tooLarge();
     }
-    HttpRequest req;
     req.method = request.method();
     const auto& uri = request.relative_uri();
     req.raw_path = uri.path();
@@ -278,12 +325,7 @@ class CpprestHttpServer final : public HttpServer {
     }
     for (const auto& [k, v] : headers) req.headers.emplace_back(k, v);
     req.peer_address = request.remote_address();
-    if (request.method() != http::methods::GET && request.method() != http::methods::HEAD) {
-      auto body = request.extract_vector().get();
-      if (body.size() > options_.max_body_bytes) return tooLarge();
-      req.body.assign(body.begin(), body.end());
-    }
-    return handler_(req);
+    return std::nullopt;
   }
 
   HttpResponse tooLarge() const {
@@ -296,6 +338,9 @@ class CpprestHttpServer final : public HttpServer {
   std::unique_ptr<http::experimental::listener::http_listener> listener_;
   std::mutex stop_mu_;
   std::mutex tls_mu_;
+  std::atomic<int> in_flight_{0};  // bodies being read (see serve)
+  std::mutex in_flight_mu_;
+  std::condition_variable in_flight_cv_;
   std::shared_ptr<const TlsMaterial> tls_;
   uint16_t port_ = 0;
 };

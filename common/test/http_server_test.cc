@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace banyan::common {
 namespace {
@@ -111,6 +112,48 @@ TEST(HttpServer, RefusesAnOversizedBodyWithoutCallingTheHandler) {
                                "0123456789abcdefg");
   EXPECT_NE(reply.find("HTTP/1.1 413"), std::string::npos) << reply;
   EXPECT_EQ(calls.load(), 0);
+}
+
+// More clients than cpprestsdk has pool threads (40) each send a head and keep
+// their body back. A blocking body read would hold every thread; nothing else
+// would be answered until they sent it.
+TEST(HttpServer, ClientsHoldingBackTheirBodiesDoNotStopOtherRequests) {
+  std::atomic<int> posts{0};
+  auto server = startHttpServer({}, [&](const HttpRequest& r) {
+    if (r.method == "POST") ++posts;
+    return HttpResponse{200, {}, "text/plain", r.method == "POST" ? r.body : "get"};
+  });
+  ASSERT_TRUE(server);
+  uint16_t port = (*server)->port();
+  std::vector<int> slow;
+  for (int i = 0; i < 60; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+    std::string head = "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\n";
+    ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+    slow.push_back(fd);
+  }
+  std::string reply = exchange(port, "GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(reply.find("HTTP/1.1 200"), std::string::npos) << "a GET waited behind the held bodies: " << reply;
+  EXPECT_EQ(posts.load(), 0);
+  // The held requests complete once their bodies come.
+  for (int fd : slow) ASSERT_EQ(::send(fd, "hello", 5, MSG_NOSIGNAL), 5);
+  for (int fd : slow) {
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    std::string out;
+    char buf[1024];
+    ssize_t n;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
+    EXPECT_NE(out.find("HTTP/1.1 200"), std::string::npos) << out;
+    EXPECT_NE(out.find("hello"), std::string::npos) << out;
+    ::close(fd);
+  }
+  EXPECT_EQ(posts.load(), 60);
 }
 
 TEST(HttpServer, AnEmptyBodyCarriesExactlyOneContentLength) {
