@@ -231,6 +231,7 @@ Result<std::unique_ptr<ControllerRuntime>> startControllerRoles(const common::Op
   }
   copt.spare_amphora_pool_size = static_cast<int>(o.getInt("house_keeping", "spare_amphora_pool_size"));
   copt.cert_manager = std::move(cert_manager);
+  copt.certificate_cache_ttl = std::chrono::seconds(o.getInt("certificates", "cache_ttl"));
   rt->controller_ = std::make_unique<controller::Controller>(store, *rt->compute_, *rt->network_, *rt->agent_,
                                                              *rt->pki_, copt);
 

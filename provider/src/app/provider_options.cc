@@ -194,6 +194,11 @@ void declareProviderOptions(common::OptionSet& o) {
       {"publicURL", "internalURL", "adminURL", "public", "internal", "admin"});
   add(o, ce, "storage_path", S, "",
       "Directory of local_cert_manager. Empty: <state_dir>/certificates.");
+  add(o, ce, "cache_ttl", I, "0",
+      "Seconds the controller keeps certificates it read for a project, so pushes that\n"
+      "change no certificate reference do not read them again. A secret replaced in\n"
+      "place is noticed once its entry expires. 0: read on every push (as Octavia).",
+      0);
 
   const char* ha = "haproxy_amphora";
   add(o, ha, "bind_port", I, "9443", "Port of the amphora agents' REST API.", 1, 65535);
