@@ -601,6 +601,16 @@ common::HttpResponse Api::listObjects(Call& c, store::Query q, const std::string
       recs.push_back(std::move(rec));
       items.push_back(std::move(doc));
     };
+    // Relations for everything kept so far (recs and items in step).
+    auto renderKept = [&] {
+      std::vector<const store::Record*> rp;
+      std::vector<JsonDoc*> dp;
+      for (size_t i = 0; i < items.size(); ++i) {
+        rp.push_back(&recs[i]);
+        dp.push_back(&items[i]);
+      }
+      renderRelations(t, rp, dp);
+    };
     ListPage page;
     if (in_store) {
       // The marker must be an object this list shows, as in list_query.
@@ -639,13 +649,7 @@ common::HttpResponse Api::listObjects(Call& c, store::Query q, const std::string
       std::string first_id = items.empty() ? "" : jstring(items.front(), "id");
       std::string last_id = items.empty() ? "" : jstring(items.back(), "id");
       page.links = pageLinks(p, c.path_url, items.size(), first_id, last_id);
-      std::vector<const store::Record*> rp;
-      std::vector<JsonDoc*> dp;
-      for (size_t i = 0; i < items.size(); ++i) {
-        rp.push_back(&recs[i]);
-        dp.push_back(&items[i]);
-      }
-      renderRelations(t, rp, dp);
+      renderKept();
       for (auto& item : items) page.items.push_back(selectFields(std::move(item), p.fields));
     } else {
       auto r = t.list(q);
@@ -677,13 +681,7 @@ common::HttpResponse Api::listObjects(Call& c, store::Query q, const std::string
         }
       }
       if (relations_first) {
-        std::vector<const store::Record*> rp;
-        std::vector<JsonDoc*> dp;
-        for (size_t i = 0; i < items.size(); ++i) {
-          rp.push_back(&recs[i]);
-          dp.push_back(&items[i]);
-        }
-        renderRelations(t, rp, dp);
+        renderKept();
         page = applyListParams(std::move(items), p, c.path_url, aliases, kKnown);
       } else {
         ListParams no_fields = p;

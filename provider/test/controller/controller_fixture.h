@@ -296,46 +296,29 @@ class ControllerFixture : public ::testing::Test {
     EXPECT_TRUE(r.ok());
     return found;
   }
+  // A string field of each of the load balancer's amphorae.
+  std::vector<std::string> amphoraField(const std::string& lb_id, const char* field) {
+    std::vector<std::string> out;
+    auto r = store_->read([&](store::Transaction& tx) -> Result<void> {
+      store::Query q;
+      q.kind = "amphora";
+      q.load_balancer_id = lb_id;
+      auto amps = tx.list(q);
+      if (!amps.ok()) return amps.error();
+      for (const auto& a : *amps) {
+        rapidjson::Document d;
+        d.Parse(a.body.c_str());
+        if (d.IsObject() && d.HasMember(field) && d[field].IsString()) out.push_back(d[field].GetString());
+      }
+      return {};
+    });
+    EXPECT_TRUE(r.ok());
+    return out;
+  }
   // The management addresses of the load balancer's amphorae.
-  std::vector<std::string> amphoraAddresses(const std::string& lb_id) {
-    std::vector<std::string> out;
-    auto r = store_->read([&](store::Transaction& tx) -> Result<void> {
-      store::Query q;
-      q.kind = "amphora";
-      q.load_balancer_id = lb_id;
-      auto amps = tx.list(q);
-      if (!amps.ok()) return amps.error();
-      for (const auto& a : *amps) {
-        rapidjson::Document d;
-        d.Parse(a.body.c_str());
-        if (d.IsObject() && d.HasMember("lb_network_ip") && d["lb_network_ip"].IsString())
-          out.push_back(d["lb_network_ip"].GetString());
-      }
-      return {};
-    });
-    EXPECT_TRUE(r.ok());
-    return out;
-  }
+  std::vector<std::string> amphoraAddresses(const std::string& lb_id) { return amphoraField(lb_id, "lb_network_ip"); }
   // The compute ids of the load balancer's amphorae.
-  std::vector<std::string> computeIds(const std::string& lb_id) {
-    std::vector<std::string> out;
-    auto r = store_->read([&](store::Transaction& tx) -> Result<void> {
-      store::Query q;
-      q.kind = "amphora";
-      q.load_balancer_id = lb_id;
-      auto amps = tx.list(q);
-      if (!amps.ok()) return amps.error();
-      for (const auto& a : *amps) {
-        rapidjson::Document d;
-        d.Parse(a.body.c_str());
-        if (d.IsObject() && d.HasMember("compute_id") && d["compute_id"].IsString())
-          out.push_back(d["compute_id"].GetString());
-      }
-      return {};
-    });
-    EXPECT_TRUE(r.ok());
-    return out;
-  }
+  std::vector<std::string> computeIds(const std::string& lb_id) { return amphoraField(lb_id, "compute_id"); }
 
   // A load balancer created through the API and brought ACTIVE by the controller.
   std::string activeLoadBalancer() {
