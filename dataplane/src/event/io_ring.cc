@@ -1,10 +1,10 @@
 #include "event/io_ring.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <unistd.h>
 
 #include "banyan/common/logging.h"
 
@@ -181,8 +181,9 @@ void EventLoop::IoRing::submitAndReap(const std::vector<uint64_t>& sqes) {
     size_t reaped = 0;
     bool submitted = false;
     while (reaped < count) {
-      int rc = submitted ? io_uring_wait_cqe_nr(&ring_, nullptr, 1)
-                         : io_uring_submit_and_wait(&ring_, static_cast<unsigned>(count));
+      // Later turns submit too: without IORING_SETUP_SUBMIT_ALL (old kernels)
+      // a failed entry stops the submission of those after it.
+      int rc = io_uring_submit_and_wait(&ring_, submitted ? 1u : static_cast<unsigned>(count));
       if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
         LB_ERROR("io_uring_enter failed: %s", strerror(-rc));
         LB_CHECK(false, "io_uring_enter failed");
