@@ -21,11 +21,6 @@ namespace {
 using certs::test::sharedPki;
 namespace amp_testing = amphora::testing;
 
-std::vector<std::string> sorted(std::vector<std::string> v) {
-  std::sort(v.begin(), v.end());
-  return v;
-}
-
 // The real client, recording the names PUT and DELETEd.
 class RecordingAmphoraClient : public AmphoraClient {
  public:
@@ -79,12 +74,7 @@ class RecordingAmphoraClient : public AmphoraClient {
   }
 
  private:
-  std::vector<std::string> take(std::vector<std::string>& list) {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<std::string> out;
-    out.swap(list);
-    return out;
-  }
+  std::vector<std::string> take(std::vector<std::string>& list) { return takeAll(mu_, list); }
   std::unique_ptr<AmphoraClient> real_;
   std::mutex mu_;
   std::vector<std::string> puts_, deletes_;
@@ -96,13 +86,8 @@ class CertPlacementOnARealAgent : public ControllerFixture {
   void SetUp() override {
     ControllerFixture::SetUp();
     if (HasFatalFailure()) return;
-    auto& pki = sharedPki();
-    auto cert = certs::fromPem(pki.read("leaf.pem"), pki.read("leaf.key"), pki.read("int.pem"), "");
-    ASSERT_TRUE(cert.ok()) << cert.error().message;
-    auto ref = certs::storeLocalCertificate(cert_dir_, cert.value());
-    ASSERT_TRUE(ref.ok()) << ref.error().message;
-    tls_ref_ = ref.value();
-    writeSecret(kCaRef, pki.read("ca.pem"));
+    storeListenerCertificates();
+    if (HasFatalFailure()) return;
 
     // A load balancer whose one amphora is the real agent on 127.0.0.1; its listeners
     // bind there too (the proxy runs on this host).
@@ -170,9 +155,6 @@ class CertPlacementOnARealAgent : public ControllerFixture {
     return tx.update(record);
   }
 
-  void writeSecret(const std::string& ref, const std::string& pem) {
-    std::ofstream(cert_dir_ + "/" + ref + ".crt", std::ios::trunc) << pem;
-  }
   // The tls-/pem- files the agent holds, by name -> sha256.
   std::map<std::string, std::string> placedOnAgent() {
     std::map<std::string, std::string> out;
@@ -184,12 +166,7 @@ class CertPlacementOnARealAgent : public ControllerFixture {
     }
     return out;
   }
-  void rename(const std::string& listener, const std::string& name) {
-    call("PUT", "/v2/lbaas/listeners/" + listener, "{\"listener\":{\"name\":\"" + name + "\"}}", 200);
-  }
-
-  static constexpr const char* kCaRef = "client-ca";
-  std::string lb_, tls_ref_;
+  std::string lb_;
   amp_testing::TempDir agent_dir_;
   amp_testing::AgentProcess agent_process_;
   std::unique_ptr<amphora::AgentClient> agent_client_;
@@ -201,12 +178,7 @@ TEST_F(CertPlacementOnARealAgent, OnlyChangedFilesArePutAndUnusedOnesAreDeleted)
   const std::string tls_file = certs::placedName(tls_ref_, true);
   const std::string ca_file = certs::placedName(kCaRef, false);
   int port = amp_testing::unusedPort();
-  std::string listener = create("/v2/lbaas/listeners", "listener",
-                                "\"loadbalancer_id\":\"" + lb_ +
-                                    "\",\"protocol\":\"TERMINATED_HTTPS\",\"protocol_port\":" + std::to_string(port) +
-                                    ",\"default_tls_container_ref\":\"" + tls_ref_ +
-                                    "\",\"client_authentication\":\"MANDATORY\",\"client_ca_tls_container_ref\":\"" +
-                                    kCaRef + "\"");
+  std::string listener = tlsListener(lb_, port);
   drain();
   ASSERT_EQ(status("listener", listener), "ACTIVE");
   EXPECT_EQ(sorted(recording_->takePuts()), sorted({tls_file, ca_file}));

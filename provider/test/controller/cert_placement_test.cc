@@ -14,51 +14,24 @@ namespace {
 
 using certs::test::sharedPki;
 
-std::vector<std::string> sorted(std::vector<std::string> v) {
-  std::sort(v.begin(), v.end());
-  return v;
-}
-
 class CertPlacement : public ControllerFixture {
  protected:
   void SetUp() override {
     ControllerFixture::SetUp();
     if (HasFatalFailure()) return;
-    auto& pki = sharedPki();
-    auto cert = certs::fromPem(pki.read("leaf.pem"), pki.read("leaf.key"), pki.read("int.pem"), "");
-    ASSERT_TRUE(cert.ok()) << cert.error().message;
-    auto ref = certs::storeLocalCertificate(cert_dir_, cert.value());
-    ASSERT_TRUE(ref.ok()) << ref.error().message;
-    tls_ref_ = ref.value();
-    writeSecret(kCaRef, pki.read("ca.pem"));
+    storeListenerCertificates();
+    if (HasFatalFailure()) return;
     tls_file_ = certs::placedName(tls_ref_, true);
     ca_file_ = certs::placedName(kCaRef, false);
   }
 
-  // The local manager's CA/CRL reference is <ref>.crt in storage_path.
-  void writeSecret(const std::string& ref, const std::string& pem) {
-    std::ofstream(cert_dir_ + "/" + ref + ".crt", std::ios::trunc) << pem;
-  }
-
-  // A TERMINATED_HTTPS listener with a default certificate and a client CA.
-  std::string tlsListener(const std::string& lb, int port = 443) {
-    return create("/v2/lbaas/listeners", "listener",
-                  "\"loadbalancer_id\":\"" + lb + "\",\"protocol\":\"TERMINATED_HTTPS\",\"protocol_port\":" +
-                      std::to_string(port) + ",\"default_tls_container_ref\":\"" + tls_ref_ +
-                      "\",\"client_authentication\":\"MANDATORY\",\"client_ca_tls_container_ref\":\"" + kCaRef +
-                      "\"");
-  }
-  void rename(const std::string& listener, const std::string& name) {
-    call("PUT", "/v2/lbaas/listeners/" + listener, "{\"listener\":{\"name\":\"" + name + "\"}}", 200);
-  }
   std::string onlyAmphora(const std::string& lb) {
     auto addresses = amphoraAddresses(lb);
     EXPECT_EQ(addresses.size(), 1u);
     return addresses.empty() ? "" : addresses[0];
   }
 
-  static constexpr const char* kCaRef = "client-ca";
-  std::string tls_ref_, tls_file_, ca_file_;
+  std::string tls_file_, ca_file_;
 };
 
 TEST_F(CertPlacement, TheFirstPushPutsEveryFileAndTheDocumentNamesTheAgentsPaths) {

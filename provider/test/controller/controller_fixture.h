@@ -14,6 +14,7 @@
 #include <rapidjson/document.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -31,12 +32,27 @@
 #include "auth/policy.h"
 #include "banyan/common/digest.h"
 #include "certs/cert_manager.h"
+#include "certs/placement.h"
+#include "certs/tls_certificate.h"
 #include "controller/amphora_client.h"
 #include "controller/controller.h"
 #include "fake_drivers.h"
 #include "store/store.h"
 
 namespace banyan::provider::controller::testing {
+
+inline std::vector<std::string> sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// Empties `list` under `mu` and returns what it held (the recording fakes).
+inline std::vector<std::string> takeAll(std::mutex& mu, std::vector<std::string>& list) {
+  std::lock_guard<std::mutex> lock(mu);
+  std::vector<std::string> out;
+  out.swap(list);
+  return out;
+}
 
 using common::ErrorCode;
 using common::makeError;
@@ -124,12 +140,7 @@ class FakeAmphoraClient : public AmphoraClient {
   Result<void> putVrrp(const Endpoint&, const amphora::AgentClient::Vrrp&) override { return {}; }
 
  private:
-  std::vector<std::string> take(std::vector<std::string>& list) {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<std::string> out;
-    out.swap(list);
-    return out;
-  }
+  std::vector<std::string> take(std::vector<std::string>& list) { return takeAll(mu_, list); }
   std::mutex mu_;
   bool listing_missing_ = false;
   std::map<std::string, Amphora> amps_;
@@ -296,6 +307,33 @@ class ControllerFixture : public ::testing::Test {
     EXPECT_TRUE(r.ok());
     return found;
   }
+  // Stores the test PKI's leaf (chain and key) in the local cert manager as tls_ref_
+  // and its CA as kCaRef: what a TERMINATED_HTTPS listener with client auth names.
+  void storeListenerCertificates() {
+    auto& pki = certs::test::sharedPki();
+    auto cert = certs::fromPem(pki.read("leaf.pem"), pki.read("leaf.key"), pki.read("int.pem"), "");
+    ASSERT_TRUE(cert.ok()) << cert.error().message;
+    auto ref = certs::storeLocalCertificate(cert_dir_, cert.value());
+    ASSERT_TRUE(ref.ok()) << ref.error().message;
+    tls_ref_ = ref.value();
+    writeSecret(kCaRef, pki.read("ca.pem"));
+  }
+  // The local manager's CA/CRL reference is <ref>.crt in storage_path.
+  void writeSecret(const std::string& ref, const std::string& pem) {
+    std::ofstream(cert_dir_ + "/" + ref + ".crt", std::ios::trunc) << pem;
+  }
+  // A TERMINATED_HTTPS listener with the default certificate and client CA stored above.
+  std::string tlsListener(const std::string& lb, int port = 443) {
+    return create("/v2/lbaas/listeners", "listener",
+                  "\"loadbalancer_id\":\"" + lb + "\",\"protocol\":\"TERMINATED_HTTPS\",\"protocol_port\":" +
+                      std::to_string(port) + ",\"default_tls_container_ref\":\"" + tls_ref_ +
+                      "\",\"client_authentication\":\"MANDATORY\",\"client_ca_tls_container_ref\":\"" + kCaRef +
+                      "\"");
+  }
+  void rename(const std::string& listener, const std::string& name) {
+    call("PUT", "/v2/lbaas/listeners/" + listener, "{\"listener\":{\"name\":\"" + name + "\"}}", 200);
+  }
+
   // A string field of each of the load balancer's amphorae.
   std::vector<std::string> amphoraField(const std::string& lb_id, const char* field) {
     std::vector<std::string> out;
@@ -329,7 +367,9 @@ class ControllerFixture : public ::testing::Test {
     return lb;
   }
 
+  static constexpr const char* kCaRef = "client-ca";
   std::string dir_, cert_dir_;
+  std::string tls_ref_;  // set by storeListenerCertificates
   std::string project_;  // X-Project-Id of API calls; "" = the noauth default (project-a)
   ControllerOptions options_;
   std::shared_ptr<CountingCertManager> counting_;
