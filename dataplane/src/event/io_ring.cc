@@ -125,8 +125,7 @@ void EventLoop::IoRing::flush() {
   for (size_t i : order_) {
     Entry& e = batch_[i];
     if (e.user == nullptr) continue;
-    e.user->ioDone(e.tag, results_[i]);
-    if (std::find(settle_.begin(), settle_.end(), e.user) == settle_.end()) settle_.push_back(e.user);
+    if (e.user->ioDone(e.tag, results_[i])) settle_.push_back(e.user);
   }
   batch_.clear();
   for (size_t k = 0; k < settle_.size(); ++k)

@@ -50,8 +50,9 @@ class IoUser {
   virtual bool prepareIo(uint32_t tag, IoOp& op) = 0;
   // The result of `tag`, as send(2)/recv(2) would return it (or -errno).
   // Receives are delivered before sends. Must only record: no other I/O,
-  // no queueIo, no closing.
-  virtual void ioDone(uint32_t tag, ssize_t result) = 0;
+  // no queueIo, no closing. True for the user's first result of the batch
+  // (it is then settled once after all of them).
+  virtual bool ioDone(uint32_t tag, ssize_t result) = 0;
   // Every result of this user in the batch was delivered: resume work.
   virtual void ioSettled() = 0;
 

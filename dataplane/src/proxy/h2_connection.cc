@@ -167,16 +167,10 @@ void H2Connection::dispatch() {
       if (closed_) return;
       // New streams use the newest config; on a listener that was removed
       // they are refused (the GOAWAY already went out).
-      const auto& current = w_.snapshot();
-      if (current && current.get() != snap_.get()) {
-        if (const ListenerRt* l = current->findListener(lis_->cfg->id)) {
-          snap_ = current;
-          lis_ = l;
-        } else {
-          codec_.goAway();
-          codec_.resetStream(id, NGHTTP2_REFUSED_STREAM);
-          continue;
-        }
+      if (!followSnapshot(w_.snapshot(), snap_, lis_)) {
+        codec_.goAway();
+        codec_.resetStream(id, NGHTTP2_REFUSED_STREAM);
+        continue;
       }
       auto* s = new ClientSession(w_, snap_, *lis_, *this, id, std::move(head), ssl_, peer_, local_);
       streams_[id] = s;

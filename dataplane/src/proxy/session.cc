@@ -15,6 +15,7 @@
 #include "proxy/h2_connection.h"
 #include "proxy/h2_upstream.h"
 #include "proxy/session_internal.h"
+#include "proxy/tls_readiness.h"
 #include "proxy_protocol/proxy_protocol.h"
 #include "tls/tls_io.h"
 
@@ -141,20 +142,9 @@ void ClientSession::start() {
 
 void ClientSession::onEvents(uint32_t events) {
   if (closed_) return;
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_hup_ = true;
-  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c_writable_ = true;
-  if (ssl_) {
-    // TLS may read while writing and write while reading (handshake, alerts).
-    if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && c_read_wants_write_) {
-      c_read_wants_write_ = false;
-      c_readable_ = true;
-    }
-    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && c_write_wants_read_) {
-      c_write_wants_read_ = false;
-      c_writable_ = true;
-    }
-  }
+  // The wants-flags are only ever set under TLS (handshake, alerts).
+  noteTlsReadiness(events, c_readable_, c_writable_, c_read_wants_write_, c_write_wants_read_);
   advance();
 }
 

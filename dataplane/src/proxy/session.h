@@ -62,7 +62,7 @@ class ClientSession final : public Session, public event::Handler, public event:
   // event::IoUser: reads and writes of plain sockets go through the loop's
   // batch when it has one (see EventLoop::queueIo).
   bool prepareIo(uint32_t tag, event::IoOp& op) override;
-  void ioDone(uint32_t tag, ssize_t result) override;
+  bool ioDone(uint32_t tag, ssize_t result) override;
   void ioSettled() override;
 
  private:

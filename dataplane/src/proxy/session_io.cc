@@ -31,6 +31,25 @@ ssize_t sendIov(int fd, iovec* iov, int cnt) {
   return ::sendmsg(fd, &msg, MSG_NOSIGNAL);
 }
 
+size_t iovBytes(const iovec* iov, int cnt) { return iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0); }
+
+// What goes out to one side: the head Banyan built for it, then the
+// forwardable prefix of the other side's buffer.
+int sendIovs(iovec* iov, const Buffer& head, const Buffer& src, size_t body) {
+  int cnt = 0;
+  if (!head.empty()) iov[cnt++] = {const_cast<char*>(head.data()), head.size()};
+  if (body) iov[cnt++] = {const_cast<char*>(src.data()), body};
+  return cnt;
+}
+
+// Space to read into `b` (which holds less than `cap`): a block's worth at most.
+char* readRoom(Buffer& b, size_t cap, size_t* room) {
+  size_t want = cap - b.size();
+  char* p = b.writable(std::min<size_t>(want, 4096));
+  *room = std::min(b.writableSize(), want);
+  return p;
+}
+
 // One TLS record's worth of the two buffers, as one SSL_write: a head and the
 // start of a body become one record instead of two. The length offered only
 // grows between retries (the buffers' fronts stay until written), as OpenSSL
@@ -38,8 +57,7 @@ ssize_t sendIov(int fd, iovec* iov, int cnt) {
 constexpr size_t kTlsRecord = 16384;
 
 tls::IoResult tlsWriteIov(SSL* ssl, iovec* iov, int cnt) {
-  size_t total = iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0);
-  size_t len = std::min(total, kTlsRecord);
+  size_t len = std::min(iovBytes(iov, cnt), kTlsRecord);
   if (cnt == 1 || iov[0].iov_len >= len)
     return tls::write(ssl, static_cast<const char*>(iov[0].iov_base), len);
   thread_local char scratch[kTlsRecord];
@@ -95,9 +113,9 @@ bool ClientSession::readClient(size_t cap) {
       c_readable_ = false;
       return true;
     }
-    size_t want = cap - cin_.size();
-    char* p = cin_.writable(std::min<size_t>(want, 4096));
-    size_t n = h2_->takeRequest(h2_stream_, p, std::min(cin_.writableSize(), want));
+    size_t room;
+    char* p = readRoom(cin_, cap, &room);
+    size_t n = h2_->takeRequest(h2_stream_, p, room);
     if (n > 0) {
       cin_.commit(n);
       req_bytes_in_ += n;
@@ -132,9 +150,8 @@ bool ClientSession::readClient(size_t cap) {
     return false;
   }
   if (!ssl_ && w_.loop().ioBatching()) return queueIo(kIoClientRecv, cap);
-  size_t want = std::max<size_t>(cap - cin_.size(), 1);
-  char* p = cin_.writable(std::min<size_t>(want, 4096));
-  size_t room = std::min(cin_.writableSize(), want);
+  size_t room;
+  char* p = readRoom(cin_, cap, &room);
   if (ssl_) {
     tls::IoResult r = tls::read(ssl_, p, room);
     switch (r.status) {
@@ -209,9 +226,8 @@ bool ClientSession::readUpstream(size_t cap) {
   UpstreamConn* up = up_;
   if (!up || !up->connected || !up->readable || up->eof || up->in.size() >= cap) return false;
   if (!up->h2_mode && !up->ssl && w_.loop().ioBatching()) return queueIo(kIoMemberRecv, cap);
-  size_t want = cap - up->in.size();
-  char* p = up->in.writable(std::min<size_t>(want, 4096));
-  size_t room = std::min(up->in.writableSize(), want);
+  size_t room;
+  char* p = readRoom(up->in, cap, &room);
   if (up->h2_mode) {
     // A stream of an HTTP/2 member connection: its response as HTTP/1.1 bytes.
     bool ended = up->h2 == nullptr;
@@ -291,9 +307,7 @@ bool ClientSession::flushClient() {
   if (h2_mode_) return flushStream(body);
   if (!ssl_ && w_.loop().ioBatching()) return queueIo(kIoClientSend);
   iovec iov[2];
-  int cnt = 0;
-  if (!cout_.empty()) iov[cnt++] = {const_cast<char*>(cout_.data()), cout_.size()};
-  if (body) iov[cnt++] = {const_cast<char*>(up_->in.data()), body};
+  int cnt = sendIovs(iov, cout_, up_ ? up_->in : cout_, body);
   size_t done = 0;
   if (ssl_) {
     tls::IoResult r = tlsWriteIov(ssl_, iov, cnt);
@@ -314,7 +328,7 @@ bool ClientSession::flushClient() {
     done = r.bytes;
   } else {
     ssize_t n = sendIov(fd_, iov, cnt);
-    return afterClientSend(n >= 0 ? n : -errno, iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0));
+    return afterClientSend(n >= 0 ? n : -errno, iovBytes(iov, cnt));
   }
   consumeSentToClient(done);
   return true;
@@ -423,9 +437,7 @@ bool ClientSession::flushUpstream() {
   if (up->out.empty() && body == 0) return false;
   if (!up->ssl && w_.loop().ioBatching()) return queueIo(kIoMemberSend);
   iovec iov[2];
-  int cnt = 0;
-  if (!up->out.empty()) iov[cnt++] = {const_cast<char*>(up->out.data()), up->out.size()};
-  if (body) iov[cnt++] = {const_cast<char*>(cin_.data()), body};
+  int cnt = sendIovs(iov, up->out, cin_, body);
   size_t done = 0;
   if (up->ssl) {
     tls::IoResult r = tlsWriteIov(up->ssl, iov, cnt);
@@ -433,7 +445,7 @@ bool ClientSession::flushUpstream() {
     done = r.bytes;
   } else {
     ssize_t n = sendIov(up->fd, iov, cnt);
-    return afterMemberSend(*up, n >= 0 ? n : -errno, iov[0].iov_len + (cnt > 1 ? iov[1].iov_len : 0));
+    return afterMemberSend(*up, n >= 0 ? n : -errno, iovBytes(iov, cnt));
   }
   consumeSentToMember(*up, done);
   return true;
@@ -547,9 +559,8 @@ bool ClientSession::prepareIo(uint32_t tag, event::IoOp& op) {
     case kIoClientRecv: {
       size_t cap = io_cap_[kIoClientRecv];
       if (!c_readable_ || c_eof_ || cin_.size() >= cap) return drop();
-      size_t want = std::max<size_t>(cap - cin_.size(), 1);
-      char* p = cin_.writable(std::min<size_t>(want, 4096));
-      size_t room = std::min(cin_.writableSize(), want);
+      size_t room;
+      char* p = readRoom(cin_, cap, &room);
       op.fd = fd_;
       op.iov[0] = {p, room};
       op.cnt = 1;
@@ -559,9 +570,8 @@ bool ClientSession::prepareIo(uint32_t tag, event::IoOp& op) {
     case kIoMemberRecv: {
       size_t cap = io_cap_[kIoMemberRecv];
       if (!member_plain || !up->readable || up->eof || up->in.size() >= cap) return drop();
-      size_t want = cap - up->in.size();
-      char* p = up->in.writable(std::min<size_t>(want, 4096));
-      size_t room = std::min(up->in.writableSize(), want);
+      size_t room;
+      char* p = readRoom(up->in, cap, &room);
       op.fd = up->fd;
       op.iov[0] = {p, room};
       op.cnt = 1;
@@ -574,9 +584,8 @@ bool ClientSession::prepareIo(uint32_t tag, event::IoOp& op) {
       if (!c_writable_ || (cout_.empty() && body == 0)) return drop();
       op.send = true;
       op.fd = fd_;
-      if (!cout_.empty()) op.iov[op.cnt++] = {const_cast<char*>(cout_.data()), cout_.size()};
-      if (body) op.iov[op.cnt++] = {const_cast<char*>(up_->in.data()), body};
-      io_len_[tag] = cout_.size() + body;
+      op.cnt = sendIovs(op.iov, cout_, up_ ? up_->in : cout_, body);
+      io_len_[tag] = iovBytes(op.iov, op.cnt);
       return true;
     }
     case kIoMemberSend: {
@@ -584,9 +593,8 @@ bool ClientSession::prepareIo(uint32_t tag, event::IoOp& op) {
       if (!member_plain || !up->writable || (up->out.empty() && body == 0)) return drop();
       op.send = true;
       op.fd = up->fd;
-      if (!up->out.empty()) op.iov[op.cnt++] = {const_cast<char*>(up->out.data()), up->out.size()};
-      if (body) op.iov[op.cnt++] = {const_cast<char*>(cin_.data()), body};
-      io_len_[tag] = up->out.size() + body;
+      op.cnt = sendIovs(op.iov, up->out, cin_, body);
+      io_len_[tag] = iovBytes(op.iov, op.cnt);
       io_up_ = up;
       return true;
     }
@@ -594,9 +602,11 @@ bool ClientSession::prepareIo(uint32_t tag, event::IoOp& op) {
   return drop();
 }
 
-void ClientSession::ioDone(uint32_t tag, ssize_t result) {
+bool ClientSession::ioDone(uint32_t tag, ssize_t result) {
+  bool first = io_done_ == 0;
   io_result_[tag] = result;
   io_done_ |= ioBit(tag);
+  return first;
 }
 
 void ClientSession::ioSettled() {

@@ -151,15 +151,7 @@ bool ClientSession::stepHead() {
 bool ClientSession::resolveListener() {
   // A new request uses the newest config; a connection whose listener was
   // removed finishes on the snapshot it started on and then closes.
-  const auto& current = w_.snapshot();
-  if (current && current.get() != snap_.get()) {
-    if (const ListenerRt* l = current->findListener(lis_->cfg->id)) {
-      snap_ = current;
-      lis_ = l;
-    } else {
-      close_after_ = true;
-    }
-  }
+  if (!followSnapshot(w_.snapshot(), snap_, lis_)) close_after_ = true;
   return true;
 }
 

@@ -16,6 +16,16 @@ const ListenerRt* Snapshot::findListener(const std::string& id) const {
   return nullptr;
 }
 
+bool followSnapshot(const std::shared_ptr<const Snapshot>& current, std::shared_ptr<const Snapshot>& snap,
+                    const ListenerRt*& lis) {
+  if (!current || current.get() == snap.get()) return true;
+  const ListenerRt* l = current->findListener(lis->cfg->id);
+  if (!l) return false;
+  snap = current;
+  lis = l;
+  return true;
+}
+
 bool ListenerRt::allows(const sockaddr_storage& peer) const {
   if (allowed.empty()) return true;
   for (const auto& c : allowed)

@@ -124,6 +124,12 @@ struct Snapshot {
   const PoolRt* findUsablePool(std::string_view id) const;
 };
 
+// A connection of listener `lis` on `snap` moves to `current` (the worker's newest
+// snapshot) for its next request or stream. False when `current` no longer has that
+// listener: the connection stays on the snapshot it had.
+bool followSnapshot(const std::shared_ptr<const Snapshot>& current, std::shared_ptr<const Snapshot>& snap,
+                    const ListenerRt*& lis);
+
 // "192.0.2.1:80" / "[2001:db8::1]:80": identifies a listening socket.
 std::string bindKey(const sockaddr_storage& addr);
 // The key of a UDP listener's socket: a port may carry a TCP-family and a UDP

@@ -1,5 +1,5 @@
-// Edge-triggered readiness of a socket that carries TLS, shared by the HTTP/2
-// connections on both sides (H2Connection, H2UpstreamConn).
+// Edge-triggered readiness of a socket that may carry TLS, shared by client
+// sessions and the HTTP/2 connections on both sides (H2Connection, H2UpstreamConn).
 #pragma once
 
 #include <sys/epoll.h>

@@ -44,11 +44,18 @@ class Recorder final : public IoUser {
     op.cnt = 1;
     return true;
   }
-  void ioDone(uint32_t tag, ssize_t result) override {
+  bool ioDone(uint32_t tag, ssize_t result) override {
     log.push_back("done " + std::to_string(tag) + " " + std::to_string(result));
     if (!ops[tag].send && result > 0) received.append(in.data(), static_cast<size_t>(result));
+    bool first = !unsettled;
+    unsettled = true;
+    return first;
   }
-  void ioSettled() override { log.push_back("settled"); }
+  void ioSettled() override {
+    log.push_back("settled");
+    unsettled = false;
+  }
+  bool unsettled = false;
   ~Recorder() = default;
 };
 
