@@ -275,6 +275,57 @@ TEST_F(Udp, TcpAndUdpListenersShareAPort) {
   EXPECT_EQ(greeting, "t1\n");
 }
 
+// Datagrams sent back to back arrive in batches (recvmmsg/sendmmsg): every one
+// is relayed whole and in order, both ways, also when the batches mix clients.
+TEST_F(Udp, BurstsFromInterleavedClientsAreRelayedWholeAndInOrder) {
+  startProxy(config(3));
+  constexpr int kClients = 4;
+  constexpr int kEach = 40;
+  std::vector<Fd> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.push_back(udpClient("127.0.0.1", port_, "127.0.4." + std::to_string(c + 1)));
+    int big = 1 << 20;
+    setsockopt(clients.back().get(), SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  }
+  for (int i = 0; i < kEach; ++i)
+    for (int c = 0; c < kClients; ++c) {
+      std::string payload = std::to_string(c) + "/" + std::to_string(i);
+      ASSERT_EQ(::send(clients[c].get(), payload.data(), payload.size(), 0),
+                static_cast<ssize_t>(payload.size()));
+    }
+  std::set<std::string> members;
+  for (int c = 0; c < kClients; ++c) {
+    std::string member;
+    for (int i = 0; i < kEach; ++i) {
+      std::string reply = udpReceive(clients[c].get(), 2000);
+      ASSERT_FALSE(reply.empty()) << "client " << c << " datagram " << i;
+      EXPECT_EQ(reply.substr(reply.find(':') + 1), std::to_string(c) + "/" + std::to_string(i));
+      if (member.empty()) member = memberName(reply);
+      EXPECT_EQ(memberName(reply), member) << "one flow, one member";
+    }
+    members.insert(member);
+  }
+  EXPECT_EQ(members.size(), 3u);  // round robin over four new flows
+  EXPECT_EQ(stat("listeners", "l1", "total_connections"), kClients);
+}
+
+TEST_F(Udp, DatagramsNearTheSizeLimitCrossBetweenSmallOnes) {
+  startProxy(config(1));
+  Fd c = udpClient("127.0.0.1", port_);
+  int big = 1 << 20;
+  setsockopt(c.get(), SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  std::vector<std::string> sent = {"a", std::string(65000, 'x'), "b", std::string(40000, 'y'), "c"};
+  for (const std::string& p : sent)
+    ASSERT_EQ(::send(c.get(), p.data(), p.size(), 0), static_cast<ssize_t>(p.size()));
+  for (const std::string& p : sent) {
+    std::string reply = udpReceive(c.get(), 2000);
+    ASSERT_EQ(reply.size(), p.size() + 3);
+    EXPECT_EQ(reply, "m1:" + p);
+  }
+  EXPECT_EQ(stat("listeners", "l1", "bytes_in"), 65000 + 40000 + 3);
+  EXPECT_EQ(stat("listeners", "l1", "bytes_out"), 65000 + 40000 + 3 + 5 * 3);
+}
+
 TEST_F(Udp, BoundedLoadOfEightClientsIsAnsweredInFull) {
   startProxy(config(3, "LEAST_CONNECTIONS"));
   constexpr int kClients = 8;

@@ -110,6 +110,10 @@ std::string udpExchange(int fd, const std::string& payload, int timeout_ms) {
   socklen_t elen = sizeof err;
   getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
   if (::send(fd, payload.data(), payload.size(), 0) < 0) return "";
+  return udpReceive(fd, timeout_ms);
+}
+
+std::string udpReceive(int fd, int timeout_ms) {
   auto deadline = Clock::now() + Millis(timeout_ms);
   std::vector<char> buf(65536);
   for (;;) {

@@ -54,6 +54,8 @@ Fd udpClient(const std::string& host, uint16_t port, const std::string& source =
              uint16_t source_port = 0);
 // Sends `payload` and waits up to timeout_ms for one answer; "" on timeout.
 std::string udpExchange(int fd, const std::string& payload, int timeout_ms = 1000);
+// Waits up to timeout_ms for the next datagram; "" on timeout.
+std::string udpReceive(int fd, int timeout_ms = 1000);
 
 // Binds UDP host:0, reads the port, closes: a port for a UDP listener.
 uint16_t pickFreeUdpPort(const std::string& host = "127.0.0.1");

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "balancer/mix64.h"
@@ -21,10 +22,49 @@ namespace {
 constexpr size_t kMaxDatagram = 65536;
 // Datagrams read per readiness edge before yielding to other sockets.
 constexpr int kReadBudget = 256;
+// Datagrams one recvmmsg(2) or sendmmsg(2) moves: one kernel entry for up to
+// this many instead of one each.
+constexpr unsigned kBatch = 16;
+// Room for the destination address a wildcard socket learns per datagram.
+constexpr size_t kPktInfoSpace = CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(in_pktinfo));
 
-char* scratch() {
-  thread_local std::vector<char> buf(kMaxDatagram);
-  return buf.data();
+// The worker thread's datagram slots: kBatch receive buffers of the largest
+// datagram, and the headers of one receive batch and one send batch. The
+// buffers are left uninitialised, so a page becomes resident only once a
+// datagram lands in it (small datagrams touch one page per slot).
+struct Slots {
+  std::unique_ptr<char[]> data{new char[kBatch * kMaxDatagram]};
+  mmsghdr in[kBatch];
+  iovec in_iov[kBatch];
+  sockaddr_storage in_name[kBatch];
+  alignas(cmsghdr) char in_control[kBatch][kPktInfoSpace];
+  mmsghdr out[kBatch];
+  iovec out_iov[kBatch];
+  alignas(cmsghdr) char out_control[CMSG_SPACE(sizeof(in6_pktinfo))];
+
+  char* buf(unsigned i) { return data.get() + size_t{i} * kMaxDatagram; }
+  // Readies the receive headers; `from` also asks for the sender and, for a
+  // wildcard socket, the address the datagram went to.
+  void prepareReceive(bool from) {
+    for (unsigned i = 0; i < kBatch; ++i) {
+      in_iov[i] = {buf(i), kMaxDatagram};
+      msghdr& m = in[i].msg_hdr;
+      m = msghdr{};
+      m.msg_iov = &in_iov[i];
+      m.msg_iovlen = 1;
+      if (from) {
+        m.msg_name = &in_name[i];
+        m.msg_namelen = sizeof in_name[i];
+        m.msg_control = in_control[i];
+        m.msg_controllen = sizeof in_control[i];
+      }
+    }
+  }
+};
+
+Slots& slots() {
+  thread_local Slots s;
+  return s;
 }
 
 bool isWildcard(const sockaddr_storage& a) {
@@ -34,39 +74,66 @@ bool isWildcard(const sockaddr_storage& a) {
   return reinterpret_cast<const sockaddr_in&>(a).sin_addr.s_addr == INADDR_ANY;
 }
 
-// Sends from `local` (a wildcard socket's datagram went to that address) or
-// from the socket's own address.
-ssize_t sendFrom(int fd, bool wildcard, const sockaddr_storage& local, const char* data,
-                 size_t size, const sockaddr_storage& to) {
-  iovec iov{const_cast<char*>(data), size};
-  msghdr msg{};
-  msg.msg_name = const_cast<sockaddr_storage*>(&to);
-  msg.msg_namelen = net::addressLength(to);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
-  if (wildcard && local.ss_family == to.ss_family) {
-    msg.msg_control = control;
-    cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
-    if (to.ss_family == AF_INET6) {
-      msg.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
-      c->cmsg_level = IPPROTO_IPV6;
-      c->cmsg_type = IPV6_PKTINFO;
-      c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
-      in6_pktinfo info{};
-      info.ipi6_addr = reinterpret_cast<const sockaddr_in6&>(local).sin6_addr;
-      memcpy(CMSG_DATA(c), &info, sizeof info);
-    } else {
-      msg.msg_controllen = CMSG_SPACE(sizeof(in_pktinfo));
-      c->cmsg_level = IPPROTO_IP;
-      c->cmsg_type = IP_PKTINFO;
-      c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
-      in_pktinfo info{};
-      info.ipi_spec_dst = reinterpret_cast<const sockaddr_in&>(local).sin_addr;
-      memcpy(CMSG_DATA(c), &info, sizeof info);
+// The address a wildcard socket's datagram was sent to (IP_PKTINFO).
+sockaddr_storage destinationOf(msghdr& msg) {
+  sockaddr_storage local{};
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo info;
+      memcpy(&info, CMSG_DATA(c), sizeof info);
+      local.ss_family = AF_INET;
+      reinterpret_cast<sockaddr_in&>(local).sin_addr = info.ipi_addr;
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      in6_pktinfo info;
+      memcpy(&info, CMSG_DATA(c), sizeof info);
+      local.ss_family = AF_INET6;
+      reinterpret_cast<sockaddr_in6&>(local).sin6_addr = info.ipi6_addr;
     }
   }
-  return ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  return local;
+}
+
+// The control message that makes a wildcard socket send from `local` (the
+// address the client sent to); 0 when the socket's own address will do.
+size_t sourceControl(char* control, bool wildcard, const sockaddr_storage& local,
+                     const sockaddr_storage& to) {
+  if (!wildcard || local.ss_family != to.ss_family) return 0;
+  cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
+  if (to.ss_family == AF_INET6) {
+    c->cmsg_level = IPPROTO_IPV6;
+    c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
+    in6_pktinfo info{};
+    info.ipi6_addr = reinterpret_cast<const sockaddr_in6&>(local).sin6_addr;
+    memcpy(CMSG_DATA(c), &info, sizeof info);
+    return CMSG_SPACE(sizeof(in6_pktinfo));
+  }
+  c->cmsg_level = IPPROTO_IP;
+  c->cmsg_type = IP_PKTINFO;
+  c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+  in_pktinfo info{};
+  info.ipi_spec_dst = reinterpret_cast<const sockaddr_in&>(local).sin_addr;
+  memcpy(CMSG_DATA(c), &info, sizeof info);
+  return CMSG_SPACE(sizeof(in_pktinfo));
+}
+
+// Sends `count` prepared datagrams with as few sendmmsg(2) calls as the socket
+// allows. One that fails (a full buffer, an ICMP error reported now) is
+// dropped, as a full link would drop it, and `dropped(i)` hears of it; the
+// ones after it are still tried.
+template <typename Dropped>
+void sendBatch(int fd, mmsghdr* msgs, unsigned count, Dropped&& dropped) {
+  unsigned next = 0;
+  while (next < count) {
+    int n = ::sendmmsg(fd, msgs + next, count - next, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      next += static_cast<unsigned>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    dropped(next);
+    ++next;
+  }
 }
 
 }  // namespace
@@ -149,19 +216,10 @@ void UdpListener::onEvents(uint32_t) { receiveAll(); }
 
 void UdpListener::receiveAll() {
   if (!registered_) return;
-  char* buf = scratch();
-  for (int i = 0; i < kReadBudget; ++i) {
-    sockaddr_storage client{};
-    iovec iov{buf, kMaxDatagram};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(in_pktinfo))];
-    msghdr msg{};
-    msg.msg_name = &client;
-    msg.msg_namelen = sizeof client;
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n = ::recvmsg(fd_, &msg, MSG_DONTWAIT);
+  Slots& s = slots();
+  for (int budget = kReadBudget; budget > 0;) {
+    s.prepareReceive(true);
+    int n = ::recvmmsg(fd_, s.in, kBatch, MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -169,23 +227,14 @@ void UdpListener::receiveAll() {
       LB_DEBUG("UDP receive failed. listener_bind=%s error=%s", key_.c_str(), strerror(errno));
       break;
     }
-    sockaddr_storage local{};
-    if (wildcard_) {
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-          in_pktinfo info;
-          memcpy(&info, CMSG_DATA(c), sizeof info);
-          local.ss_family = AF_INET;
-          reinterpret_cast<sockaddr_in&>(local).sin_addr = info.ipi_addr;
-        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-          in6_pktinfo info;
-          memcpy(&info, CMSG_DATA(c), sizeof info);
-          local.ss_family = AF_INET6;
-          reinterpret_cast<sockaddr_in6&>(local).sin6_addr = info.ipi6_addr;
-        }
-      }
+    for (int i = 0; i < n; ++i) {
+      sockaddr_storage local = wildcard_ ? destinationOf(s.in[i].msg_hdr) : sockaddr_storage{};
+      onDatagram(s.buf(static_cast<unsigned>(i)), s.in[i].msg_len, s.in_name[i], local);
     }
-    onDatagram(buf, static_cast<size_t>(n), client, local);
+    flushToMember();
+    // A short batch emptied the socket: the next datagram brings a new edge.
+    if (static_cast<unsigned>(n) < kBatch) return;
+    budget -= n;
   }
   // Budget spent (or a transient error): the edge is consumed, so come back
   // on a zero-delay timer after the other ready sockets had their turn.
@@ -193,7 +242,7 @@ void UdpListener::receiveAll() {
   resume_->arm(event::Millis(0));
 }
 
-void UdpListener::onDatagram(const char* data, size_t size, const sockaddr_storage& client,
+void UdpListener::onDatagram(char* data, size_t size, const sockaddr_storage& client,
                              const sockaddr_storage& local) {
   const auto& snap = w_.snapshot();
   auto lit = snap->by_bind.find(key_);
@@ -221,12 +270,36 @@ void UdpListener::onDatagram(const char* data, size_t size, const sockaddr_stora
   flow->idle_timer.arm(flow->idle_timeout);
   std::atomic<uint64_t>& out = flow->member_counters->slot(w_.index()).bytes_out;
   bump(out, size);  // before the send, as relayToClient
-  if (::send(flow->fd, data, size, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-    // A full socket buffer drops the datagram, as a full link would; an ICMP
-    // error from the member (ECONNREFUSED) is reported on a later call.
-    out.store(out.load(std::memory_order_relaxed) - size, std::memory_order_relaxed);
-    bump(flow->member_counters->slot(w_.index()).errors);
-  }
+  queueToMember(flow, data, size);
+}
+
+// Consecutive datagrams of one flow go to its member in one sendmmsg(2).
+void UdpListener::queueToMember(UdpFlow* flow, char* data, size_t size) {
+  if (pending_flow_ != flow) flushToMember();
+  Slots& s = slots();
+  s.out_iov[pending_] = {data, size};
+  msghdr& m = s.out[pending_].msg_hdr;
+  m = msghdr{};
+  m.msg_iov = &s.out_iov[pending_];
+  m.msg_iovlen = 1;
+  pending_flow_ = flow;
+  ++pending_;
+}
+
+void UdpListener::flushToMember() {
+  if (pending_ == 0) return;
+  UdpFlow* flow = pending_flow_;
+  Slots& s = slots();
+  CounterSlot& ms = flow->member_counters->slot(w_.index());
+  // A full socket buffer drops the datagram, as a full link would; an ICMP
+  // error from the member (ECONNREFUSED) is reported on a later call.
+  sendBatch(flow->fd, s.out, pending_, [&](unsigned i) {
+    ms.bytes_out.store(ms.bytes_out.load(std::memory_order_relaxed) - s.out_iov[i].iov_len,
+                       std::memory_order_relaxed);
+    bump(ms.errors);
+  });
+  pending_ = 0;
+  pending_flow_ = nullptr;
 }
 
 UdpFlow* UdpListener::openFlow(const ListenerRt& l, const FlowKey& key,
@@ -289,6 +362,7 @@ UdpFlow* UdpListener::openFlow(const ListenerRt& l, const FlowKey& key,
 }
 
 void UdpListener::closeFlow(UdpFlow* flow, bool remember) {
+  if (flow == pending_flow_) flushToMember();
   flows_.erase(flow->key);
   if (remember && flow->persistence)
     flow->persistence->store(flow->persistence_key.view(), flow->member_id, w_.loop().now());
@@ -303,26 +377,46 @@ void UdpListener::closeFlow(UdpFlow* flow, bool remember) {
 }
 
 void UdpListener::relayToClient(UdpFlow& flow) {
-  char* buf = scratch();
-  for (int i = 0; i < kReadBudget; ++i) {
-    ssize_t n = ::recv(flow.fd, buf, kMaxDatagram, MSG_DONTWAIT);
+  Slots& s = slots();
+  for (int budget = kReadBudget; budget > 0;) {
+    s.prepareReceive(false);
+    int n = ::recvmmsg(flow.fd, s.in, kBatch, MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       // ECONNREFUSED and friends: an ICMP error from the member, consumed by
       // this call; datagrams behind it are still to be read.
       bump(flow.member_counters->slot(w_.index()).errors);
+      --budget;
       continue;
     }
-    size_t size = static_cast<size_t>(n);
-    bump(flow.member_counters->slot(w_.index()).bytes_in, size);
-    flow.idle_timer.arm(flow.idle_timeout);
-    // Counted before the send: once the client has the datagram, the stats
-    // already show it.
+    size_t control_len = sourceControl(s.out_control, wildcard_, flow.local, flow.client);
+    CounterSlot& ms = flow.member_counters->slot(w_.index());
     std::atomic<uint64_t>& out = flow.listener_counters->slot(w_.index()).bytes_out;
-    bump(out, size);
-    if (sendFrom(fd_, wildcard_, flow.local, buf, size, flow.client) < 0)  // dropped
-      out.store(out.load(std::memory_order_relaxed) - size, std::memory_order_relaxed);
+    for (unsigned i = 0; i < static_cast<unsigned>(n); ++i) {
+      size_t size = s.in[i].msg_len;
+      bump(ms.bytes_in, size);
+      // Counted before the send: once the client has the datagram, the stats
+      // already show it.
+      bump(out, size);
+      s.out_iov[i] = {s.buf(i), size};
+      msghdr& m = s.out[i].msg_hdr;
+      m = msghdr{};
+      m.msg_name = &flow.client;
+      m.msg_namelen = net::addressLength(flow.client);
+      m.msg_iov = &s.out_iov[i];
+      m.msg_iovlen = 1;
+      if (control_len != 0) {
+        m.msg_control = s.out_control;
+        m.msg_controllen = control_len;
+      }
+    }
+    flow.idle_timer.arm(flow.idle_timeout);
+    sendBatch(fd_, s.out, static_cast<unsigned>(n), [&](unsigned i) {  // dropped
+      out.store(out.load(std::memory_order_relaxed) - s.out_iov[i].iov_len, std::memory_order_relaxed);
+    });
+    if (static_cast<unsigned>(n) < kBatch) return;
+    budget -= n;
   }
   // More than a budget's worth queued: finish after the other ready sockets
   // had their turn (the timer dies with the flow).

@@ -90,8 +90,12 @@ class UdpListener final : public event::Handler, public event::Deletable {
  private:
   friend class UdpFlow;
   void receiveAll();
-  void onDatagram(const char* data, size_t size, const sockaddr_storage& client,
+  void onDatagram(char* data, size_t size, const sockaddr_storage& client,
                   const sockaddr_storage& local);
+  // Datagrams toward a member wait here until the receive batch is handled or
+  // another flow's datagram comes, then leave in one sendmmsg(2).
+  void queueToMember(UdpFlow* flow, char* data, size_t size);
+  void flushToMember();
   UdpFlow* openFlow(const ListenerRt& l, const FlowKey& key, const sockaddr_storage& client,
                     const sockaddr_storage& local);
   // `remember`: refresh the client's SOURCE_IP entry (not when the member left).
@@ -105,6 +109,8 @@ class UdpListener final : public event::Handler, public event::Deletable {
   bool registered_ = false;
   std::unordered_map<FlowKey, UdpFlow*, FlowKeyHash> flows_;
   std::unique_ptr<event::Timer> resume_;  // continues a read burst cut for fairness
+  UdpFlow* pending_flow_ = nullptr;       // whose datagrams queueToMember holds
+  unsigned pending_ = 0;
 };
 
 }  // namespace banyan::dp::proxy
