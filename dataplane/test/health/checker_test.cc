@@ -7,12 +7,16 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <rapidjson/document.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -695,6 +699,54 @@ TEST(HealthChecker, PingOfLoopbackAddressesGetsEchoReplies) {
   EXPECT_EQ(view(checker, "v4").status, "ONLINE");
   ASSERT_TRUE(waitFor([&] { return view(checker, "v6").successes >= 2; })) << checker.statusJson();
   EXPECT_EQ(view(checker, "v6").last_detail, "echo reply");
+}
+
+// Members that stop answering echo requests fall, and come back once they
+// answer again. The silence comes from a network namespace of the test's own,
+// whose kernel is told to ignore echo requests (icmp_echo_ignore_all, per
+// namespace, and /proc/sys/net shows the namespace of the thread that opens
+// it); the checker's threads are made inside it, so they share it.
+TEST(HealthChecker, PingWithoutEchoRepliesFailsTheMemberAndRepliesBringItBack) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace";
+  using namespace udp_ping;
+  auto ignoreEchoes = [](bool on) {
+    for (const char* path : {"/proc/sys/net/ipv4/icmp_echo_ignore_all",
+                             "/proc/sys/net/ipv6/icmp/echo_ignore_all"}) {
+      std::ofstream f(path);
+      f << (on ? "1" : "0");
+      f.close();
+      EXPECT_TRUE(f) << path;
+    }
+  };
+  std::thread inside([&] {
+    ASSERT_EQ(::unshare(CLONE_NEWNET), 0) << strerror(errno);
+    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    ASSERT_EQ(::ioctl(s, SIOCGIFFLAGS, &ifr), 0);
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+    ASSERT_EQ(::ioctl(s, SIOCSIFFLAGS, &ifr), 0);
+    ::close(s);
+    ignoreEchoes(true);
+
+    HealthRegistry registry;
+    HealthChecker checker(registry);
+    checker.apply(configOf({pool("p1", {member("v4", 80, "127.0.0.9"), member("v6", 80, "::1")},
+                                 monitorOf(MonitorType::kPing, /*rise=*/2, /*fall=*/2))}));
+    checker.start();
+    for (const char* m : {"v4", "v6"}) {
+      ASSERT_TRUE(waitFor([&] { return view(checker, m).status == "ERROR"; })) << checker.statusJson();
+      EXPECT_EQ(view(checker, m).last_detail, "no echo reply");
+      EXPECT_EQ(view(checker, m).successes, 0u);
+    }
+    ignoreEchoes(false);
+    for (const char* m : {"v4", "v6"}) {
+      ASSERT_TRUE(waitFor([&] { return view(checker, m).status == "ONLINE"; })) << checker.statusJson();
+      EXPECT_EQ(view(checker, m).last_detail, "echo reply");
+      EXPECT_EQ(view(checker, m).transitions.back().from, "ERROR");
+    }
+  });
+  inside.join();
 }
 
 }  // namespace
