@@ -123,6 +123,50 @@ class H2Upstream : public ::testing::Test {
   std::unique_ptr<ProxyProcess> proxy_;
 };
 
+// HTTPS monitors of a tls_enabled pool offer the pool's ALPN list, as its
+// traffic does, and speak HTTP/2 to a member that picks h2: an HTTP/2-only
+// member (nghttpd) passes, and its status codes count as HTTP/1.1 ones do.
+TEST_F(H2Upstream, HttpsMonitorsCheckMembersThatPickHttp2OverHttp2) {
+  NghttpdMember member;
+  ConfigSpec c = config(member.port());
+  MonitorSpec hm;
+  hm.type = "HTTPS";
+  hm.url_path = "/index.html";
+  hm.http_version = "1.1";
+  c.pool("p1").health_monitor = hm;
+  start(c);
+  // A monitored member starts ONLINE; the checks then keep it there.
+  auto checked = [&](const std::string& detail) {
+    return waitUntil([&] { return proxy_->get("/health").body.find(detail) != std::string::npos; },
+                     Millis(5000), Millis(50));
+  };
+  ASSERT_TRUE(checked("status 200 (HTTP/2)")) << proxy_->get("/health").body;
+  EXPECT_EQ(healthStatus(*proxy_, "m1"), "ONLINE");
+  EXPECT_GE(member.requests(), 1u);
+  EXPECT_NE(member.log().find(":path: /index.html"), std::string::npos);
+
+  hm.url_path = "/missing";
+  c.pool("p1").health_monitor = hm;
+  c.generation = 2;
+  ASSERT_EQ(proxy_->applyConfig(c.toJson()).status, 200);
+  ASSERT_TRUE(waitHealth(*proxy_, "m1", "ERROR", 5000)) << proxy_->get("/health").body;
+  EXPECT_TRUE(checked("status 404 (HTTP/2)")) << proxy_->get("/health").body;
+}
+
+// Without h2 in the pool's ALPN list the check stays HTTP/1.1, which an
+// HTTP/2-only member cannot answer.
+TEST_F(H2Upstream, HttpsMonitorsOfPoolsWithoutH2InTheirAlpnSpeakHttp11) {
+  NghttpdMember member;
+  ConfigSpec c = config(member.port(), R"(["http/1.1"])");
+  MonitorSpec hm;
+  hm.type = "HTTPS";
+  hm.url_path = "/index.html";
+  c.pool("p1").health_monitor = hm;
+  start(c);
+  ASSERT_TRUE(waitHealth(*proxy_, "m1", "ERROR", 5000)) << proxy_->get("/health").body;
+  EXPECT_EQ(proxy_->get("/health").body.find("(HTTP/2)"), std::string::npos);
+}
+
 TEST_F(H2Upstream, Http11ClientsShareOneHttp2MemberConnection) {
   NghttpdMember member;
   ConfigSpec c = config(member.port());

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -21,6 +22,7 @@
 
 #include "banyan/common/logging.h"
 #include "event/loop.h"
+#include "health/h2_check.h"
 #include "net/socket.h"
 
 namespace banyan::dp::health {
@@ -118,9 +120,14 @@ struct ProbeSpec {
   sockaddr_storage target{};
   std::string request;  // HTTP only: the full request bytes
   bool tls = false;     // HTTP over TLS: HTTPS monitors, HTTP monitors of tls_enabled pools
+  // A tls_enabled pool whose ALPN list has h2: the list offered (wire format),
+  // and the request's parts for an HTTP/2 check when the member picks h2.
+  std::string alpn;
+  std::string method, path, authority;
 
   bool operator==(const ProbeSpec& o) const {
-    if (type != o.type || target_valid != o.target_valid || request != o.request || tls != o.tls)
+    if (type != o.type || target_valid != o.target_valid || request != o.request || tls != o.tls ||
+        alpn != o.alpn || method != o.method || path != o.path || authority != o.authority)
       return false;
     return !target_valid || net::sameAddress(target, o.target);
   }
@@ -147,13 +154,13 @@ SSL_CTX* checkTlsContext() {
   return ctx;
 }
 
-ProbeSpec buildSpec(const config::Member& m, const config::HealthMonitor& hm, bool pool_tls) {
+ProbeSpec buildSpec(const config::Member& m, const config::HealthMonitor& hm, const config::Pool& pool) {
   ProbeSpec spec;
   // An HTTPS check is an HTTP check over TLS; HTTP checks of a re-encrypting
   // pool use TLS as its traffic does (haproxy checks inherit the server's ssl).
   spec.type = hm.type == config::MonitorType::kHttps ? config::MonitorType::kHttp : hm.type;
   spec.tls = hm.type == config::MonitorType::kHttps ||
-             (pool_tls && hm.type == config::MonitorType::kHttp);
+             (pool.tls_enabled && hm.type == config::MonitorType::kHttp);
   const std::string& address = m.monitor_address.empty() ? m.address : m.monitor_address;
   uint16_t port = m.monitor_port != 0 ? m.monitor_port : m.protocol_port;
   spec.target_valid = net::parseAddress(address, port, spec.target);
@@ -165,6 +172,18 @@ ProbeSpec buildSpec(const config::Member& m, const config::HealthMonitor& hm, bo
     else if (hm.http_version == "1.1")  // Host is mandatory in HTTP/1.1 (RFC 9112 §3.2)
       r += "Host: " + hostFor(address) + "\r\n";
     r += "Connection: close\r\nUser-Agent: banyan-health-check\r\n\r\n";
+    // A re-encrypting pool offers its ALPN list in checks as in traffic, so a
+    // member may answer the check over HTTP/2.
+    const auto& alpn = pool.alpn_protocols;
+    if (spec.tls && pool.tls_enabled && std::find(alpn.begin(), alpn.end(), "h2") != alpn.end()) {
+      for (const std::string& p : alpn) {
+        spec.alpn.push_back(static_cast<char>(p.size()));
+        spec.alpn += p;
+      }
+      spec.method = hm.http_method;
+      spec.path = hm.url_path;
+      spec.authority = hm.domain_name.empty() ? hostFor(address) : hm.domain_name;
+    }
   }
   return spec;
 }
@@ -230,6 +249,10 @@ class Probe : public event::Handler, public event::Deletable {
           ssl_ = SSL_new(checkTlsContext());
           if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return finish(false, "TLS setup failed");
           SSL_set_connect_state(ssl_);
+          if (!spec_.alpn.empty() &&
+              SSL_set_alpn_protos(ssl_, reinterpret_cast<const unsigned char*>(spec_.alpn.data()),
+                                  static_cast<unsigned>(spec_.alpn.size())) != 0)
+            return finish(false, "TLS setup failed (ALPN)");
           if (spec_.type == config::MonitorType::kTlsHello) {
             SSL_set_msg_callback(ssl_, noteServerHello);
             SSL_set_msg_callback_arg(ssl_, &server_hello_);
@@ -382,6 +405,15 @@ class Probe : public event::Handler, public event::Deletable {
       tlsWait(r, "TLS handshake failed");
       return;
     }
+    if (!spec_.alpn.empty()) {
+      const unsigned char* chosen = nullptr;
+      unsigned chosen_len = 0;
+      SSL_get0_alpn_selected(ssl_, &chosen, &chosen_len);
+      if (chosen_len == 2 && std::memcmp(chosen, "h2", 2) == 0) {
+        h2_ = std::make_unique<H2Check>(spec_.method, spec_.path, spec_.authority);
+        if (!h2_->error().empty()) return finish(false, h2_->error());
+      }
+    }
     state_ = State::Writing;
     writeRequest();
   }
@@ -392,9 +424,9 @@ class Probe : public event::Handler, public event::Deletable {
   }
 
   void writeRequest() {
-    while (ssl_ && written_ < spec_.request.size()) {
-      int n = SSL_write(ssl_, spec_.request.data() + written_,
-                        static_cast<int>(spec_.request.size() - written_));
+    const std::string& request = h2_ ? h2_->output() : spec_.request;
+    while (ssl_ && written_ < request.size()) {
+      int n = SSL_write(ssl_, request.data() + written_, static_cast<int>(request.size() - written_));
       if (n > 0) {
         written_ += static_cast<size_t>(n);
         continue;
@@ -402,9 +434,8 @@ class Probe : public event::Handler, public event::Deletable {
       tlsWait(n, "TLS send failed");
       return;
     }
-    while (written_ < spec_.request.size()) {
-      ssize_t n = ::send(fd_, spec_.request.data() + written_, spec_.request.size() - written_,
-                         MSG_NOSIGNAL);
+    while (written_ < request.size()) {
+      ssize_t n = ::send(fd_, request.data() + written_, request.size() - written_, MSG_NOSIGNAL);
       if (n > 0) {
         written_ += static_cast<size_t>(n);
         continue;
@@ -443,13 +474,20 @@ class Probe : public event::Handler, public event::Deletable {
                                                  : errnoText("read failed", errno));
       }
       if (n == 0) return finish(false, "connection closed before status line");
-      response_.append(buf, static_cast<size_t>(n));
-      StatusLineParse p = parseStatusLine(response_);
-      if (p.status == ParseStatus::NeedMore) continue;
-      if (p.status == ParseStatus::Invalid) return finish(false, "invalid status line");
-      bool ok = std::find(expected_codes_.begin(), expected_codes_.end(), p.code) !=
-                expected_codes_.end();
-      return finish(ok, "status " + std::to_string(p.code));
+      int code = 0;
+      if (h2_) {
+        code = h2_->feed(buf, static_cast<size_t>(n));
+        if (code < 0) return finish(false, h2_->error());
+        if (code == 0) continue;
+      } else {
+        response_.append(buf, static_cast<size_t>(n));
+        StatusLineParse p = parseStatusLine(response_);
+        if (p.status == ParseStatus::NeedMore) continue;
+        if (p.status == ParseStatus::Invalid) return finish(false, "invalid status line");
+        code = p.code;
+      }
+      bool ok = std::find(expected_codes_.begin(), expected_codes_.end(), code) != expected_codes_.end();
+      return finish(ok, "status " + std::to_string(code) + (h2_ ? " (HTTP/2)" : ""));
     }
   }
 
@@ -492,6 +530,7 @@ class Probe : public event::Handler, public event::Deletable {
   Timer timer_;
   int fd_ = -1;
   SSL* ssl_ = nullptr;
+  std::unique_ptr<H2Check> h2_;  // the member picked h2 in the handshake
   State state_ = State::Connecting;
   size_t written_ = 0;
   std::string response_;
@@ -725,7 +764,7 @@ void HealthChecker::Impl::update(Record& r, const config::Pool& pool, const conf
     if (r.enabled) r.health->status.store(MemberStatus::NoMonitor, std::memory_order_relaxed);
     reason = r.enabled ? "no health monitor" : "admin_state_up=false";
   } else {
-    ProbeSpec spec = buildSpec(m, *pool.health_monitor, pool.tls_enabled);
+    ProbeSpec spec = buildSpec(m, *pool.health_monitor, pool);
     bool spec_changed = !was_monitored || !(spec == r.spec);
     r.monitor = *pool.health_monitor;
     r.rise = pool.protocol == config::PoolProtocol::kUdp ? 1 : r.monitor.max_retries;
