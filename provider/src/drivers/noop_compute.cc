@@ -17,6 +17,7 @@ NoopComputeDriver::NoopComputeDriver(const std::string& management_cidr) {
   auto pool = AllocationPool::forCidr(*cidr);
   LB_CHECK(pool.ok(), "the noop compute driver needs a management subnet it can allocate from");
   pool_ = *pool;
+  next_ = pool_.start;
 }
 
 Result<Instance> NoopComputeDriver::build(const AmphoraSpec& spec) {
@@ -26,11 +27,19 @@ Result<Instance> NoopComputeDriver::build(const AmphoraSpec& spec) {
   std::set<std::string> used;
   for (const auto& [id, instance] : instances_) used.insert(instance.lb_network_ip);
   Instance instance;
-  for (IpAddress a = pool_.start; pool_.contains(a); a = a.plus(1)) {
+  // Round the pool from where the last allocation stopped, as Neutron's IPAM
+  // hands out addresses: a deleted amphora's address is not the next one's,
+  // so late heartbeats or stale agent connections of the old amphora cannot
+  // pass for the new one's.
+  if (!pool_.contains(next_)) next_ = pool_.start;  // the last one ended the pool
+  IpAddress a = next_;
+  for (uint64_t tried = 0; tried < pool_.size(); ++tried) {
     if (!used.count(a.toString())) {
       instance.lb_network_ip = a.toString();
+      next_ = a.plus(1);
       break;
     }
+    a = pool_.contains(a.plus(1)) ? a.plus(1) : pool_.start;
   }
   if (instance.lb_network_ip.empty())
     return makeError(ErrorCode::kUnavailable, "no free management address");

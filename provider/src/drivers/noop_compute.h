@@ -27,6 +27,7 @@ class NoopComputeDriver : public ComputeDriver {
  private:
   std::mutex mu_;
   AllocationPool pool_;
+  IpAddress next_;  // where the next allocation starts looking
   std::map<std::string, Instance> instances_;
 };
 

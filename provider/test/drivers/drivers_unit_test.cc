@@ -250,7 +250,23 @@ TEST(NoopComputeDriver, BuildsActiveAmphoraeWithDistinctAddressesAndForgetsRemov
   ASSERT_TRUE(driver.remove(ids[0]).ok());  // idempotent
   EXPECT_EQ(driver.status(ids[0]).value(), ComputeStatus::kDeleted);
   EXPECT_EQ(driver.list()->size(), 4u);
-  EXPECT_TRUE(driver.build({"amp-6", "lb", "", {}, {}}).ok());
+  // The pool is full but for the freed address: the search wraps around to it.
+  auto again = driver.build({"amp-6", "lb", "", {}, {}});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->lb_network_ip, "192.0.2.2");  // .1 is the subnet's gateway
+}
+
+TEST(NoopComputeDriver, ADeletedAmphorasAddressIsNotTheNextOnes) {
+  NoopComputeDriver driver("192.0.2.0/28");
+  auto a = driver.build({"amp-a", "lb", "", {}, {}});
+  auto b = driver.build({"amp-b", "lb", "", {}, {}});
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(driver.remove(a->compute_id).ok());
+  auto c = driver.build({"amp-c", "lb", "", {}, {}});
+  ASSERT_TRUE(c.ok());
+  EXPECT_NE(c->lb_network_ip, a->lb_network_ip);
+  EXPECT_NE(c->lb_network_ip, b->lb_network_ip);
+  EXPECT_EQ(c->lb_network_ip, "192.0.2.4");  // after .2 and .3 (.1 is the gateway)
 }
 
 }  // namespace
