@@ -1,8 +1,11 @@
 #include "banyan/common/http_client.h"
 
+#include <arpa/inet.h>
+
 #include <cpprest/http_client.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include <algorithm>
 #include <cctype>
@@ -26,6 +29,24 @@ std::string opensslError() {
   char buf[256];
   ERR_error_string_n(code, buf, sizeof(buf));
   return buf;
+}
+
+// An IPv6 literal host as web::uri keeps it ("[2001:db8::5]"), without the brackets;
+// "" for any other host. Zones ("[fe80::1%25eth0]") are not supported.
+std::string ipv6Host(const std::string& host) {
+  if (host.size() < 4 || host.front() != '[' || host.back() != ']') return "";
+  std::string inner = host.substr(1, host.size() - 2);
+  in6_addr a{};
+  return ::inet_pton(AF_INET6, inner.c_str(), &a) == 1 ? inner : "";
+}
+
+// Verifies the server's chain with OpenSSL's own checks only, the expected IP address
+// included (X509_VERIFY_PARAM_set1_ip_asc on the context). For an IPv6 origin it stands
+// in for cpprestsdk's per-certificate callback, which matches the certificate against
+// the Host header ("[2001:db8::5]:9443": never an IP address, so nothing matches).
+int verifyWithOpenSslOnly(X509_STORE_CTX* store, void*) {
+  X509_STORE_CTX_set_verify_cb(store, [](int ok, X509_STORE_CTX*) { return ok; });
+  return X509_verify_cert(store);
 }
 
 // Loads the CA bundle and client certificate into an OpenSSL context. Used both to check
@@ -101,12 +122,19 @@ class CpprestHttpClient final : public HttpClient {
       path_and_query.set_query(uri.query(), false);
       req.set_request_uri(path_and_query.to_uri());
       std::string content_type;
+      bool has_host = false;
       for (const auto& [name, value] : headers) {
         if (iequals(name, "Content-Type")) {
           content_type = value;
           continue;
         }
+        has_host = has_host || iequals(name, "Host");
         req.headers().add(name, value);
+      }
+      if (!has_host && !ipv6Host(uri.host()).empty()) {
+        // The client was made for the bare address (see clientFor), which cpprestsdk
+        // would also write into Host; RFC 9110 wants it in brackets.
+        req.headers().add("Host", uri.port() > 0 ? uri.host() + ":" + std::to_string(uri.port()) : uri.host());
       }
       if (!body.empty() || !content_type.empty()) {
         req.set_body(body,
@@ -131,11 +159,24 @@ class CpprestHttpClient final : public HttpClient {
   // Drop the query: it may carry secrets, and errors are logged.
   static std::string redact(const std::string& url) { return url.substr(0, url.find('?')); }
 
+  // cpprestsdk 2.10.18's asio client resolves uri.host() as it is, and keeps an IPv6
+  // literal in brackets ("[2001:db8::5]": "Failed to resolve address"). web::uri also
+  // takes the bare form "https://2001:db8::5:9443/" (the port is the digits after the
+  // last colon), whose host() the resolver understands; so an IPv6 origin gets a client
+  // made for that form, always with its port (without one the last group of the address
+  // would be read as the port). The rest is put right per request and connection: the
+  // Host header (attempt), no SNI (RFC 6066 allows no address there) and OpenSSL's own
+  // check of the IP address in the certificate (verifyWithOpenSslOnly).
   std::shared_ptr<web::http::client::http_client> clientFor(const web::uri& uri,
                                                             std::chrono::milliseconds timeout) {
+    const std::string v6 = ipv6Host(uri.host());
     web::uri_builder base;
-    base.set_scheme(uri.scheme()).set_host(uri.host());
-    if (uri.port() > 0) base.set_port(uri.port());
+    base.set_scheme(uri.scheme()).set_host(v6.empty() ? uri.host() : v6);
+    if (uri.port() > 0) {
+      base.set_port(uri.port());
+    } else if (!v6.empty()) {
+      base.set_port(uri.scheme() == "https" ? 443 : 80);
+    }
     std::string key = base.to_string() + "#" + std::to_string(timeout.count());
     std::lock_guard<std::mutex> lock(mu_);
     auto it = clients_.find(key);
@@ -149,12 +190,20 @@ class CpprestHttpClient final : public HttpClient {
     // Never through a proxy from the environment: control-plane peers are direct.
     config.set_proxy(web::web_proxy(web::web_proxy::disabled));
     config.set_validate_certificates(options_.verify);
+    if (!v6.empty()) config.set_tlsext_sni_enabled(false);
     HttpClientOptions options = options_;
-    config.set_ssl_context_callback([options](boost::asio::ssl::context& ctx) {
+    config.set_ssl_context_callback([options, v6](boost::asio::ssl::context& ctx) {
       SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
       auto configured = configureTls(ctx.native_handle(), options);
       // Checked in makeHttpClient; files that vanished since fail the handshake.
       if (!configured) throw std::runtime_error(configured.error().message);
+      if (!v6.empty() && options.verify) {
+        // The connection's SSL is made from this context afterwards and inherits both.
+        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(ctx.native_handle()), v6.c_str()) != 1) {
+          throw std::runtime_error("cannot check the certificate for " + v6);
+        }
+        SSL_CTX_set_cert_verify_callback(ctx.native_handle(), verifyWithOpenSslOnly, nullptr);
+      }
     });
     auto client = std::make_shared<web::http::client::http_client>(base.to_uri(), config);
     if (clients_.size() >= std::max<size_t>(options_.max_pooled_origins, 1)) {

@@ -1,5 +1,6 @@
 // cpprestsdk behind the plain structs of http_server.h. Everything cpprest and boost
-// stays in this file.
+// stays in this file. IPv6 addresses are served through an in-process relay: see
+// Ipv6Relay for why.
 #include "banyan/common/http_server.h"
 
 #include <arpa/inet.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -18,7 +20,10 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <thread>
+#include <unordered_map>
 
+#include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <cpprest/http_listener.h>
 #include <cpprest/uri.h>
@@ -45,9 +50,10 @@ std::optional<std::string> HttpRequest::header(std::string_view name) const {
 
 namespace {
 
-// A free port for the listener: cpprestsdk cannot report the port it bound when given 0.
-// The short race with another process taking it is handled by retrying open(). A host
-// name is probed on the loopback address.
+// A free port for the cpprestsdk listener: it cannot report the port it bound when given
+// 0. The short race with another process taking it is handled by retrying open(). A host
+// name is probed on the loopback address. IPv4 only: an IPv6 address is bound by the
+// relay (see Ipv6Relay), whose own socket reports the port the kernel picked.
 Result<uint16_t> pickFreePort(const std::string& address) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return makeError(ErrorCode::kUnavailable, std::string("socket: ") + std::strerror(errno));
@@ -115,6 +121,295 @@ Result<TlsMaterial> loadTls(const HttpServerTls& tls) {
   return m;
 }
 
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+// Why an IPv6 address is served through a relay.
+//
+// cpprestsdk 2.10.18 (Debian 12's; 2.10.19, the last release, changes nothing here)
+// cannot bind an IPv6 literal. Its asio listener (http_server_asio.cpp) turns the
+// listener URI into the string uri.host() + ":" + port and hostport_listener splits that
+// string again at its *first* colon: "http://[::1]:9443" gives host "[" and service
+// ":1]:9443" ("resolve: Service not found"); the bracket-free "http://::1:9443", which
+// web::uri also parses, gives host "" and service ":1:9443". Whatever the URI, the host
+// that reaches the resolver has no colon: an IPv4 literal or a name. The ways around
+// that inside cpprestsdk were weighed and refused:
+// - Its wildcard "+" (cpprestsdk#446) resolves with getaddrinfo(NULL) *without*
+//   AI_PASSIVE: it binds whichever loopback address gai.conf sorts first ([::1] with
+//   glibc's default table), never "::" and never another address.
+// - A host name that resolves to the literal needs /etc/hosts or a DNS server: system
+//   state a daemon must not own.
+// - Putting our own socket on cpprestsdk's descriptor (dup2) loses asio's epoll
+//   registration; steering with nftables or BPF is host-wide state.
+// So an IPv6 address gets its own socket here (dual-stack for "::" where the kernel
+// allows), and each accepted connection is spliced byte for byte to the cpprestsdk
+// listener on 127.0.0.1:<free port>. cpprestsdk stays the one HTTP implementation; the
+// cost is one copy per byte on one thread, which control-plane traffic does not notice.
+// - TLS: bytes go through untouched, so the handshake, client-certificate verification
+//   included, is still cpprestsdk's; the relay never sees plaintext.
+// - Peer address: every relayed connection leaves from its own loopback source address
+//   (127.1.0.1 upward; all of 127/8 is local) and the relay keeps source -> client, so
+//   handlers see the real client ("2001:db8::7"; an IPv4 client of "::" as "127.0.0.1",
+//   not "::ffff:127.0.0.1").
+// - Exposure: local processes can reach the loopback port, as they can reach the IPv6
+//   address itself. A request that did not come through the relay is refused with 403
+//   before the handler (and TLS still demands its client certificate first), so the
+//   port is no way around the configured address. A local process that binds the source
+//   address of a live relayed connection could borrow that client's peer_address;
+//   peer_address names the client in logs, it is not an access control.
+class Ipv6Relay {
+ public:
+  // Binds and listens, so port() is known (port 0: the kernel picks, without the probe
+  // race of pickFreePort); connections wait in the backlog until run().
+  static Result<std::unique_ptr<Ipv6Relay>> listen(const asio::ip::address_v6& address, uint16_t port) {
+    auto relay = std::unique_ptr<Ipv6Relay>(new Ipv6Relay());
+    boost::system::error_code ec;
+    tcp::endpoint endpoint(address, port);
+    std::string where = "[" + address.to_string() + "]:" + std::to_string(port);
+    relay->acceptor_.open(tcp::v6(), ec);
+    if (ec) return makeError(ErrorCode::kUnavailable, "cannot listen: IPv6 socket: " + ec.message(), where);
+    relay->acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (address.is_unspecified()) {
+      // "::" means every address, IPv4 included, as Octavia's bind_host = :: does; set
+      // explicitly because net.ipv6.bindv6only may default it the other way. A kernel
+      // without dual-stack refuses, and "::" then serves IPv6 only.
+      relay->acceptor_.set_option(asio::ip::v6_only(false), ec);
+      if (ec) LB_WARN("http server on [::] serves IPv6 only error=%s", ec.message().c_str());
+    }
+    relay->acceptor_.bind(endpoint, ec);
+    if (!ec) relay->acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return makeError(ErrorCode::kUnavailable, "cannot listen: " + ec.message(), where);
+    relay->port_ = relay->acceptor_.local_endpoint(ec).port();
+    if (ec) return makeError(ErrorCode::kUnavailable, "cannot listen: " + ec.message(), where);
+    return relay;
+  }
+
+  ~Ipv6Relay() { stop(); }
+
+  uint16_t port() const { return port_; }
+
+  // Starts accepting; every connection is relayed to 127.0.0.1:backend_port.
+  void run(uint16_t backend_port) {
+    backend_ = tcp::endpoint(asio::ip::address_v4::loopback(), backend_port);
+    accept();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  // The client behind a relayed connection, by the address the backend saw it from.
+  std::optional<std::string> clientOf(const std::string& relay_source) const {
+    in_addr a{};
+    if (::inet_pton(AF_INET, relay_source.c_str(), &a) != 1) return std::nullopt;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = clients_.find(ntohl(a.s_addr));
+    if (it == clients_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  // Stops accepting and closes every relayed connection; idempotent.
+  void stop() {
+    if (!thread_.joinable()) {
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+      return;
+    }
+    asio::post(io_, [this] {
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+      retry_.cancel();
+      std::vector<std::shared_ptr<Connection>> live;
+      for (auto& [source, weak] : connections_) {
+        if (auto c = weak.lock()) live.push_back(std::move(c));
+      }
+      for (auto& c : live) c->close();
+    });
+    // Every socket is closed, so every pending operation completes and run() returns.
+    thread_.join();
+  }
+
+ private:
+  // Enough for the control plane's clients; beyond it a client is closed at once
+  // rather than running the process out of descriptors (each one costs three).
+  static constexpr size_t kMaxConnections = 4096;
+  // Source addresses 127.1.0.1 .. 127.254.255.254, skipping .0 and .255: clear of
+  // 127.0.0.1 and Debian's 127.0.1.1 that other local clients use.
+  static constexpr uint32_t kFirstSource = 0x7f010000;
+  static constexpr uint32_t kLastSource = 0x7ffeffff;
+
+  // One client and its connection to the backend, both on the relay's thread.
+  class Connection : public std::enable_shared_from_this<Connection> {
+   public:
+    Connection(Ipv6Relay& relay, tcp::socket client, uint32_t source)
+        : relay_(relay), client_(std::move(client)), backend_(relay.io_), source_(source) {}
+
+    void start() {
+      boost::system::error_code ec;
+      backend_.open(tcp::v4(), ec);
+      if (!ec) backend_.bind(tcp::endpoint(asio::ip::address_v4(source_), 0), ec);
+      if (ec) {
+        LB_WARN("http relay cannot bind its loopback source address error=%s", ec.message().c_str());
+        close();
+        return;
+      }
+      backend_.async_connect(relay_.backend_, [self = shared_from_this()](const boost::system::error_code& ec) {
+        if (self->closed_) return;
+        if (ec) {
+          LB_WARN("http relay cannot reach its listener error=%s", ec.message().c_str());
+          self->close();
+          return;
+        }
+        self->pump(self->client_, self->backend_, self->upstream_);
+        self->pump(self->backend_, self->client_, self->downstream_);
+      });
+    }
+
+    void close() {
+      if (closed_) return;
+      closed_ = true;
+      boost::system::error_code ignored;
+      client_.close(ignored);
+      backend_.close(ignored);
+      relay_.release(source_);
+    }
+
+   private:
+    using Buffer = std::array<char, 16 * 1024>;
+
+    void pump(tcp::socket& from, tcp::socket& to, Buffer& buf) {
+      from.async_read_some(asio::buffer(buf), [self = shared_from_this(), &from, &to, &buf](
+                                                  const boost::system::error_code& ec, size_t n) {
+        if (self->closed_) return;
+        if (ec == asio::error::eof) {
+          // Pass the half-close on: a client that shut down its sending side after its
+          // last request still reads the answer.
+          boost::system::error_code ignored;
+          to.shutdown(tcp::socket::shutdown_send, ignored);
+          if (--self->open_directions_ == 0) self->close();
+          return;
+        }
+        if (ec) {
+          self->close();
+          return;
+        }
+        asio::async_write(to, asio::buffer(buf.data(), n),
+                          [self, &from, &to, &buf](const boost::system::error_code& ec, size_t) {
+                            if (self->closed_) return;
+                            if (ec) {
+                              self->close();
+                              return;
+                            }
+                            self->pump(from, to, buf);
+                          });
+      });
+    }
+
+    Ipv6Relay& relay_;
+    tcp::socket client_;
+    tcp::socket backend_;
+    const uint32_t source_;
+    Buffer upstream_{};
+    Buffer downstream_{};
+    int open_directions_ = 2;
+    bool closed_ = false;
+  };
+
+  Ipv6Relay() = default;
+
+  void accept() {
+    acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket client) {
+      if (!acceptor_.is_open()) return;  // stopped
+      if (ec) {
+        // Out of descriptors, typically: try again shortly instead of spinning.
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_warning_ > std::chrono::seconds(10)) {
+          last_warning_ = now;
+          LB_WARN("http relay accept failed port=%u error=%s", port_, ec.message().c_str());
+        }
+        retry_.expires_after(std::chrono::milliseconds(100));
+        retry_.async_wait([this](const boost::system::error_code& ec) {
+          if (!ec) accept();
+        });
+        return;
+      }
+      admit(std::move(client));
+      accept();
+    });
+  }
+
+  void admit(tcp::socket client) {
+    boost::system::error_code ec;
+    auto peer = client.remote_endpoint(ec).address();
+    if (ec) return;  // already gone
+    std::string name = peer.is_v6() && peer.to_v6().is_v4_mapped()
+                           ? asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6()).to_string()
+                           : peer.to_string();
+    auto source = allocate(name);
+    if (!source) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_warning_ > std::chrono::seconds(10)) {
+        last_warning_ = now;
+        LB_WARN("http relay refused a client: too many connections port=%u limit=%zu", port_, kMaxConnections);
+      }
+      return;  // the socket closes here
+    }
+    auto connection = std::make_shared<Connection>(*this, std::move(client), *source);
+    connections_[*source] = connection;
+    connection->start();
+  }
+
+  // A loopback source address for a new connection, or none at the limit. Addresses are
+  // handed out in turn, so one is not reused while the listener may still be reading
+  // what its last client sent.
+  std::optional<uint32_t> allocate(const std::string& client) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (clients_.size() >= kMaxConnections) return std::nullopt;
+    while (true) {
+      next_source_ = next_source_ >= kLastSource ? kFirstSource : next_source_ + 1;
+      uint32_t host = next_source_ & 0xff;
+      if (host != 0 && host != 0xff && clients_.count(next_source_) == 0) break;
+    }
+    clients_.emplace(next_source_, client);
+    return next_source_;
+  }
+
+  void release(uint32_t source) {
+    connections_.erase(source);
+    std::lock_guard<std::mutex> lock(mu_);
+    clients_.erase(source);
+  }
+
+  asio::io_context io_;
+  tcp::acceptor acceptor_{io_};
+  asio::steady_timer retry_{io_};
+  tcp::endpoint backend_;
+  uint16_t port_ = 0;
+  std::thread thread_;
+  std::chrono::steady_clock::time_point last_warning_{};
+  // On the relay's thread only.
+  std::unordered_map<uint32_t, std::weak_ptr<Connection>> connections_;
+  // Also read by the listener's threads (clientOf).
+  mutable std::mutex mu_;
+  std::unordered_map<uint32_t, std::string> clients_;  // loopback source -> client address
+  uint32_t next_source_ = kFirstSource;
+};
+
+// The IPv6 literal in `address` ("::1", "2001:db8::5", "::", also in brackets, or with
+// a zone: "fe80::1%eth0"), nothing for an IPv4 address or a host name (they have no
+// colon), or an error for anything else with a colon.
+Result<std::optional<asio::ip::address_v6>> ipv6Literal(const std::string& address) {
+  if (address.find(':') == std::string::npos) return std::optional<asio::ip::address_v6>{};
+  std::string text = address;
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
+  boost::system::error_code ec;
+  auto parsed = asio::ip::make_address_v6(text, ec);
+  if (ec) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "not an IPv6 address: expected a literal such as \"::1\", \"2001:db8::5\" or \"::\" "
+                     "(every address)",
+                     address);
+  }
+  return std::optional<asio::ip::address_v6>{parsed};
+}
+
 class CpprestHttpServer final : public HttpServer {
  public:
   CpprestHttpServer(HttpServerOptions options, HttpHandler handler)
@@ -122,51 +417,62 @@ class CpprestHttpServer final : public HttpServer {
   ~CpprestHttpServer() override { stop(); }
 
   Result<void> start() {
-    if (options_.address.find(':') != std::string::npos) {
-      return makeError(ErrorCode::kInvalidArgument,
-                       "cannot listen on an IPv6 literal: cpprestsdk's listener splits the address at its "
-                       "first colon; use an IPv4 address or a host name",
-                       options_.address);
-    }
+    auto v6 = ipv6Literal(options_.address);
+    if (!v6) return v6.error();
     if (options_.tls) {
       auto m = loadTls(*options_.tls);
       if (!m) return m.error();
       tls_ = std::make_shared<const TlsMaterial>(std::move(m.value()));
     }
-    const int attempts = options_.port == 0 ? 5 : 1;
+    // cpprestsdk listens on the configured address, or behind the relay of an IPv6 one
+    // (see Ipv6Relay) on a free loopback port.
+    std::string host = options_.address;
+    uint16_t wanted = options_.port;
+    if (*v6) {
+      auto relay = Ipv6Relay::listen(**v6, options_.port);
+      if (!relay) return relay.error();
+      relay_ = std::move(relay.value());
+      host = "127.0.0.1";
+      wanted = 0;
+    }
+    const int attempts = wanted == 0 ? 5 : 1;
     Error last;
     for (int i = 0; i < attempts; ++i) {
-      uint16_t port = options_.port;
+      uint16_t port = wanted;
       if (port == 0) {
-        auto p = pickFreePort(options_.address);
+        auto p = pickFreePort(host);
         if (!p) return p.error();
         port = p.value();
       }
-      auto r = open(port);
+      auto r = open(host, port);
       if (r) {
-        port_ = port;
+        listener_port_ = port;
+        if (relay_) relay_->run(port);
         return {};
       }
       last = r.error();
     }
+    relay_.reset();
     return last;
   }
 
-  uint16_t port() const override { return port_; }
+  uint16_t port() const override { return relay_ ? relay_->port() : listener_port_; }
 
   void stop() override {
     std::lock_guard<std::mutex> lock(stop_mu_);
+    // The relay first: no new connection reaches a listener that is closing.
+    if (relay_) relay_->stop();
     if (!listener_) return;
     try {
       listener_->close().wait();
     } catch (const std::exception& e) {
-      LB_WARN("http server close failed port=%u error=%s", port_, e.what());
+      LB_WARN("http server close failed port=%u error=%s", port(), e.what());
     }
     // Bodies still being read end with their connections; their handlers must
     // not run on a server that is gone.
     std::unique_lock<std::mutex> wait_lock(in_flight_mu_);
     if (!in_flight_cv_.wait_for(wait_lock, std::chrono::seconds(10), [this] { return in_flight_.load() == 0; }))
-      LB_WARN("http server stopped with request bodies still being read port=%u", port_);
+      LB_WARN("http server stopped with request bodies still being read port=%u", port());
     listener_.reset();
   }
 
@@ -185,9 +491,8 @@ class CpprestHttpServer final : public HttpServer {
     return tls_;
   }
 
-  Result<void> open(uint16_t port) {
-    std::string url =
-        std::string(options_.tls ? "https" : "http") + "://" + options_.address + ":" + std::to_string(port);
+  Result<void> open(const std::string& host, uint16_t port) {
+    std::string url = std::string(options_.tls ? "https" : "http") + "://" + host + ":" + std::to_string(port);
     http::experimental::listener::http_listener_config config;
     if (options_.tls) {
       // cpprestsdk builds a fresh asio context per connection with this callback, so a
@@ -325,6 +630,16 @@ class CpprestHttpServer final : public HttpServer {
     }
     for (const auto& [k, v] : headers) req.headers.emplace_back(k, v);
     req.peer_address = request.remote_address();
+    if (relay_) {
+      auto client = relay_->clientOf(req.peer_address);
+      if (!client) {
+        // Straight to the loopback port, around the configured address.
+        LB_DEBUG("http request refused: not through the listening address peer=%s", req.peer_address.c_str());
+        return HttpResponse{403, {}, "application/json",
+                            R"({"faultcode": "Client", "faultstring": "Forbidden", "debuginfo": null})"};
+      }
+      req.peer_address = std::move(*client);
+    }
     return std::nullopt;
   }
 
@@ -342,7 +657,8 @@ class CpprestHttpServer final : public HttpServer {
   std::mutex in_flight_mu_;
   std::condition_variable in_flight_cv_;
   std::shared_ptr<const TlsMaterial> tls_;
-  uint16_t port_ = 0;
+  std::unique_ptr<Ipv6Relay> relay_;  // an IPv6 address only; before listener_ in stop()
+  uint16_t listener_port_ = 0;        // cpprestsdk's port; port() is the relay's with one
 };
 
 }  // namespace

@@ -7,46 +7,82 @@
 
 #include <gtest/gtest.h>
 
+#include "tls_test_pki.h"
+
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 namespace banyan::common {
 namespace {
 
-// One plain HTTP/1.1 exchange over a socket, the whole response as text.
-std::string exchange(uint16_t port, const std::string& request) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-    ::close(fd);
-    return "";
+// A connected TCP socket to address:port ("127.0.0.1", "::1"), or -1.
+int connectTo(const std::string& address, uint16_t port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (::inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    len = sizeof(*v4);
+  } else if (::inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    len = sizeof(*v6);
+  } else {
+    return -1;
   }
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+// Everything the peer sends until it closes (or 5 s of silence).
+std::string readAll(int fd) {
+  std::string out;
+  char buf[4096];
+  while (true) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+// One plain HTTP/1.1 exchange over a socket, the whole response as text. half_close:
+// shut down the sending side after the request, as some clients do.
+std::string exchangeWith(const std::string& address, uint16_t port, const std::string& request,
+                         bool half_close = false) {
+  int fd = connectTo(address, port);
+  if (fd < 0) return "";
   size_t off = 0;
   while (off < request.size()) {
     ssize_t n = ::send(fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
     if (n <= 0) break;
     off += static_cast<size_t>(n);
   }
-  std::string out;
-  char buf[4096];
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  while (true) {
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
+  if (half_close) ::shutdown(fd, SHUT_WR);
+  std::string out = readAll(fd);
   ::close(fd);
   return out;
 }
+
+std::string exchange(uint16_t port, const std::string& request) { return exchangeWith("127.0.0.1", port, request); }
 
 TEST(HttpServer, HandsTheHandlerMethodDecodedPathQueryHeadersAndBody) {
   HttpRequest seen;
@@ -72,17 +108,189 @@ TEST(HttpServer, HandsTheHandlerMethodDecodedPathQueryHeadersAndBody) {
   EXPECT_EQ(seen.peer_address, "127.0.0.1");
 }
 
-TEST(HttpServer, RefusesAnIpv6LiteralWithAClearError) {
-  // cpprestsdk's listener splits "host:port" at the first colon, so it cannot bind an
-  // IPv6 literal; the facade says so instead of passing on "resolve: Service not found".
-  for (const char* address : {"::1", "::", "[::1]"}) {
+TEST(HttpServer, RefusesAMalformedIpv6LiteralWithAClearError) {
+  for (const char* address : {"2001:db8::zz", "1::2::3", "::1:", ":::", "[::1", "[::1]:9443", "127.0.0.1:80"}) {
     HttpServerOptions opts;
     opts.address = address;
     auto server = startHttpServer(opts, [](const HttpRequest&) { return HttpResponse{}; });
     ASSERT_FALSE(server.ok()) << address;
-    EXPECT_EQ(server.error().code, ErrorCode::kInvalidArgument);
-    EXPECT_NE(server.error().message.find("IPv6"), std::string::npos) << server.error().message;
+    EXPECT_EQ(server.error().code, ErrorCode::kInvalidArgument) << address;
+    EXPECT_NE(server.error().message.find("not an IPv6 address"), std::string::npos) << server.error().message;
+    EXPECT_EQ(server.error().context, address);
   }
+}
+
+TEST(HttpServer, ServesPlainHttpOnIpv6LoopbackWithAPickedPortAndReportsThePeer) {
+  HttpRequest seen;
+  HttpServerOptions opts;
+  opts.address = "::1";
+  auto server = startHttpServer(opts, [&](const HttpRequest& r) {
+    seen = r;
+    return HttpResponse{200, {}, "text/plain", "v6 " + r.body};
+  });
+  ASSERT_TRUE(server) << server.error().message;
+  ASSERT_NE((*server)->port(), 0);
+  std::string reply = exchangeWith("::1", (*server)->port(),
+                                   "POST /v2/x?a=1 HTTP/1.1\r\nHost: [::1]\r\nContent-Length: 5\r\n"
+                                   "Connection: close\r\n\r\nhello");
+  EXPECT_NE(reply.find("HTTP/1.1 200"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("v6 hello"), std::string::npos) << reply;
+  EXPECT_EQ(seen.peer_address, "::1");
+  EXPECT_EQ(seen.path, "/v2/x");
+  EXPECT_EQ(seen.header("host").value_or(""), "[::1]");
+  // Only the IPv6 address is served.
+  EXPECT_LT(connectTo("127.0.0.1", (*server)->port()), 0);
+}
+
+TEST(HttpServer, ServesOnTheGivenPortOfABracketedIpv6Literal) {
+  // A port that was free a moment ago.
+  int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  sa.sin6_addr = in6addr_loopback;
+  socklen_t len = sizeof(sa);
+  ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&sa), len), 0);
+  ASSERT_EQ(::getsockname(probe, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+  ::close(probe);
+  uint16_t port = ntohs(sa.sin6_port);
+  HttpServerOptions opts;
+  opts.address = "[::1]";
+  opts.port = port;
+  auto server = startHttpServer(opts, [](const HttpRequest&) { return HttpResponse{200, {}, "text/plain", "ok"}; });
+  ASSERT_TRUE(server) << server.error().message;
+  EXPECT_EQ((*server)->port(), port);
+  EXPECT_NE(exchangeWith("::1", port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").find("ok"),
+            std::string::npos);
+  // A second server cannot take the same address and port.
+  auto again = startHttpServer(opts, [](const HttpRequest&) { return HttpResponse{}; });
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, ErrorCode::kUnavailable);
+}
+
+TEST(HttpServer, EveryAddressAcceptsIpv4AndIpv6ClientsAndNamesEach) {
+  std::mutex mu;
+  std::vector<std::string> peers;
+  HttpServerOptions opts;
+  opts.address = "::";
+  auto server = startHttpServer(opts, [&](const HttpRequest& r) {
+    std::lock_guard<std::mutex> lock(mu);
+    peers.push_back(r.peer_address);
+    return HttpResponse{200, {}, "text/plain", "ok"};
+  });
+  ASSERT_TRUE(server) << server.error().message;
+  uint16_t port = (*server)->port();
+  const std::string get = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  EXPECT_NE(exchangeWith("127.0.0.1", port, get).find("HTTP/1.1 200"), std::string::npos);
+  EXPECT_NE(exchangeWith("::1", port, get).find("HTTP/1.1 200"), std::string::npos);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(peers, (std::vector<std::string>{"127.0.0.1", "::1"}));
+}
+
+// The loopback ports this process listens on, from /proc: the relay's cpprestsdk
+// listener is the one that appears when an IPv6 server starts.
+std::set<uint16_t> ownLoopbackListeners() {
+  std::set<std::string> inodes;
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(fd.path(), ec).string();
+    if (!ec && target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
+  }
+  std::set<uint16_t> ports;
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);
+  while (std::getline(tcp, line)) {
+    std::istringstream in(line);
+    std::string slot, local, remote, state, queues, timer, retrans, uid, timeout, inode;
+    in >> slot >> local >> remote >> state >> queues >> timer >> retrans >> uid >> timeout >> inode;
+    if (state == "0A" && local.rfind("0100007F:", 0) == 0 && inodes.count(inode)) {
+      ports.insert(static_cast<uint16_t>(std::stoul(local.substr(9), nullptr, 16)));
+    }
+  }
+  return ports;
+}
+
+TEST(HttpServer, RefusesRequestsThatGoAroundTheIpv6Address) {
+  std::atomic<int> calls{0};
+  auto before = ownLoopbackListeners();
+  HttpServerOptions opts;
+  opts.address = "::1";
+  auto server = startHttpServer(opts, [&](const HttpRequest&) {
+    ++calls;
+    return HttpResponse{200, {}, "text/plain", "ok"};
+  });
+  ASSERT_TRUE(server) << server.error().message;
+  std::vector<uint16_t> added;
+  for (uint16_t p : ownLoopbackListeners()) {
+    if (!before.count(p)) added.push_back(p);
+  }
+  ASSERT_EQ(added.size(), 1u) << "expected the relay's loopback listener";
+  std::string reply = exchangeWith("127.0.0.1", added[0], "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(reply.find("HTTP/1.1 403"), std::string::npos) << reply;
+  EXPECT_EQ(calls.load(), 0);
+  EXPECT_NE(exchangeWith("::1", (*server)->port(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .find("HTTP/1.1 200"),
+            std::string::npos);
+  EXPECT_EQ(calls.load(), 1);
+}
+
+TEST(HttpServer, RelaysLargeBodiesKeptAliveRequestsAndHalfClosedClients) {
+  HttpServerOptions opts;
+  opts.address = "::1";
+  opts.max_body_bytes = 4 << 20;
+  auto server = startHttpServer(opts, [](const HttpRequest& r) { return HttpResponse{200, {}, "text/plain", r.body}; });
+  ASSERT_TRUE(server) << server.error().message;
+  int fd = connectTo("::1", (*server)->port());
+  ASSERT_GE(fd, 0);
+  std::string big(3 << 20, 'x');
+  for (size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('a' + (i / 4096) % 26);
+  std::string first = "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big;
+  for (size_t off = 0; off < first.size();) {
+    ssize_t n = ::send(fd, first.data() + off, first.size() - off, MSG_NOSIGNAL);
+    ASSERT_GT(n, 0);
+    off += static_cast<size_t>(n);
+  }
+  // The answer on a kept-alive connection: read until the whole echoed body is in.
+  std::string reply;
+  char buf[65536];
+  while (reply.size() < big.size() || reply.find(big) == std::string::npos) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    ASSERT_GT(n, 0) << "the connection ended after " << reply.size() << " bytes";
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u);
+  // A second request on the same connection, then the client's half-close: the answer
+  // still comes, and then the close.
+  std::string second = "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nend";
+  ASSERT_EQ(::send(fd, second.data(), second.size(), MSG_NOSIGNAL), static_cast<ssize_t>(second.size()));
+  ::shutdown(fd, SHUT_WR);
+  std::string last = readAll(fd);
+  ::close(fd);
+  EXPECT_NE(last.find("HTTP/1.1 200"), std::string::npos) << last;
+  EXPECT_EQ(last.rfind("end"), last.size() - 3) << last;
+}
+
+TEST(HttpServer, StoppingAnIpv6ServerClosesItsConnectionsAndFreesThePort) {
+  HttpServerOptions opts;
+  opts.address = "::1";
+  auto server = startHttpServer(opts, [](const HttpRequest&) { return HttpResponse{200, {}, "text/plain", "ok"}; });
+  ASSERT_TRUE(server) << server.error().message;
+  uint16_t port = (*server)->port();
+  int idle = connectTo("::1", port);
+  ASSERT_GE(idle, 0);
+  std::string get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(idle, get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));
+  char buf[512];
+  ASSERT_GT(::recv(idle, buf, sizeof(buf), 0), 0);  // answered, kept alive
+  auto start = std::chrono::steady_clock::now();
+  (*server)->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(::recv(idle, buf, sizeof(buf), 0), 0);  // closed, not timed out
+  ::close(idle);
+  EXPECT_LT(connectTo("::1", port), 0);
+  opts.port = port;
+  auto again = startHttpServer(opts, [](const HttpRequest&) { return HttpResponse{}; });
+  EXPECT_TRUE(again.ok()) << again.error().message;
 }
 
 TEST(HttpServer, AnswersConnectionCloseWhenTheClientAskedForIt) {
@@ -186,58 +394,6 @@ TEST(HttpServer, AThrowingHandlerGetsA500AndTheServerKeepsServing) {
 namespace banyan::common {
 namespace {
 
-// A throwaway PKI made with the openssl CLI: a CA, a server certificate for 127.0.0.1,
-// a client certificate from the CA and one from a foreign CA.
-class TlsPki : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/banyan-http-tls-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    ASSERT_EQ(run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=ca "
-                  "-keyout ca.key -out ca.pem"), 0);
-    ASSERT_EQ(run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=other "
-                  "-keyout other.key -out other.pem"), 0);
-    issue("server", "ca", "-addext subjectAltName=IP:127.0.0.1");
-    issue("server2", "ca", "-addext subjectAltName=IP:127.0.0.1");
-    issue("client", "ca", "");
-    issue("stranger", "other", "");
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  int run(const std::string& cmd) {
-    return std::system(("cd " + dir_ + " && " + cmd + " >/dev/null 2>&1").c_str());
-  }
-  void issue(const std::string& name, const std::string& ca, const std::string& ext) {
-    ASSERT_EQ(run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + name + " " + ext +
-                  " -keyout " + name + ".key -out " + name + ".csr"), 0);
-    ASSERT_EQ(run("openssl x509 -req -in " + name + ".csr -CA " + ca + ".pem -CAkey " + ca +
-                  ".key -CAcreateserial -days 1 -copy_extensions copy -out " + name + ".pem"), 0);
-  }
-  // curl's exit code; 0 means the request got a response.
-  int curl(uint16_t port, const std::string& client) {
-    std::string cert = client.empty() ? "" : " --cert " + client + ".pem --key " + client + ".key";
-    return run("curl -sS --max-time 5 --cacert ca.pem" + cert + " https://127.0.0.1:" + std::to_string(port) + "/");
-  }
-  std::string servedSubject(uint16_t port) {
-    std::string cmd = "cd " + dir_ + " && echo | openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
-                      " -cert client.pem -key client.key 2>/dev/null | openssl x509 -noout -subject";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[256];
-    while (p && std::fgets(buf, sizeof(buf), p)) out += buf;
-    if (p) ::pclose(p);
-    return out;
-  }
-  HttpServerOptions mtlsOptions() {
-    HttpServerOptions o;
-    o.tls = HttpServerTls{dir_ + "/server.pem", dir_ + "/server.key", dir_ + "/ca.pem"};
-    return o;
-  }
-
-  std::string dir_;
-};
-
 TEST_F(TlsPki, MutualTlsAcceptsOnlyClientsWithACertificateFromTheConfiguredCa) {
   auto server = startHttpServer(mtlsOptions(), [](const HttpRequest&) { return HttpResponse{200, {}, "text/plain", "hi"}; });
   ASSERT_TRUE(server) << server.error().message;
@@ -260,6 +416,32 @@ TEST_F(TlsPki, ReloadTlsServesTheNewCertificateWithoutARestart) {
   ASSERT_TRUE((*server)->reloadTls());
   EXPECT_NE(servedSubject(port).find("CN = server2"), std::string::npos);
   EXPECT_EQ(curl(port, "client"), 0);
+}
+
+TEST_F(TlsPki, MutualTlsOnIpv6LoopbackVerifiesClientsAndReportsThePeer) {
+  std::mutex mu;
+  std::string peer;
+  auto options = mtlsOptions();
+  options.address = "::1";
+  auto server = startHttpServer(options, [&](const HttpRequest& r) {
+    std::lock_guard<std::mutex> lock(mu);
+    peer = r.peer_address;
+    return HttpResponse{200, {}, "text/plain", "hi"};
+  });
+  ASSERT_TRUE(server) << server.error().message;
+  uint16_t port = (*server)->port();
+  EXPECT_EQ(curl(port, "client", "[::1]"), 0);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(peer, "::1");
+    peer.clear();
+  }
+  // The handshake is the listener's own, through the relay: refused without a
+  // certificate from the CA, and the handler never runs.
+  EXPECT_NE(curl(port, "", "[::1]"), 0);
+  EXPECT_NE(curl(port, "stranger", "[::1]"), 0);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(peer, "");
 }
 
 TEST_F(TlsPki, RefusesAKeyThatDoesNotMatchItsCertificate) {

@@ -44,10 +44,12 @@ void declareAgentOptions(common::OptionSet& o) {
                        "Lowest level written to stderr.", {}, {}, {"debug", "info", "warning", "error"}});
 
   const std::string g = "amphora_agent";
-  // Octavia's default is "::"; cpprestsdk's listener cannot bind an IPv6 literal (it
-  // splits the address at the first colon), so Banyan's agent listens on IPv4.
-  o.declare(OptionDecl{g, "bind_host", OptionType::kString, "0.0.0.0",
-                       "Address the agent's REST API listens on (\"0.0.0.0\" = every IPv4 address).\nAn IPv4 address or a host name: IPv6 literals are refused."});
+  // Octavia's default, "::", serves IPv4 controllers too (a dual-stack socket; see
+  // common/src/http_server.cc), so the agent answers on an IPv4 or an IPv6 management
+  // network alike.
+  o.declare(OptionDecl{g, "bind_host", OptionType::kString, "::",
+                       "Address the agent's REST API listens on: an IPv4 or IPv6 address (\"::\" = every\n"
+                       "address, IPv4 included; \"0.0.0.0\" = every IPv4 address) or a host name."});
   o.declare(OptionDecl{g, "bind_port", OptionType::kInt, "9443", "TCP port of the agent's REST API; 0 picks a free one (written to state_dir/api.port).", 0,
                        65535});
   o.declare(OptionDecl{g, "agent_server_cert", OptionType::kString, "/etc/banyan/certs/server.pem",

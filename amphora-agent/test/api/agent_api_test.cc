@@ -20,7 +20,7 @@ class AgentApi : public testing::AgentFixture {
  protected:
   // curl with an explicit client certificate (or none).
   CurlResult callAs(const std::string& cert, const std::string& key, const std::string& path) {
-    std::vector<std::string> args = {"--cacert", dir_->path() + "/server_ca.pem"};
+    std::vector<std::string> args = {"-g", "--cacert", dir_->path() + "/server_ca.pem"};
     if (!cert.empty()) args.insert(args.end(), {"--cert", cert, "--key", key});
     args.push_back(url(path));
     return testing::curl(args);
@@ -69,6 +69,37 @@ TEST_F(AgentApi, MutualTlsRefusesMissingForeignAndExpiredClientCertificates) {
   EXPECT_EQ(old.status, 0);
   // Same CA, fresh certificate: the refusals above were about the certificates.
   EXPECT_EQ(callAs(valid + ".pem", valid + ".key", "/1.0/info").status, 200);
+}
+
+// The same agent on an IPv6 management address (Octavia's agent listens on "::").
+class AgentApiOnIpv6 : public AgentApi {
+ protected:
+  std::string bindHost() const override { return "::1"; }
+};
+
+TEST_F(AgentApiOnIpv6, ServesTheControllerOverMutualTlsAndRefusesOthers) {
+  ASSERT_EQ(url("/"), "https://[::1]:" + std::to_string(agent_.port()) + "/");
+  auto info = call("GET", "/1.0/info");
+  ASSERT_EQ(info.exit_code, 0) << info.body;
+  EXPECT_EQ(info.status, 200);
+  EXPECT_NE(info.body.find("\"api_version\":\"1.0\""), std::string::npos) << info.body;
+  auto put = call("PUT", "/1.0/agent-config", R"({"heartbeat_interval": 7, "heartbeat_key": "k"})");
+  EXPECT_EQ(put.status, 200) << put.body;
+
+  TestCa other_ca("someone-else");
+  std::string foreign = writePair("foreign", other_ca.issue("controller", false));
+  auto none = callAs("", "", "/1.0/info");
+  EXPECT_NE(none.exit_code, 0) << "no client certificate";
+  EXPECT_EQ(none.status, 0);
+  auto wrong_ca = callAs(foreign + ".pem", foreign + ".key", "/1.0/info");
+  EXPECT_NE(wrong_ca.exit_code, 0) << "certificate from another CA";
+  EXPECT_EQ(wrong_ca.status, 0);
+  // Only the configured address: nothing answers on IPv4 loopback at that port.
+  auto v4 = testing::curl({"--cacert", dir_->path() + "/server_ca.pem", "--cert", dir_->path() + "/client.pem",
+                           "--key", dir_->path() + "/client.key",
+                           "https://127.0.0.1:" + std::to_string(agent_.port()) + "/1.0/info"});
+  EXPECT_NE(v4.exit_code, 0);
+  EXPECT_EQ(v4.status, 0);
 }
 
 TEST_F(AgentApi, VersionDiscoveryDetailsAndErrorsHaveTheirShapes) {

@@ -23,7 +23,7 @@ class AgentFixture : public ::testing::Test {
     state_dir_ = d + "/state";
     ASSERT_EQ(::mkdir(state_dir_.c_str(), 0700), 0);
     writeTestFile(d + "/server_ca.pem", server_ca_.certPem());
-    auto server = server_ca_.issue(amphora_id_, true);
+    auto server = server_ca_.issue(amphora_id_, true, -3600, 86400, {"127.0.0.1", "::1"});
     writeTestFile(d + "/server.pem", server.cert);
     writeTestFile(d + "/server.key", server.key);
     writeTestFile(d + "/client_ca.pem", client_ca_.certPem());
@@ -41,10 +41,12 @@ class AgentFixture : public ::testing::Test {
   }
 
   virtual std::string extraConfig() const { return ""; }
+  // The address the agent listens on and the tests call: "127.0.0.1" or "::1".
+  virtual std::string bindHost() const { return "127.0.0.1"; }
 
   std::string configText() const {
     const std::string& d = dir_->path();
-    return "[DEFAULT]\nlog_level = debug\n[amphora_agent]\nbind_host = 127.0.0.1\nbind_port = 0\n"
+    return "[DEFAULT]\nlog_level = debug\n[amphora_agent]\nbind_host = " + bindHost() + "\nbind_port = 0\n"
            "agent_server_cert = " + d + "/server.pem\nagent_server_key = " + d + "/server.key\n"
            "agent_server_ca = " + d + "/client_ca.pem\nmax_body_bytes = 65536\n"
            "state_dir = " + state_dir_ + "\nproxy_binary = " + proxyBinary() + "\n"
@@ -54,14 +56,15 @@ class AgentFixture : public ::testing::Test {
   }
 
   std::string url(const std::string& path) const {
-    return "https://127.0.0.1:" + std::to_string(agent_.port()) + path;
+    std::string host = bindHost().find(':') == std::string::npos ? bindHost() : "[" + bindHost() + "]";
+    return "https://" + host + ":" + std::to_string(agent_.port()) + path;
   }
 
   // curl as the controller: the agent's CA, the controller's client certificate.
   CurlResult call(const std::string& method, const std::string& path, const std::string& body = "",
                   const std::vector<std::string>& extra = {}) const {
     const std::string& d = dir_->path();
-    std::vector<std::string> args = {"--cacert", d + "/server_ca.pem", "--cert", d + "/client.pem", "--key",
+    std::vector<std::string> args = {"-g", "--cacert", d + "/server_ca.pem", "--cert", d + "/client.pem", "--key",
                                      d + "/client.key", "-X", method};
     if (!body.empty() || method == "PUT" || method == "POST") {
       writeTestFile(d + "/body", body);

@@ -321,12 +321,9 @@ TEST_F(AgentClientTest, AgentNotRunningIsUnavailableQuickly) {
 
 // An `openssl s_server` on ::1 stands in for the agent here (it demands a client
 // certificate from the CA and answers any GET with 200): the client's side of IPv6, the
-// bracketed URL, the IPv6 IP SAN check and mutual TLS.
-// DISABLED: cpprestsdk hands the bracketed host "[::1]" to the resolver, so both
-// common::HttpClient ("Error resolving address") and common::HttpServer, hence
-// banyan-agent ("resolve: Service not found"), fail on IPv6 literals
-// (microsoft/cpprestsdk#1705, #1816). Enable once common/ works around it.
-TEST(AgentClient, DISABLED_TalksMutualTlsToAnIpv6Address) {
+// bracketed URL, the IPv6 IP SAN check and mutual TLS. (cpprestsdk resolves a bracketed
+// host as it is; common::HttpClient works around that, see http_client.cc.)
+TEST(AgentClient, TalksMutualTlsToAnIpv6Address) {
   TempDir tmp;
   PkiOptions options;
   options.dir = tmp.path() + "/pki";

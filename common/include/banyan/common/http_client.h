@@ -48,7 +48,9 @@ class HttpClient {
 
   // Sends one request and waits for the whole response, at most `timeout` per network
   // step (connect, each read, each write; cpprestsdk's semantics). url is absolute:
-  // "https://127.0.0.1:9876/v3/auth/tokens?nocatalog". A "Content-Type" in headers is
+  // "https://127.0.0.1:9876/v3/auth/tokens?nocatalog", "https://[2001:db8::5]:9443/info"
+  // (an IPv6 server's certificate must name the address: an IP SAN; no SNI is sent to an
+  // address; zones such as "[fe80::1%25eth0]" are not supported). A "Content-Type" in headers is
   // sent with the body; the body is sent as is (bytes, no charset conversion).
   // Errors: kInvalidArgument for a malformed URL or method, kUnavailable otherwise.
   virtual Result<HttpClientResponse> request(std::string_view method, const std::string& url,

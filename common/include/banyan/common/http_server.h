@@ -28,7 +28,7 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> query_params;  // decoded, in order, repeats kept
   HttpHeaders headers;
   std::string body;
-  std::string peer_address;  // "127.0.0.1" or "::1"
+  std::string peer_address;  // the client: "127.0.0.1", "::1" (an IPv4 client of "::" as "127.0.0.1")
 
   // Case-insensitive header lookup; the first one wins.
   std::optional<std::string> header(std::string_view name) const;
@@ -51,7 +51,14 @@ struct HttpServerTls {
 };
 
 struct HttpServerOptions {
-  std::string address = "127.0.0.1";  // IPv4 or IPv6 literal, or a host name
+  // An IPv4 literal ("0.0.0.0" = every IPv4 address), an IPv6 literal ("::1",
+  // "2001:db8::5", also "[::1]"; "::" = every address, IPv4 clients included where the
+  // kernel has dual-stack sockets), or a host name (cpprestsdk binds its first address).
+  // Anything else with a colon is refused with kInvalidArgument. cpprestsdk cannot bind
+  // IPv6 itself: such an address is served through an in-process relay to a cpprestsdk
+  // listener on a loopback port, which answers 403 to requests that did not come
+  // through the relay (http_server.cc says why and what that costs).
+  std::string address = "127.0.0.1";
   uint16_t port = 0;                  // 0: pick a free port (see HttpServer::port())
   size_t max_body_bytes = 1 << 20;    // larger bodies get 413 without reaching the handler
   std::optional<HttpServerTls> tls;
