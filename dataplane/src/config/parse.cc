@@ -651,10 +651,14 @@ Result<Listener> readListener(const Value& v, const std::string& path) {
   }
   if (auto r = readListenerTls(v, path, l); !r) return r.error();
   if (const Value* policies = findMember(v, "l7policies"); present(policies)) {
-    if (!parsesHttp(l.protocol) && !policies->Empty()) {
-      return invalid(path + "/l7policies", std::string("L7 policies need an HTTP or ") +
-                                               "TERMINATED_HTTPS listener, not " +
-                                               listenerProtocolName(l.protocol));
+    // Octavia's API takes L7 policies on every listener protocol but PROMETHEUS.
+    // TCP and HTTPS listeners match them on the ClientHello's SNI (passthrough
+    // semantics, l7/policy.h); UDP listeners carry them without effect, as the
+    // stock amphora's keepalived does.
+    if (l.protocol == ListenerProtocol::kPrometheus && !policies->Empty()) {
+      return invalid(path + "/l7policies",
+                     "a PROMETHEUS listener has no L7 policies (it serves the proxy's metrics "
+                     "itself)");
     }
     for (rapidjson::SizeType i = 0; i < policies->Size(); ++i)
       l.l7policies.push_back(readPolicy((*policies)[i], i));

@@ -92,6 +92,7 @@ struct CompiledRule {
 
 struct CompiledPolicy {
   std::vector<CompiledRule> rules;
+  bool passthrough = false;  // can match passthrough traffic (see passthroughCount)
 };
 
 // A hash index from a string (a whole host or path, or one of its prefixes or
@@ -143,6 +144,8 @@ struct PolicySet::Impl {
   StringIndex path_exact, path_prefix, path_suffix;
   std::vector<uint32_t> unindexed;
   size_t skipped_rules = 0;
+  size_t passthrough_count = 0;
+  bool passthrough_needs_host = false;
   mutable std::atomic<uint64_t> regex_limit_hits{0};
 
   ~Impl() { pcre2_match_context_free(match_context); }
@@ -198,6 +201,9 @@ struct PolicySet::Impl {
 
   // The rule's ACL before `invert`.
   bool sampleMatches(const CompiledRule& rule, const MatchInput& in) const {
+    // Passthrough bytes carry no HTTP request and no terminated TLS: the SNI
+    // (as the host) is the only sample.
+    if (in.passthrough && rule.type != RuleType::kHostName) return false;
     switch (rule.type) {
       case RuleType::kHostName:
         return !in.host.empty() && compare(rule, in.host, true);
@@ -228,6 +234,7 @@ struct PolicySet::Impl {
   }
 
   bool policyMatches(uint32_t ordinal, const MatchInput& in) const {
+    if (in.passthrough && !compiled[ordinal].passthrough) return false;
     for (const CompiledRule& rule : compiled[ordinal].rules)
       if (sampleMatches(rule, in) == rule.invert) return false;
     return true;
@@ -263,6 +270,8 @@ size_t PolicySet::skippedRuleCount() const { return impl_->skipped_rules; }
 uint64_t PolicySet::regexLimitHits() const {
   return impl_->regex_limit_hits.load(std::memory_order_relaxed);
 }
+size_t PolicySet::passthroughCount() const { return impl_->passthrough_count; }
+bool PolicySet::passthroughNeedsHost() const { return impl_->passthrough_needs_host; }
 
 const Policy* PolicySet::matchLinear(const MatchInput& input) const {
   for (uint32_t i = 0; i < impl_->policies.size(); ++i)
@@ -292,9 +301,13 @@ const Policy* PolicySet::match(const MatchInput& input) const {
     m.scanAffixes(m.host_prefix, in.host, true, in, best);
     m.scanAffixes(m.host_suffix, in.host, false, in, best);
   }
-  m.scan(m.path_exact.find(in.path), in, best);
-  m.scanAffixes(m.path_prefix, in.path, true, in, best);
-  m.scanAffixes(m.path_suffix, in.path, false, in, best);
+  // Path-anchored policies need a PATH or FILE_TYPE sample, which passthrough
+  // traffic does not have.
+  if (!in.passthrough) {
+    m.scan(m.path_exact.find(in.path), in, best);
+    m.scanAffixes(m.path_prefix, in.path, true, in, best);
+    m.scanAffixes(m.path_suffix, in.path, false, in, best);
+  }
   return best == kNoPolicy ? nullptr : &m.policies[best];
 }
 
@@ -521,6 +534,20 @@ Result<std::shared_ptr<const PolicySet>> compilePolicies(std::vector<Policy> pol
       compiled.rules.push_back(std::move(cr));
     }
     if (compiled.rules.empty()) continue;  // not rendered by Octavia: never matches
+    bool has_host = false;
+    compiled.passthrough = policy.action == PolicyAction::kReject ||
+                           policy.action == PolicyAction::kRedirectToPool;
+    for (const CompiledRule& cr : compiled.rules) {
+      if (cr.type == RuleType::kHostName) {
+        has_host = true;
+      } else if (!cr.invert) {
+        compiled.passthrough = false;  // its sample is missing on passthrough traffic
+      }
+    }
+    if (compiled.passthrough) {
+      ++impl->passthrough_count;
+      impl->passthrough_needs_host |= has_host;
+    }
     impl->policies.push_back(std::move(policy));
     impl->compiled.push_back(std::move(compiled));
   }

@@ -12,6 +12,12 @@
 //   SSL_DN_FIELD       ssl_c_s_dn(<key>)
 // A rule whose sample is missing (no such header, plain HTTP for SSL_*) does not
 // match, so an inverted one does, as HAProxy's `!acl` behaves.
+//
+// Passthrough traffic (TCP and HTTPS listeners, MatchInput::passthrough): the
+// only sample is HOST_NAME, the server name of the client's TLS ClientHello
+// (SNI). PATH, FILE_TYPE, HEADER, COOKIE and SSL_* have no sample there, and
+// REDIRECT_TO_URL / REDIRECT_PREFIX policies never match (no HTTP response can
+// be sent on TLS bytes).
 #pragma once
 
 #include <cstddef>
@@ -121,6 +127,10 @@ struct MatchInput {
   // asked for, the one value ssl_c_s_dn(<key>) yields. HAProxy looks entries
   // up by short name ignoring case; the callee should too.
   ValuesLookup client_dn;
+  // A passed-through connection (TCP, HTTPS listeners): `host` is the SNI of
+  // its ClientHello (empty: none, or not TLS) and is the only sample; path,
+  // headers, cookies and TLS facts are ignored. Redirect policies never match.
+  bool passthrough = false;
 };
 
 // An immutable compiled set of one listener's policies. Thread-safe: workers
@@ -149,6 +159,13 @@ class PolicySet {
   size_t skippedRuleCount() const;
   // Regex evaluations stopped by a PCRE2 limit since compile (a metric).
   uint64_t regexLimitHits() const;
+  // Policies that can match passthrough traffic: REJECT or REDIRECT_TO_POOL
+  // whose every rule is HOST_NAME or inverted (a missing sample matches those).
+  size_t passthroughCount() const;
+  // Whether the passthrough answer depends on the host (SNI): some policy that
+  // can match passthrough traffic has a HOST_NAME rule. When false, matching
+  // with an empty host gives the answer without looking at the client's bytes.
+  bool passthroughNeedsHost() const;
 
   struct Impl;
 

@@ -17,6 +17,7 @@
 #include "proxy/session_internal.h"
 #include "proxy/tls_readiness.h"
 #include "proxy_protocol/proxy_protocol.h"
+#include "tls/client_hello.h"
 #include "tls/tls_io.h"
 
 namespace banyan::dp::proxy {
@@ -25,6 +26,10 @@ namespace {
 
 using event::Millis;
 using session_detail::kStreamCap;
+
+// How long a TCP/HTTPS listener with SNI policies waits for the ClientHello when
+// its timeout_tcp_inspect is 0 (unset).
+constexpr Millis kDefaultTcpInspect{5000};
 
 // Only sources in proxy_protocol_trusted_cidrs (all, when it is empty) may tell
 // Banyan who the client is; anyone else is served as the client it is.
@@ -83,6 +88,7 @@ ClientSession::ClientSession(Worker& worker, std::shared_ptr<const Snapshot> sna
     phase_ = Phase::ProxyHeader;
   else if (!http_)
     phase_ = Phase::TcpConnect;
+  if (!http_) req_pool_ = listener.pool;  // until L7 policies pick another
 }
 
 ClientSession::ClientSession(Worker& worker, std::shared_ptr<const Snapshot> snap,
@@ -135,7 +141,8 @@ void ClientSession::start() {
   }
   c_readable_ = true;  // data may already be queued (accept after the first segment)
   if (phase_ == Phase::TcpConnect) {
-    if (!attachMember()) return;
+    beginTcp();
+    if (closed_) return;
   }
   advance();
 }
@@ -276,6 +283,9 @@ void ClientSession::advance() {
         progress |= flushClient();
         break;
       }
+      case Phase::Inspect:
+        progress |= stepInspect();
+        break;
       case Phase::TcpConnect:
         break;  // waiting for the member
       case Phase::Tunnel:
@@ -343,10 +353,71 @@ bool ClientSession::stepProxyHeader() {
   if (http_) {
     phase_ = Phase::Head;
   } else {
-    phase_ = Phase::TcpConnect;
-    attachMember();
+    beginTcp();
   }
   return true;
+}
+
+// ---- TCP and HTTPS listeners: SNI routing ---------------------------------------
+
+void ClientSession::beginTcp() {
+  since_ = w_.loop().now();
+  const l7::PolicySet* policies = lis_->policies;
+  if (policies != nullptr && policies->passthroughNeedsHost()) {
+    // Hold the first bytes (advance reads them) until the ClientHello is
+    // complete, the bytes are not TLS, or the inspect time is over.
+    phase_ = Phase::Inspect;
+    return;
+  }
+  // Nothing to inspect: no policy, or none whose answer depends on the bytes.
+  // No read, no delay (server-speaks-first protocols keep working).
+  routeConnection({});
+}
+
+bool ClientSession::stepInspect() {
+  if (close_after_) {  // the client reset (afterClientRecv)
+    close();
+    return false;
+  }
+  auto hello = tls::parseClientHello(cin_.view());
+  if (hello.status == tls::ClientHelloStatus::kNeedMore && !c_eof_)
+    return readClient(tls::kMaxClientHelloInput);  // progress: parse again next round
+  if (hello.status == tls::ClientHelloStatus::kNotTls && !cin_.empty()) {
+    LB_DEBUG("No SNI to route on. conn=%s listener=%s reason=%s",
+             net::formatAddressPort(peer_).c_str(), lis_->cfg->id.c_str(),
+             std::string(tls::clientHelloErrorName(hello.error)).c_str());
+  }
+  routeConnection(hello.has_sni ? std::string_view(hello.sni) : std::string_view());
+  return true;
+}
+
+void ClientSession::routeConnection(std::string_view sni) {
+  since_ = w_.loop().now();
+  phase_ = Phase::TcpConnect;
+  if (const l7::PolicySet* policies = lis_->policies) {
+    l7::MatchInput in;
+    in.host = sni;
+    in.passthrough = true;
+    if (const l7::Policy* policy = policies->match(in)) {
+      switch (policy->action) {
+        case l7::PolicyAction::kReject:
+          // Counted as the HTTP listener's L7 rejects are (request errors).
+          bump(lis_counters_->slot(w_.index()).errors);
+          termination_ = "l7_reject";
+          close();
+          return;
+        case l7::PolicyAction::kRedirectToPool:
+          req_pool_ = snap_->findUsablePool(policy->redirect_pool_id);
+          break;
+        case l7::PolicyAction::kRedirectToUrl:
+        case l7::PolicyAction::kRedirectPrefix:
+          LB_CHECK(false, "redirect policies never match passthrough traffic");
+      }
+    }
+  }
+  // The held bytes stay in cin_: the tunnel sends them first, after the PROXY
+  // header of PROXY pools, before reading more (and before any splice).
+  attachMember();
 }
 
 // ---- close and timers ----------------------------------------------------------
@@ -397,6 +468,10 @@ void ClientSession::updateTimer() {
     case Phase::Head:
       deadline = since_ + client_to;
       break;
+    case Phase::Inspect:
+      deadline = since_ + (l.timeout_tcp_inspect_ms ? Millis(l.timeout_tcp_inspect_ms)
+                                                    : kDefaultTcpInspect);
+      break;
     case Phase::TcpConnect:
       deadline = since_ + connect_to;
       break;
@@ -436,6 +511,12 @@ void ClientSession::onTimer() {
         bump(lis_counters_->slot(w_.index()).errors);
         sendError(408, "client_timeout");
       }
+      return;
+    case Phase::Inspect:
+      // No complete ClientHello in time (a client that waits for the server
+      // to speak first, or a slow one): the SNI sample is missing.
+      routeConnection({});
+      if (!closed_) advance();
       return;
     case Phase::TcpConnect:
       onConnectFailed(ETIMEDOUT);

@@ -66,7 +66,9 @@ class ClientSession final : public Session, public event::Handler, public event:
   void ioSettled() override;
 
  private:
-  enum class Phase { ProxyHeader, Head, Request, TcpConnect, Tunnel, Closing };
+  // Inspect: a TCP/HTTPS listener whose L7 policies look at the TLS
+  // ClientHello's SNI holds the client's first bytes until it can pick a pool.
+  enum class Phase { ProxyHeader, Head, Request, Inspect, TcpConnect, Tunnel, Closing };
   enum IoTag : uint32_t { kIoClientRecv, kIoMemberRecv, kIoClientSend, kIoMemberSend };
   static constexpr uint8_t ioBit(uint32_t tag) { return static_cast<uint8_t>(1u << tag); }
   // Hands a plain-socket read or write to the loop's batch; always false (no
@@ -95,6 +97,13 @@ class ClientSession final : public Session, public event::Handler, public event:
   bool flushUpstream();
   bool flushH2Upstream();
   bool stepProxyHeader();
+  // TCP and HTTPS listeners, once the PROXY header (if any) is read: inspects
+  // the first bytes when the L7 policies need the SNI, else picks the pool now.
+  void beginTcp();
+  bool stepInspect();
+  // Applies the L7 policies to a passed-through connection whose ClientHello
+  // named `sni` ("" for none, or not TLS) and connects the pool they chose.
+  void routeConnection(std::string_view sni);
   bool stepHead();
   bool stepResponse();
   void startRequest(size_t head_length);
@@ -167,7 +176,7 @@ class ClientSession final : public Session, public event::Handler, public event:
   event::TimePoint client_act_;
   event::TimePoint member_act_;
 
-  // The request in flight.
+  // The request in flight (TCP, HTTPS listeners: the connection).
   const PoolRt* req_pool_ = nullptr;  // the pool L7 policies chose (or the default pool)
   // HTTP_COOKIE: the member id the request's token names (valid tokens only);
   // APP_COOKIE: the application cookie's value. Empty: none.

@@ -17,7 +17,7 @@ namespace banyan::dp::proxy {
 // Picks a member and gets a connection to it (idle or new). Handles "no
 // member" itself. False when the session ended or errored out.
 bool ClientSession::attachMember() {
-  pool_ = http_ ? req_pool_ : lis_->pool;
+  pool_ = req_pool_;  // TCP listeners: the default pool, or the one SNI routing chose
   member_ = nullptr;
   int idx = -1;
   if (pool_) {

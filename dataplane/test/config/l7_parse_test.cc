@@ -106,10 +106,52 @@ TEST(L7Parse, UnknownActionsAndRuleTypesFailTheSchema) {
   EXPECT_EQ(c.error().context, "/listeners/0/l7policies/0/rules/0/type");
 }
 
-TEST(L7Parse, PoliciesOnATcpListenerAreRefused) {
-  auto c = parseConfig(document(R"([{"id": "x", "action": "REJECT", "rules": []}])", "null", "TCP"));
+TEST(L7Parse, PoliciesOnATcpListenerAreAcceptedAndCompiled) {
+  auto c = parseConfig(document(R"([
+    {"id": "sni", "action": "REDIRECT_TO_POOL", "redirect_pool_id": "p1",
+     "rules": [{"type": "HOST_NAME", "compare_type": "EQUAL_TO", "value": "a.example"}]},
+    {"id": "path", "action": "REJECT",
+     "rules": [{"type": "PATH", "compare_type": "STARTS_WITH", "value": "/admin"}]}])",
+                                "null", "TCP"));
+  ASSERT_TRUE(c.ok()) << c.error().context << ": " << c.error().message;
+  const Listener& l = c->listeners[0];
+  ASSERT_EQ(l.l7policies.size(), 2u);
+  ASSERT_NE(l.policy_set, nullptr);
+  EXPECT_EQ(l.policy_set->policies().size(), 2u);
+  // Only the HOST_NAME policy can match passed-through bytes.
+  EXPECT_EQ(l.policy_set->passthroughCount(), 1u);
+  EXPECT_TRUE(l.policy_set->passthroughNeedsHost());
+}
+
+TEST(L7Parse, PoliciesOnAnHttpsListenerAreAcceptedButTheirPoolMustFitIt) {
+  const std::string https = R"({"listeners": [{"id": "l1", "protocol": "HTTPS",
+      "address": "127.0.0.1", "protocol_port": 8443, "default_pool_id": "tls",
+      "l7policies": [{"id": "x", "action": "REDIRECT_TO_POOL", "redirect_pool_id": "@POOL@",
+        "rules": [{"type": "HOST_NAME", "compare_type": "ENDS_WITH", "value": ".example"}]}]}],
+    "pools": [{"id": "tls", "protocol": "TCP", "members": []},
+              {"id": "web", "protocol": "HTTP", "members": []},
+              {"id": "pp", "protocol": "PROXYV2", "members": []}]})";
+  auto with = [&](const std::string& pool) {
+    std::string d = https;
+    d.replace(d.find("@POOL@"), 6, pool);
+    return d;
+  };
+  auto ok = parseConfig(with("pp"));
+  ASSERT_TRUE(ok.ok()) << ok.error().context << ": " << ok.error().message;
+  ASSERT_NE(ok->listeners[0].policy_set, nullptr);
+  EXPECT_EQ(ok->listeners[0].policy_set->passthroughCount(), 1u);
+  auto bad = parseConfig(with("web"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().context, "/listeners/0/l7policies/0/redirect_pool_id");
+  EXPECT_EQ(bad.error().message, "HTTPS listener cannot use HTTP pool \"web\"");
+}
+
+TEST(L7Parse, TcpListenerPoliciesAreValidatedLikeHttpOnes) {
+  auto c = parseConfig(document(R"([{"id": "x", "action": "REJECT",
+    "rules": [{"id": "r", "type": "HOST_NAME", "compare_type": "REGEX", "value": "(a"}]}])",
+                                "null", "TCP"));
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().context, "/listeners/0/l7policies");
+  EXPECT_EQ(c.error().context, "/listeners/0/l7policies/0/rules/0");
 }
 
 TEST(PersistenceParse, SessionPersistenceFieldsAreKept) {

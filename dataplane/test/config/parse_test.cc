@@ -686,7 +686,7 @@ INSTANTIATE_TEST_SUITE_P(
                                R"("action": "REJECT", "rules": [{"type": "PATH", )"
                                R"("compare_type": "STARTS_WITH", "value": "/"}]}])")),
                   "/listeners/0/l7policies",
-                  "L7 policies need an HTTP or TERMINATED_HTTPS listener, not PROMETHEUS"},
+                  "a PROMETHEUS listener has no L7 policies (it serves the proxy's metrics itself)"},
         Rejection{"PrometheusTlsOptionWithoutACertificate",
                   doc(listener(R"(, "protocol": "PROMETHEUS", "tls_versions": ["TLSv1.3"])")),
                   "/listeners/0/tls_versions",

@@ -87,10 +87,21 @@ TEST(UdpConfig, TcpListenerRefusesAUdpPool) {
       "PROXYV2)");
 }
 
-TEST(UdpConfig, UdpListenerRefusesL7Policies) {
-  expectRejected(doc(udpListener(R"(, "l7policies": [{"id": "x", "action": "REJECT"}])")),
-                 "/listeners/0/l7policies",
-                 "L7 policies need an HTTP or TERMINATED_HTTPS listener, not UDP");
+// Octavia's API accepts them and its keepalived amphora ignores them: carried,
+// checked, never consulted by the UDP relay.
+TEST(UdpConfig, UdpListenerCarriesL7PoliciesWithoutEffect) {
+  auto c = parseConfig(doc(udpListener(R"(, "l7policies": [{"id": "x", "action": "REJECT",
+      "rules": [{"type": "HOST_NAME", "compare_type": "EQUAL_TO", "value": "a.example"}]}])")));
+  ASSERT_TRUE(c.ok()) << c.error().context << ": " << c.error().message;
+  EXPECT_EQ(c->listeners[0].l7policies.size(), 1u);
+}
+
+TEST(UdpConfig, UdpListenerPolicyMustRedirectToAUdpPool) {
+  expectRejected(
+      doc(udpListener(R"(, "l7policies": [{"id": "x", "action": "REDIRECT_TO_POOL",
+          "redirect_pool_id": "tp", "rules": []}])"),
+          R"({"id": "tp", "protocol": "TCP", "members": []})"),
+      "/listeners/0/l7policies/0/redirect_pool_id", "UDP listener cannot use TCP pool \"tp\"");
 }
 
 TEST(UdpConfig, UdpListenerRefusesTlsSettings) {

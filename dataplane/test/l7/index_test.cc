@@ -141,6 +141,31 @@ TEST(L7PolicyIndex, RandomizedPolicySetsMatchExactlyAsTheLinearScan) {
   EXPECT_GT(matched, 10000);
 }
 
+// Passthrough requests (a TCP/HTTPS listener's SNI) go through the same index,
+// skipping the path lists: still exactly the linear scan's answer, and never a
+// policy that could not match passthrough traffic.
+TEST(L7PolicyIndex, PassthroughMatchingAgreesWithTheLinearScan) {
+  std::mt19937 rng(20240611);
+  for (int round = 0; round < 300; ++round) {
+    auto set = compilePolicies(randomPolicies(rng, 1 + round % 40));
+    ASSERT_TRUE(set.ok()) << set.error().message;
+    for (int i = 0; i < 30; ++i) {
+      Request r = randomRequest(rng);
+      r.passthrough = true;
+      const Policy* indexed = (*set)->match(r.input());
+      ASSERT_EQ(indexed, (*set)->matchLinear(r.input())) << "round " << round;
+      if (indexed == nullptr) continue;
+      EXPECT_TRUE(indexed->action == PolicyAction::kReject ||
+                  indexed->action == PolicyAction::kRedirectToPool);
+      for (const Rule& rule : indexed->rules) {
+        if (rule.admin_state_up && rule.type != RT::kHostName) {
+          EXPECT_TRUE(rule.invert);
+        }
+      }
+    }
+  }
+}
+
 TEST(L7PolicyIndex, HostAndPathRulesAreIndexedOthersScannedInOrder) {
   auto set = compilePolicies({
       testing::policy("host", 1, {testing::rule(RT::kHostName, CT::kEqualTo, "a.example.com")}),

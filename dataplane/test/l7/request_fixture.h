@@ -31,6 +31,7 @@ struct Request {
   bool has_client_cert = false;
   int64_t verify_result = 0;
   std::vector<std::pair<std::string, std::string>> dn;
+  bool passthrough = false;  // a TCP/HTTPS listener's connection: `host` is the SNI
 
   // The lookups point into *this: keep it alive and unmoved while matching.
   MatchInput input() const {
@@ -43,6 +44,7 @@ struct Request {
     in.has_client_cert = has_client_cert;
     in.verify_result = verify_result;
     in.client_dn = ValuesLookup{this, &dnValues};
+    in.passthrough = passthrough;
     return in;
   }
 

@@ -296,9 +296,12 @@ class Renderer {
       if (prometheus)
         fail(ErrorCode::kInvalidArgument, *policies->second.front(),
              "a PROMETHEUS listener has no L7 policies; listener " + l.id() + " is PROMETHEUS");
-      if (!http)
-        fail(ErrorCode::kInvalidArgument, *policies->second.front(),
-             "L7 policies need an HTTP or TERMINATED_HTTPS listener; listener " + l.id() + " is " + protocol);
+      // TCP and HTTPS listeners: banyan-proxy matches the policies on the TLS
+      // ClientHello's SNI (the stock amphora renders them too, where HAProxy's
+      // HTTP fetches never match in `mode tcp`). UDP listeners: Octavia's
+      // keepalived amphora renders neither the policies nor their redirect
+      // pools, so they are left out here (the proxy would ignore them anyway).
+      if (protocol == "UDP") return out;
       std::vector<const Obj*> sorted = policies->second;
       std::stable_sort(sorted.begin(), sorted.end(), [](const Obj* x, const Obj* y) {
         return getInt(*x, "position").value_or(0) < getInt(*y, "position").value_or(0);

@@ -69,9 +69,10 @@ common::Result<CertificateNeeds> neededCertificates(const LoadBalancerGraph& gra
 
 // The document, compact JSON. Errors name the object as context "<kind> <id>":
 //  - kInvalidArgument: an object banyan-proxy cannot run (SCTP listeners, pools and
-//    health monitors; L7 policies on a listener that is not HTTP-family or on a
-//    PROMETHEUS listener; tls_enabled on a non-HTTP pool) or a stored body that is
-//    not what the API writes;
+//    health monitors; L7 policies on a PROMETHEUS listener; tls_enabled on a
+//    non-HTTP pool) or a stored body that is not what the API writes. L7 policies
+//    of TCP and HTTPS listeners are rendered (the proxy routes on the SNI); those
+//    of UDP listeners are left out, with the pools only they refer to;
 //  - kUnavailable: a certificate the document needs has no entry in
 //    ctx.certificate_paths (with an empty map: "TERMINATED_HTTPS needs a
 //    certificate manager; none is configured").

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "api/api_service.h"
@@ -991,14 +992,56 @@ TEST_F(RenderTest, RedirectToAPoolBeingDeletedIsDropped) {
   EXPECT_TRUE(r.config.pools.empty());
 }
 
-TEST_F(RenderTest, L7PolicyOnATcpListenerIsAnErrorNamingThePolicy) {
+// The Octavia API takes L7 policies on TCP and HTTPS listeners; banyan-proxy
+// routes those connections on the TLS ClientHello's SNI.
+TEST_F(RenderTest, L7PoliciesOnTcpAndHttpsListenersAreRenderedWithTheirPools) {
   std::string id = lb();
-  std::string l = listener(id, "TCP", 80);
-  std::string p = policy(l, R"("action":"REJECT")");
-  auto e = renderError(id);
-  EXPECT_EQ(e.code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(e.context, "l7policy " + p);
-  EXPECT_EQ(e.message, "L7 policies need an HTTP or TERMINATED_HTTPS listener; listener " + l + " is TCP");
+  std::string tcp = listener(id, "TCP", 80);
+  pool(tcp, "TCP");
+  std::string sni_pool = lbPool(id, "TCP");
+  addMember(sni_pool, "192.0.2.60", 8443);
+  std::string to_pool = policy(tcp, "\"action\":\"REDIRECT_TO_POOL\",\"redirect_pool_id\":\"" + sni_pool + "\"");
+  rule(to_pool, R"("type":"HOST_NAME","compare_type":"ENDS_WITH","value":".a.example")");
+  std::string https = listener(id, "HTTPS", 443);
+  std::string https_pool = pool(https, "PROXYV2");
+  std::string reject = policy(https, R"("action":"REJECT","position":1)");
+  rule(reject, R"("type":"HOST_NAME","compare_type":"EQUAL_TO","value":"bad.example")");
+
+  auto r = render(id);
+  ASSERT_EQ(r.config.listeners.size(), 2u);
+  const auto& tcp_pols = r.config.listeners[0].l7policies;
+  ASSERT_EQ(tcp_pols.size(), 1u);
+  EXPECT_EQ(tcp_pols[0].id, to_pool);
+  EXPECT_EQ(tcp_pols[0].redirect_pool_id, sni_pool);
+  ASSERT_EQ(tcp_pols[0].rules.size(), 1u);
+  EXPECT_EQ(tcp_pols[0].rules[0].type, dp::l7::RuleType::kHostName);
+  ASSERT_NE(r.config.listeners[0].policy_set, nullptr);
+  EXPECT_TRUE(r.config.listeners[0].policy_set->passthroughNeedsHost());
+  const auto& https_pols = r.config.listeners[1].l7policies;
+  ASSERT_EQ(https_pols.size(), 1u);
+  EXPECT_EQ(https_pols[0].action, dp::l7::PolicyAction::kReject);
+  // The redirect pool is rendered though no listener has it as default pool.
+  std::set<std::string> pools;
+  for (const auto& p : r.config.pools) pools.insert(p.id);
+  EXPECT_TRUE(pools.count(sni_pool));
+  EXPECT_TRUE(pools.count(https_pool));
+}
+
+// Octavia's keepalived amphora renders neither the policies of a UDP listener
+// nor the pools only they name.
+TEST_F(RenderTest, L7PoliciesOfAUdpListenerAreLeftOutWithThePoolsOnlyTheyName) {
+  std::string id = lb();
+  std::string l = listener(id, "UDP", 53);
+  std::string def = pool(l, "UDP");
+  std::string other = lbPool(id, "UDP");
+  std::string p = policy(l, "\"action\":\"REDIRECT_TO_POOL\",\"redirect_pool_id\":\"" + other + "\"");
+  rule(p, R"("type":"HOST_NAME","compare_type":"EQUAL_TO","value":"a.example")");
+  auto r = render(id);
+  ASSERT_EQ(r.config.listeners.size(), 1u);
+  EXPECT_TRUE(r.config.listeners[0].l7policies.empty());
+  EXPECT_EQ(member(r.json["listeners"][0], "l7policies"), nullptr);
+  ASSERT_EQ(r.config.pools.size(), 1u);
+  EXPECT_EQ(r.config.pools[0].id, def);
 }
 
 // ---------------------------------------------------------------------------------
