@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <cctype>
 #include <cstring>
 #include <strings.h>
@@ -410,6 +411,53 @@ Result<std::optional<asio::ip::address_v6>> ipv6Literal(const std::string& addre
   return std::optional<asio::ip::address_v6>{parsed};
 }
 
+// The threads handlers run on when HttpServerOptions::handler_threads is set: one
+// first-come-first-served queue, so requests are answered in the order they became
+// ready, however many connections cpprestsdk's own pool is reading.
+class HandlerThreads {
+ public:
+  explicit HandlerThreads(size_t count) {
+    for (size_t i = 0; i < count; ++i) threads_.emplace_back([this] { run(); });
+  }
+  // Runs what is still queued (its answers go to whichever connections are left), then joins.
+  ~HandlerThreads() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  void post(std::function<void()> job) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      jobs_.push_back(std::move(job));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
 class CpprestHttpServer final : public HttpServer {
  public:
   CpprestHttpServer(HttpServerOptions options, HttpHandler handler)
@@ -419,6 +467,7 @@ class CpprestHttpServer final : public HttpServer {
   Result<void> start() {
     auto v6 = ipv6Literal(options_.address);
     if (!v6) return v6.error();
+    if (options_.handler_threads > 0) handlers_ = std::make_unique<HandlerThreads>(options_.handler_threads);
     if (options_.tls) {
       auto m = loadTls(*options_.tls);
       if (!m) return m.error();
@@ -531,7 +580,7 @@ class CpprestHttpServer final : public HttpServer {
       return;
     }
     if (request.method() == http::methods::GET || request.method() == http::methods::HEAD) {
-      respond(request, req);
+      dispatch(request, std::move(req));
       return;
     }
     in_flight_.fetch_add(1);
@@ -543,18 +592,36 @@ class CpprestHttpServer final : public HttpServer {
               sendReply(request, tooLarge());
             } else {
               req.body.assign(body.begin(), body.end());
-              respond(request, req);
+              dispatch(request, std::move(req));
             }
           } catch (const std::exception& e) {
             // The client went away or sent a broken body: nothing was handled.
             LB_DEBUG("http request body not read method=%s path=%s error=%s", req.method.c_str(),
                      req.path.c_str(), e.what());
           }
-          if (in_flight_.fetch_sub(1) == 1) {
-            std::lock_guard<std::mutex> lock(in_flight_mu_);
-            in_flight_cv_.notify_all();
-          }
+          leave();
         });
+  }
+
+  // The handler runs here, or on the handler threads when there are some.
+  void dispatch(http::http_request& request, HttpRequest req) {
+    if (!handlers_) {
+      respond(request, req);
+      return;
+    }
+    in_flight_.fetch_add(1);
+    handlers_->post([this, request, req = std::move(req)]() mutable {
+      respond(request, req);
+      leave();
+    });
+  }
+
+  // A body read or a queued handler is done: stop() may be waiting for the last.
+  void leave() {
+    if (in_flight_.fetch_sub(1) == 1) {
+      std::lock_guard<std::mutex> lock(in_flight_mu_);
+      in_flight_cv_.notify_all();
+    }
   }
 
   void respond(http::http_request& request, const HttpRequest& req) {
@@ -653,10 +720,11 @@ class CpprestHttpServer final : public HttpServer {
   std::unique_ptr<http::experimental::listener::http_listener> listener_;
   std::mutex stop_mu_;
   std::mutex tls_mu_;
-  std::atomic<int> in_flight_{0};  // bodies being read (see serve)
+  std::atomic<int> in_flight_{0};  // bodies being read and handlers queued (see serve)
   std::mutex in_flight_mu_;
   std::condition_variable in_flight_cv_;
   std::shared_ptr<const TlsMaterial> tls_;
+  std::unique_ptr<HandlerThreads> handlers_;  // handler_threads > 0 only
   std::unique_ptr<Ipv6Relay> relay_;  // an IPv6 address only; before listener_ in stop()
   uint16_t listener_port_ = 0;        // cpprestsdk's port; port() is the relay's with one
 };

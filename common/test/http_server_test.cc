@@ -1,5 +1,7 @@
 #include "banyan/common/http_server.h"
 
+#include "banyan/common/http_client.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -19,6 +21,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace banyan::common {
@@ -386,6 +389,68 @@ TEST(HttpServer, AThrowingHandlerGetsA500AndTheServerKeepsServing) {
             std::string::npos);
   EXPECT_NE(exchange((*server)->port(), "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").find("fine"),
             std::string::npos);
+}
+
+// handler_threads: requests wait for one of the server's own threads; no more
+// handlers than that run at once, and every request is answered.
+TEST(HttpServer, HandlerThreadsBoundHowManyHandlersRunAtOnce) {
+  std::atomic<int> running{0};
+  std::atomic<int> most{0};
+  HttpServerOptions options;
+  options.handler_threads = 2;
+  auto server = startHttpServer(options, [&](const HttpRequest& r) -> HttpResponse {
+    int now = ++running;
+    for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    --running;
+    return HttpResponse{200, {}, "text/plain", "done " + r.path + " " + r.body};
+  });
+  ASSERT_TRUE(server);
+  const uint16_t port = (*server)->port();
+  std::vector<std::thread> clients;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&, i] {
+      std::string body = "b" + std::to_string(i);
+      std::string request = i % 2 == 0 ? "GET /g" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                                       : "POST /p" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                             "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      std::string want = i % 2 == 0 ? "done /g" + std::to_string(i) + " " : "done /p" + std::to_string(i) + " " + body;
+      if (exchangeWith("127.0.0.1", port, request).find(want) != std::string::npos) ++answered;
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(answered.load(), 8);
+  EXPECT_EQ(most.load(), 2);
+}
+
+// A handler on the server's own threads may wait for an HTTP call of its own (as the
+// API waits for Keystone): the call's I/O runs on cpprestsdk's threads, so even one
+// handler thread, busy with such a call, cannot hold it up.
+TEST(HttpServer, AHandlerThreadWaitingForAnHttpCallIsNotAWaitOnItself) {
+  auto backend = startHttpServer({}, [](const HttpRequest&) { return HttpResponse{200, {}, "text/plain", "inner"}; });
+  ASSERT_TRUE(backend);
+  auto client = makeHttpClient({});
+  ASSERT_TRUE(client);
+  const std::string url = "http://127.0.0.1:" + std::to_string((*backend)->port()) + "/";
+  HttpServerOptions options;
+  options.handler_threads = 1;
+  auto server = startHttpServer(options, [&](const HttpRequest&) -> HttpResponse {
+    auto r = (*client)->request("GET", url, {}, "", std::chrono::milliseconds(5000));
+    return HttpResponse{200, {}, "text/plain", r ? "outer+" + r->body : "outer failed"};
+  });
+  ASSERT_TRUE(server);
+  std::vector<std::thread> clients;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 4; ++i)
+    clients.emplace_back([&] {
+      if (exchange((*server)->port(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+              .find("outer+inner") != std::string::npos)
+        ++answered;
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(answered.load(), 4);
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // A small HTTP/1.1 server facade for the control plane (the provider's API, the
 // amphora agent's API). It keeps cpprestsdk and boost out of every other header: the
-// handler sees plain structs. Requests are served on a pool of threads; the handler
-// must be thread-safe.
+// handler sees plain structs. Requests are served on a pool of threads (cpprestsdk's, or
+// the server's own: handler_threads); the handler must be thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -62,6 +62,12 @@ struct HttpServerOptions {
   uint16_t port = 0;                  // 0: pick a free port (see HttpServer::port())
   size_t max_body_bytes = 1 << 20;    // larger bodies get 413 without reaching the handler
   std::optional<HttpServerTls> tls;
+  // 0: handlers run on the threads cpprestsdk reads requests with (its shared pool of
+  // 40). N: on N threads of this server's own, first come first served; cpprestsdk's
+  // threads then only read and write, so a burst of clients does not put 40 handlers
+  // on the cores at once. A handler may still block (a Keystone or Barbican call): the
+  // client side's I/O runs on cpprestsdk's pool, not on these threads.
+  size_t handler_threads = 0;
 };
 
 class HttpServer {
