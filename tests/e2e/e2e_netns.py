@@ -3,7 +3,11 @@
 (banyan-agent + banyan-proxy + keepalived in network namespaces), the real
 `openstack loadbalancer` CLI, and real traffic through the VIPs to member hosts.
 
-    e2e_netns.py --provider BIN --agent BIN --proxy BIN --member-server PY
+    e2e_netns.py --provider BIN --agent BIN --proxy BIN --member-server PY [--backend sqlite|postgresql]
+
+--backend postgresql runs the same scenario on a throwaway PostgreSQL cluster the
+script starts itself (pg_cluster.py: initdb in the temp dir, 127.0.0.1, a free port)
+and stops at the end, also on failure; the default is the embedded SQLite file.
 
 Needs root. Everything runs inside namespaces and bridges this test creates, on
 documentation ranges (203.0.113.0/24 split in three), and is removed at the end,
@@ -23,6 +27,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pg_cluster import PgCluster  # noqa: E402
 
 CHECKS = []
 TIMINGS = {}
@@ -59,6 +66,7 @@ class Env:
         # A second member subnet (bridge <prefix>-mem1): plugged while a member lives there.
         self.mem_net2 = "0e2e0000-0000-4000-8000-203000113000"
         self.provider = None
+        self.pg = None  # PgCluster with --backend postgresql
         self.member_pids = {}
         self.members = {}  # name -> address
         self.clients = []  # namespaces of extra clients on the VIP network
@@ -102,6 +110,15 @@ proxy_binary = {proxy}
         self.base = "http://127.0.0.1:%d" % self.api_port
 
     # --- processes -------------------------------------------------------------
+    def start_database(self):
+        """--backend postgresql: a cluster of our own, named in the provider's config."""
+        if self.args.backend != "postgresql":
+            return
+        self.pg = PgCluster(os.path.join(self.tmp, "pg"))
+        self.pg.start()
+        with open(self.conf, "a") as f:
+            f.write("[database]\nconnection = %s\n" % self.pg.url())
+
     def start_provider(self):
         log = open(os.path.join(self.tmp, "provider.log"), "a")
         self.provider = subprocess.Popen([self.args.provider, "--config-file", self.conf, "all"],
@@ -185,6 +202,9 @@ proxy_binary = {proxy}
             # The host end first: a namespace is destroyed asynchronously, its veth later.
             run(["ip", "link", "del", "%sm%dh" % (self.prefix, i)], check_rc=False)
             run(["ip", "netns", "del", ns], check_rc=False)
+        if self.pg:
+            self.pg.stop()  # after the provider: it holds connections
+            self.pg = None
 
     def leftovers(self):
         names = run(["ip", "netns", "list"]).stdout
@@ -382,6 +402,7 @@ def main():
     parser.add_argument("--agent", required=True)
     parser.add_argument("--proxy", required=True)
     parser.add_argument("--member-server", required=True)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     for name in ("provider", "agent", "proxy", "member_server"):
         setattr(args, name, os.path.abspath(getattr(args, name)))
@@ -389,7 +410,9 @@ def main():
         print("e2e_netns: needs root")
         return 1
     env = Env(args)
+    print("backend: " + args.backend, flush=True)
     try:
+        env.start_database()
         scenario(env)
     except Exception as e:  # a failed step ends the scenario; cleanup still runs
         check("scenario ran to the end", False, repr(e))

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "api/api_impl.h"
+#include "api/cert_checks.h"
 
 namespace banyan::provider::api {
 namespace {
@@ -276,7 +277,7 @@ common::HttpResponse Api::listenerCreate(Call& c) {
   validateBody(body, listenerFields(), BodyMode::kPost, "listener", body.GetAllocator());
   if (!jgetNonNull(body, "loadbalancer_id")) throwInvalidField("loadbalancer_id", "None", "Mandatory field missing.");
   JsonDoc out;
-  write([&](Txn& t) {
+  auto transaction = [&](Txn& t) {
     std::string lb_id = jstring(body, "loadbalancer_id");
     {
       auto lb = load(t, kLb, lb_id);
@@ -287,7 +288,9 @@ common::HttpResponse Api::listenerCreate(Call& c) {
     Obj l = createListenerObj(c, t, lb, body);
     dispatch(c, t, lb, "listener.create", l.id());
     out = render(t, l);
-  });
+  };
+  // Certificate references are read with no transaction open (cert_checks.h).
+  runWithCertChecksOutside([&] { write(transaction); });
   return json(201, "listener", std::move(out));
 }
 
@@ -295,7 +298,7 @@ common::HttpResponse Api::listenerUpdate(Call& c) {
   JsonDoc body = parseRootBody(c.http.body, "listener");
   validateBody(body, listenerFields(), BodyMode::kPut, "listener", body.GetAllocator());
   JsonDoc out;
-  write([&](Txn& t) {
+  auto transaction = [&](Txn& t) {
     Obj l = mustLoad(t, kListener, c.args[0], "Listener");
     authorize(c, "listener:put", l.rec.project_id);
     Obj lb = lockLbForChild(t, l.rec.parent_id);
@@ -344,7 +347,9 @@ common::HttpResponse Api::listenerUpdate(Call& c) {
     save(t, l);
     dispatch(c, t, lb, "listener.update", l.id(), &body);
     out = render(t, l);
-  });
+  };
+  // Certificate references are read with no transaction open (cert_checks.h).
+  runWithCertChecksOutside([&] { write(transaction); });
   return json(200, "listener", std::move(out));
 }
 

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "api/api_impl.h"
+#include "api/cert_checks.h"
 
 namespace banyan::provider::api {
 namespace {
@@ -175,7 +176,7 @@ common::HttpResponse Api::poolCreate(Call& c) {
   if (lb_id.empty() && listener_id.empty())
     throwValidation("Must provide at least one of: loadbalancer_id, listener_id");
   JsonDoc out;
-  write([&](Txn& t) {
+  auto transaction = [&](Txn& t) {
     std::optional<Obj> listener;
     if (!listener_id.empty()) {
       listener = mustLoad(t, kListener, listener_id, "Listener");
@@ -202,7 +203,9 @@ common::HttpResponse Api::poolCreate(Call& c) {
     }
     dispatch(c, t, lb, "pool.create", p.id());
     out = render(t, p);
-  });
+  };
+  // Certificate references are read with no transaction open (cert_checks.h).
+  runWithCertChecksOutside([&] { write(transaction); });
   return json(201, "pool", std::move(out));
 }
 
@@ -210,7 +213,7 @@ common::HttpResponse Api::poolUpdate(Call& c) {
   JsonDoc body = parseRootBody(c.http.body, "pool");
   validateBody(body, poolFields(), BodyMode::kPut, "pool", body.GetAllocator());
   JsonDoc out;
-  write([&](Txn& t) {
+  auto transaction = [&](Txn& t) {
     Obj p = mustLoad(t, kPool, c.args[0], "Pool");
     authorize(c, "pool:put", p.rec.project_id);
     Obj lb = lockLbForChild(t, p.rec.parent_id);
@@ -259,7 +262,9 @@ common::HttpResponse Api::poolUpdate(Call& c) {
     markListenersPendingUpdate(t, listenersUsingPool(t, p.id()));
     dispatch(c, t, lb, "pool.update", p.id(), &body);
     out = render(t, p);
-  });
+  };
+  // Certificate references are read with no transaction open (cert_checks.h).
+  runWithCertChecksOutside([&] { write(transaction); });
   return json(200, "pool", std::move(out));
 }
 

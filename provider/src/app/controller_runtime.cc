@@ -105,6 +105,7 @@ class Runtime : public ControllerRuntime {
     housekeeping_certs_.reset();
     if (receiver_) receiver_->stop();
     if (health_) health_->stop();
+    job_listener_.reset();  // calls into the worker
     if (worker_) worker_->stop();
   }
 
@@ -118,6 +119,7 @@ class Runtime : public ControllerRuntime {
   std::unique_ptr<amphora::AgentClient> agent_;
   std::unique_ptr<controller::Controller> controller_;
   std::unique_ptr<controller::Worker> worker_;
+  std::unique_ptr<store::JobListener> job_listener_;
   std::unique_ptr<health::HealthManager> health_;
   std::unique_ptr<health::HeartbeatReceiver> receiver_;
   std::unique_ptr<Ticker> housekeeping_spares_;
@@ -239,10 +241,21 @@ Result<std::unique_ptr<ControllerRuntime>> startControllerRoles(const common::Op
     controller::WorkerOptions wopt;
     wopt.worker_id = hostName() + ":" + std::to_string(getpid());
     wopt.threads = static_cast<int>(o.getInt(cw, "workers"));
+    wopt.idle_poll = std::chrono::milliseconds(o.getInt(cw, "job_poll_interval"));
+    wopt.notified_poll = std::chrono::milliseconds(o.getInt(cw, "job_notify_poll_interval"));
     rt->worker_ = std::make_unique<controller::Worker>(store, *rt->controller_, wopt);
     rt->worker_->start();
-    LB_INFO("controller worker started threads=%d compute=%s heartbeats_to=%s", wopt.threads,
-            compute_driver.c_str(), targets.front().c_str());
+    // Jobs the API queues in other processes (or on other hosts) are announced by the
+    // database where it can (PostgreSQL); else the worker polls.
+    if (o.getBool(cw, "job_notifications")) {
+      auto* worker = rt->worker_.get();
+      store::JobListenerCallbacks callbacks;
+      callbacks.on_job = [worker] { worker->wake(); };
+      callbacks.on_connected = [worker](bool up) { worker->setNotified(up); };
+      rt->job_listener_ = store.listenForJobs(std::move(callbacks));
+    }
+    LB_INFO("controller worker started threads=%d compute=%s heartbeats_to=%s job_notifications=%s", wopt.threads,
+            compute_driver.c_str(), targets.front().c_str(), rt->job_listener_ ? "listen" : "poll");
   }
   if (roles.health) {
     health::HealthManagerOptions hopt;

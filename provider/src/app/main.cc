@@ -1,5 +1,5 @@
 // banyan-provider [--config-file FILE] [--state-dir DIR] ROLE
-// banyan-provider [--config-file FILE] store-certificate (--cert C --key K [...] | --pkcs12 F | --ca F)
+// banyan-provider [--config-file FILE] store-certificate (--cert C --key K [...] | --pkcs12 F [...] | --ca F)
 // banyan-provider --generate-sample-config
 //
 // Reads the configuration, builds the parts and runs the chosen role until SIGINT or
@@ -44,13 +44,16 @@ void usage(FILE* out) {
   std::fprintf(out,
                "usage: banyan-provider [--config-file FILE]... [--state-dir DIR] ROLE\n"
                "       banyan-provider [--config-file FILE]... store-certificate\n"
-               "           (--cert C.pem --key K.pem [--intermediates I.pem] [--passphrase P]\n"
-               "            | --pkcs12 F.p12 | --ca CA_OR_CRL.pem)\n"
+               "           (--cert C.pem --key K.pem [--intermediates I.pem] [--passphrase-file F]\n"
+               "            | --pkcs12 F.p12 [--passphrase-file F] | --ca CA_OR_CRL.pem)\n"
                "       banyan-provider --generate-sample-config\n"
                "roles: api, worker, health, housekeeping, all; netns-cleanup removes every\n"
                "netns amphora, veth and bridge of this host (the database is not touched)\n"
                "store-certificate adds a certificate (or a CA/CRL file) to local_cert_manager's\n"
-               "storage_path and prints its reference\n");
+               "storage_path and prints its reference. --passphrase-file names a file whose first\n"
+               "line is the passphrase of the key or of the PKCS12 bundle: a passphrase given on\n"
+               "the command line would be visible to every user of the host (ps, /proc/PID/cmdline)\n"
+               "and kept in shell histories. The key is stored decrypted (mode 0600).\n");
 }
 
 bool makeDirs(const std::string& path) {
@@ -186,7 +189,7 @@ std::optional<std::string> readWhole(const std::string& path) {
 // store-certificate: writes a new local_cert_manager reference and prints it (the
 // operator's `openstack secret store` of the embedded default).
 int storeCertificate(const common::OptionSet& options, const std::vector<std::string>& args) {
-  std::string cert, key, intermediates, passphrase, pkcs12, ca;
+  std::string cert, key, intermediates, passphrase, passphrase_file, pkcs12, ca;
   for (size_t i = 0; i < args.size(); ++i) {
     auto value = [&](std::string& out) {
       if (i + 1 >= args.size()) {
@@ -200,7 +203,13 @@ int storeCertificate(const common::OptionSet& options, const std::vector<std::st
     if (args[i] == "--cert") ok = value(cert);
     else if (args[i] == "--key") ok = value(key);
     else if (args[i] == "--intermediates") ok = value(intermediates);
-    else if (args[i] == "--passphrase") ok = value(passphrase);
+    else if (args[i] == "--passphrase-file") ok = value(passphrase_file);
+    else if (args[i] == "--passphrase") {
+      // Kept for scripts written before --passphrase-file; not in the usage any more.
+      std::fprintf(stderr, "banyan-provider: store-certificate: --passphrase shows the passphrase to every "
+                           "user of this host (ps); use --passphrase-file\n");
+      ok = value(passphrase);
+    }
     else if (args[i] == "--pkcs12") ok = value(pkcs12);
     else if (args[i] == "--ca") ok = value(ca);
     else {
@@ -211,10 +220,27 @@ int storeCertificate(const common::OptionSet& options, const std::vector<std::st
   }
   int kinds = (!cert.empty() || !key.empty()) + !pkcs12.empty() + !ca.empty();
   if (kinds != 1 || (!cert.empty() && key.empty()) || (cert.empty() && !key.empty()) ||
-      ((!intermediates.empty() || !passphrase.empty()) && cert.empty())) {
+      (!intermediates.empty() && cert.empty()) || (!passphrase.empty() && cert.empty()) ||
+      (!passphrase_file.empty() && !ca.empty()) || (!passphrase.empty() && !passphrase_file.empty())) {
     std::fprintf(stderr, "banyan-provider: store-certificate needs --cert and --key (with optional "
-                         "--intermediates, --passphrase), or --pkcs12, or --ca\n");
+                         "--intermediates, --passphrase-file), or --pkcs12 (with optional --passphrase-file), "
+                         "or --ca\n");
     return kExitUsage;
+  }
+  if (!passphrase_file.empty()) {
+    auto text = readWhole(passphrase_file);
+    if (!text) {
+      std::fprintf(stderr, "banyan-provider: cannot read %s\n", passphrase_file.c_str());
+      return 1;
+    }
+    // The first line, as openssl's -passin file: reads it.
+    passphrase = text->substr(0, text->find('\n'));
+    if (!passphrase.empty() && passphrase.back() == '\r') passphrase.pop_back();
+    if (passphrase.empty()) {
+      std::fprintf(stderr, "banyan-provider: store-certificate: the passphrase file %s is empty\n",
+                   passphrase_file.c_str());
+      return 1;
+    }
   }
   if (options.getString("certificates", "cert_manager") != "local_cert_manager") {
     std::fprintf(stderr, "banyan-provider: store-certificate writes local_cert_manager references; this "
@@ -238,7 +264,7 @@ int storeCertificate(const common::OptionSet& options, const std::vector<std::st
     if (!pkcs12.empty()) {
       auto der = read(pkcs12);
       if (!der) return 1;
-      parsed = provider::certs::fromPkcs12(*der);
+      parsed = provider::certs::fromPkcs12(*der, passphrase);
     } else {
       auto c = read(cert);
       auto k = read(key);
@@ -248,7 +274,10 @@ int storeCertificate(const common::OptionSet& options, const std::vector<std::st
       parsed = provider::certs::fromPem(*c, *k, *chain, passphrase);
     }
     if (!parsed.ok()) {
-      std::fprintf(stderr, "banyan-provider: store-certificate: %s\n", parsed.error().message.c_str());
+      bool hint = !pkcs12.empty() && passphrase.empty() &&
+                  parsed.error().message.find("without a passphrase") != std::string::npos;
+      std::fprintf(stderr, "banyan-provider: store-certificate: %s%s\n", parsed.error().message.c_str(),
+                   hint ? " (give it with --passphrase-file)" : "");
       return 1;
     }
     ref = provider::certs::storeLocalCertificate(dir, parsed.value());

@@ -143,6 +143,20 @@ void declareProviderOptions(common::OptionSet& o) {
       "What plugs amphorae into networks: netns (local bridges) or noop.", {}, {}, {"netns", "noop"});
   add(o, cw, "amp_active_retries", I, "30", "Retry attempts to wait for an amphora's agent to answer.", 1);
   add(o, cw, "amp_active_wait_sec", I, "10", "Seconds to wait between those attempts.", 1);
+  add(o, cw, "job_poll_interval", I, "50",
+      "Milliseconds between an idle worker's looks for jobs when nothing announces them:\n"
+      "SQLite with the API in another process (an API in the same process wakes its\n"
+      "worker at once), or PostgreSQL while the job notification connection is down.",
+      10, 600000);
+  add(o, cw, "job_notifications", B, "true",
+      "On PostgreSQL, workers LISTEN for the NOTIFY sent with every queued job (one\n"
+      "extra connection per worker process) and take it at once. Turn off behind a\n"
+      "connection pooler that cannot LISTEN (PgBouncer in transaction mode): workers\n"
+      "then poll every job_poll_interval.");
+  add(o, cw, "job_notify_poll_interval", I, "2000",
+      "Milliseconds between an idle worker's looks for jobs while notifications work: a\n"
+      "safety net for an announcement lost in a connection drop.",
+      100, 600000);
   add(o, cw, "session_cookie_secret", S, "",
       "Key of the cookies that HTTP_COOKIE session persistence issues, shared by every\n"
       "amphora. Empty: generated once and kept in the state directory.",

@@ -110,7 +110,7 @@ std::string lower(std::string s) {
 
 }  // namespace
 
-Result<TlsCertificate> fromPkcs12(std::string_view der) {
+Result<TlsCertificate> fromPkcs12(std::string_view der, std::string_view passphrase) {
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());
   Ptr<PKCS12> p12(d2i_PKCS12(nullptr, &p, static_cast<long>(der.size())));
   if (!p12)
@@ -118,13 +118,23 @@ Result<TlsCertificate> fromPkcs12(std::string_view der) {
   EVP_PKEY* key_raw = nullptr;
   X509* cert_raw = nullptr;
   STACK_OF(X509)* ca_raw = nullptr;
-  // A NULL passphrase: OpenSSL tries both "no password" and the empty one.
-  if (PKCS12_parse(p12.get(), nullptr, &key_raw, &cert_raw, &ca_raw) != 1)
+  if (!passphrase.empty()) {
+    std::string pass(passphrase);  // NUL-terminated for OpenSSL
+    // The MAC check first: a wrong passphrase then gets its own message instead of
+    // PKCS12_parse's generic failure.
+    if (PKCS12_mac_present(p12.get()) &&
+        PKCS12_verify_mac(p12.get(), pass.c_str(), static_cast<int>(pass.size())) != 1)
+      return makeError(ErrorCode::kInvalidArgument, "the PKCS12 passphrase is wrong", sslError());
+    if (PKCS12_parse(p12.get(), pass.c_str(), &key_raw, &cert_raw, &ca_raw) != 1)
+      return makeError(ErrorCode::kInvalidArgument,
+                       "the PKCS12 bundle cannot be read with the passphrase given", sslError());
+  } else if (PKCS12_parse(p12.get(), nullptr, &key_raw, &cert_raw, &ca_raw) != 1) {
+    // A NULL passphrase: OpenSSL tries both "no password" and the empty one.
     return makeError(
         ErrorCode::kInvalidArgument,
-        "the PKCS12 bundle cannot be read without a passphrase (passphrase-protected bundles are "
-        "not supported)",
+        "the PKCS12 bundle cannot be read without a passphrase",
         sslError());
+  }
   Ptr<EVP_PKEY> key(key_raw);
   Ptr<X509> cert(cert_raw);
   Ptr<STACK_OF(X509)> ca(ca_raw);

@@ -20,9 +20,12 @@ struct TlsCertificate {
   std::vector<std::string> intermediates;  // leaf-to-root order
 };
 
-// A PKCS12 bundle without a passphrase (what Octavia stores in a Barbican secret and
-// reads back with no passphrase). The key must belong to the certificate.
-common::Result<TlsCertificate> fromPkcs12(std::string_view der);
+// A PKCS12 bundle (what Octavia stores in a Barbican secret and reads back with no
+// passphrase). The key must belong to the certificate. An empty passphrase reads a
+// bundle made without one (or with the empty one); a bundle whose integrity check
+// fails with the passphrase given is refused as "the PKCS12 passphrase is wrong", one
+// that needs a passphrase none was given for says so.
+common::Result<TlsCertificate> fromPkcs12(std::string_view der, std::string_view passphrase = {});
 
 // PEM pieces: one certificate, its private key (encrypted when `passphrase` is given),
 // and zero or more concatenated intermediate certificates (PEM or PKCS7 PEM, as

@@ -25,6 +25,10 @@ void Worker::wake() {
   idle_cv_.notify_all();
 }
 
+void Worker::setNotified(bool notified) {
+  if (notified_.exchange(notified) != notified) wake();  // a thread in a long wait re-reads it
+}
+
 void Worker::stop() {
   stopping_ = true;
   wake();
@@ -48,7 +52,8 @@ void Worker::loop() {
       std::this_thread::sleep_for(options_.retry_delay);
     } else if (!*ran) {
       std::unique_lock<std::mutex> lock(idle_mu_);
-      idle_cv_.wait_for(lock, options_.idle_poll, [&] { return wakeups_ != seen || stopping_; });
+      auto poll = notified_ ? options_.notified_poll : options_.idle_poll;
+      idle_cv_.wait_for(lock, poll, [&] { return wakeups_ != seen || stopping_; });
     }
   }
 }

@@ -27,7 +27,13 @@ struct WorkerOptions {
   // How long a claim lives without renewal; renewed every third of it while the job
   // runs. A dead worker's job is resumed by another after at most this long.
   std::chrono::milliseconds lease{10000};
-  std::chrono::milliseconds idle_poll{50};  // how often an idle thread looks for work
+  // How often an idle thread looks for work when nothing announces jobs ([controller_
+  // worker] job_poll_interval): SQLite shared by several processes, or the PostgreSQL
+  // job channel down.
+  std::chrono::milliseconds idle_poll{50};
+  // The same while the store's job channel is up (job_notify_poll_interval): only a
+  // safety net for an announcement lost without the connection noticing.
+  std::chrono::milliseconds notified_poll{2000};
   // A job whose runs keep failing to settle (database down) is retried this often with
   // this delay before it is dropped with an error in the log.
   int max_attempts = 20;
@@ -48,6 +54,9 @@ class Worker {
 
   // A job was queued: an idle thread looks now instead of at its next poll.
   void wake();
+  // Whether jobs are announced (Store::listenForJobs connected): idle threads then poll
+  // every notified_poll instead of idle_poll. Takes effect at once.
+  void setNotified(bool notified);
 
   // Claims and runs one job on the calling thread; false when there was none.
   common::Result<bool> runOnce();
@@ -61,6 +70,7 @@ class Worker {
   Controller& controller_;
   WorkerOptions options_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> notified_{false};
   std::mutex idle_mu_;
   std::condition_variable idle_cv_;
   uint64_t wakeups_ = 0;  // under idle_mu_

@@ -77,6 +77,9 @@ class NotifyingStore : public Store {
     return inner_.retryJob(job_id, worker_id, delay, error);
   }
   Result<int64_t> pendingJobs() override { return inner_.pendingJobs(); }
+  std::unique_ptr<JobListener> listenForJobs(JobListenerCallbacks callbacks) override {
+    return inner_.listenForJobs(std::move(callbacks));
+  }
 
  private:
   Store& inner_;

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "banyan/common/logging.h"
+#include "store/postgres_job_listener.h"
 #include "store/store_internal.h"
 
 namespace banyan::provider::store {
@@ -514,7 +515,10 @@ class PostgresTransaction final : public Transaction {
     requireWritable("enqueueJob");
     auto res = conn_.execPrepared(
         "INSERT INTO jobs (kind, payload, serial_key, run_after)"
-        " VALUES ($1, $2, $3, clock_timestamp() + $4::bigint * interval '1 millisecond') RETURNING id",
+        " VALUES ($1, $2, $3, clock_timestamp() + $4::bigint * interval '1 millisecond')"
+        // Delivered to the listening workers when this transaction commits (never when
+        // it rolls back); several in one transaction arrive as one.
+        " RETURNING id, pg_notify('banyan_jobs', '')",
         {job.kind, job.payload, job.serial_key,
          std::to_string(std::max<int64_t>(0, job.delay.count()))});
     if (!res.ok()) return res.error();
@@ -954,15 +958,31 @@ Result<void> PostgresStore::finishJob(int64_t job_id, std::string_view worker_id
 
 Result<void> PostgresStore::retryJob(int64_t job_id, std::string_view worker_id,
                                      std::chrono::milliseconds delay, std::string_view error) {
+  // A job handed back at once (its worker is stopping) is announced, so another
+  // process's idle worker takes it now; a delayed retry is found by polling.
+  const char* sql = delay.count() <= 0
+                        ? "UPDATE jobs SET state = 'queued', claimed_by = NULL, lease_until = NULL, last_error = $4,"
+                          " run_after = clock_timestamp() + $3::bigint * interval '1 millisecond'"
+                          " WHERE id = $1::bigint AND state = 'claimed' AND claimed_by = $2"
+                          " RETURNING pg_notify('banyan_jobs', '')"
+                        : "UPDATE jobs SET state = 'queued', claimed_by = NULL, lease_until = NULL, last_error = $4,"
+                          " run_after = clock_timestamp() + $3::bigint * interval '1 millisecond'"
+                          " WHERE id = $1::bigint AND state = 'claimed' AND claimed_by = $2";
   return runTx("BEGIN", [&](Connection& c) {
-    auto res = c.exec(
-        "UPDATE jobs SET state = 'queued', claimed_by = NULL, lease_until = NULL, last_error = $4,"
-        " run_after = clock_timestamp() + $3::bigint * interval '1 millisecond'"
-        " WHERE id = $1::bigint AND state = 'claimed' AND claimed_by = $2",
+    auto res = c.exec(sql,
         {std::to_string(job_id), std::string(worker_id),
          std::to_string(std::max<int64_t>(0, delay.count())), std::string(error)});
     return expectOneRow(res, job_id, worker_id);
   });
+}
+
+// The statements above spell the channel out (they are literals).
+static_assert(std::string_view(kJobChannel) == "banyan_jobs");
+
+std::unique_ptr<JobListener> PostgresStore::listenForJobs(JobListenerCallbacks callbacks) {
+  PostgresJobListenerOptions options;
+  options.params = options_.params;
+  return startPostgresJobListener(std::move(options), std::move(callbacks));
 }
 
 Result<int64_t> PostgresStore::pendingJobs() {

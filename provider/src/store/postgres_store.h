@@ -52,6 +52,8 @@ class PostgresStore final : public Store {
   Result<void> retryJob(int64_t job_id, std::string_view worker_id,
                         std::chrono::milliseconds delay, std::string_view error) override;
   Result<int64_t> pendingJobs() override;
+  // LISTEN on a connection of its own (postgres_job_listener.h), outside the pool.
+  std::unique_ptr<JobListener> listenForJobs(JobListenerCallbacks callbacks) override;
 
   class Connection;  // one PGconn and the state of its current transaction
 

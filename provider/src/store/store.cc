@@ -102,6 +102,8 @@ Result<void> Transaction::lockKeys(const std::vector<std::string>& keys) {
   return {};
 }
 
+std::unique_ptr<JobListener> Store::listenForJobs(JobListenerCallbacks) { return nullptr; }
+
 Result<std::unique_ptr<Store>> openStore(std::string_view url) {
   auto parsed = parseStoreUrl(url);
   if (!parsed.ok()) return parsed.error();

@@ -149,6 +149,25 @@ class Transaction {
   virtual Result<void> lockKeys(const std::vector<std::string>& keys);
 };
 
+// Announcements that some process queued a job (JobSpec), for workers that would
+// otherwise find it only at their next poll. Made by Store::listenForJobs.
+class JobListener {
+ public:
+  virtual ~JobListener() = default;  // stops; no callback runs once it has returned
+  // True while announcements arrive (the listening connection is up).
+  virtual bool connected() const = 0;
+};
+
+struct JobListenerCallbacks {
+  // A job may have become claimable. Runs on the listener's own thread; must be quick
+  // (wake a worker). Also called once after every (re)connection: what was queued while
+  // the channel was down was never announced.
+  std::function<void()> on_job;
+  // The channel came up (true) or was lost (false): a worker polls slowly only while it
+  // is up. Same thread as on_job.
+  std::function<void(bool)> on_connected;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -177,6 +196,13 @@ class Store {
   virtual Result<void> retryJob(int64_t job_id, std::string_view worker_id,
                                 std::chrono::milliseconds delay, std::string_view error) = 0;
   virtual Result<int64_t> pendingJobs() = 0;  // queued or claimed
+
+  // Announces jobs queued by any process on the database until the returned listener is
+  // destroyed; null when the backend has no such channel (SQLite: workers of another
+  // process poll). PostgreSQL: LISTEN on one dedicated connection, reconnected with
+  // backoff when it drops; enqueueJob() and retryJob() send the NOTIFY, delivered when
+  // their transaction commits.
+  virtual std::unique_ptr<JobListener> listenForJobs(JobListenerCallbacks callbacks);
 };
 
 // Opens a store from an Octavia-style connection URL and migrates it:

@@ -1,0 +1,100 @@
+"""A throwaway PostgreSQL cluster for the end-to-end scripts: initdb in a directory of
+the caller's (as the `postgres` user when we run as root: PostgreSQL refuses root),
+TCP on 127.0.0.1 with a free port, its socket in that directory, trust auth, a
+database `banyan`. Tuned for speed (fsync off): never for data anyone wants to keep.
+stop() ends the server by its PID; the directory is the caller's to remove.
+"""
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bin_dir():
+    root = "/usr/lib/postgresql"
+    for version in sorted(os.listdir(root), key=lambda v: [int(x) for x in v.split(".") if x.isdigit()],
+                          reverse=True):
+        cand = os.path.join(root, version, "bin")
+        if os.path.exists(os.path.join(cand, "initdb")):
+            return cand
+    raise RuntimeError("PostgreSQL server binaries not found under " + root)
+
+
+class PgCluster:
+    def __init__(self, directory):
+        self.dir = directory
+        self.bin = _bin_dir()
+        self.proc = None
+        self.port = None
+        self.log_path = os.path.join(self.dir, "postgres.log")
+
+    def _demote(self):
+        if os.geteuid() != 0:
+            return None
+        pw = pwd.getpwnam("postgres")
+        return lambda: (os.setgid(pw.pw_gid), os.setuid(pw.pw_uid))
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            # The postgres user must reach its directory through the caller's.
+            os.chmod(os.path.dirname(self.dir), 0o755)
+        data = os.path.join(self.dir, "data")
+        r = subprocess.run([self.bin + "/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                            "--locale=C", "--no-sync"], capture_output=True, text=True,
+                           preexec_fn=self._demote(), timeout=180)
+        if r.returncode != 0:
+            raise RuntimeError("initdb failed: " + r.stderr)
+        for _ in range(5):  # a free port can be taken between choosing and binding it
+            self.port = _free_port()
+            log = open(self.log_path, "a")
+            self.proc = subprocess.Popen(
+                [self.bin + "/postgres", "-D", data, "-p", str(self.port), "-h", "127.0.0.1", "-k", self.dir,
+                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                 "-c", "max_connections=100", "-c", "logging_collector=off"],
+                stdout=log, stderr=subprocess.STDOUT, preexec_fn=self._demote())
+            log.close()
+            deadline = time.time() + 60
+            while time.time() < deadline and self.proc.poll() is None:
+                if subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", str(self.port)]).returncode == 0:
+                    break
+                time.sleep(0.1)
+            if self.proc.poll() is None:
+                break
+            self.proc = None
+        if self.proc is None:
+            raise RuntimeError("postgres did not start; see " + self.log_path)
+        self.psql("CREATE DATABASE banyan")
+        return self
+
+    def psql(self, sql, db="postgres"):
+        r = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", db,
+                            "-v", "ON_ERROR_STOP=1", "-qAtc", sql], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("psql failed: " + r.stderr)
+        return r.stdout
+
+    def url(self):
+        return "postgresql://postgres@127.0.0.1:%d/banyan" % self.port
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
