@@ -4,9 +4,11 @@
 // connections; gRPC works end to end (python3-grpcio member and client).
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -113,7 +115,9 @@ class H2Upstream : public ::testing::Test {
     c.listeners.push_back(plain);
     return c;
   }
-  void start(const ConfigSpec& c) { proxy_ = std::make_unique<ProxyProcess>(c.toJson()); }
+  void start(const ConfigSpec& c, ProxyRunOptions run = {}) {
+    proxy_ = std::make_unique<ProxyProcess>(c.toJson(), std::move(run));
+  }
   std::optional<HttpResponse> fetch(const std::string& target = "/index.html") {
     return tryFetchOnce("127.0.0.1", http_port_, target);
   }
@@ -193,8 +197,8 @@ TEST_F(H2Upstream, ConcurrentHttp2StreamsAreMultiplexedOnFewMemberConnections) {
   start(config(member.port()));
   H2TestClient cl(port_);
   ASSERT_TRUE(cl.connected()) << cl.error();
-  // One connection to the member exists. (Requests arriving together before
-  // any does each open their own: see docs/dataplane.md.)
+  // One connection to the member exists (a burst before it does waits for
+  // the first handshake: see H2Coalescing).
   ASSERT_EQ(cl.get("/index.html").status, 200);
   std::vector<int32_t> ids;
   for (int i = 0; i < 40; ++i) ids.push_back(cl.submit("GET", "/index.html"));
@@ -315,6 +319,157 @@ TEST_F(H2Upstream, GrpcCallsWorkEndToEnd) {
   EXPECT_NE(r.out.find("stream ok count=20 OK"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("stream-large ok"), std::string::npos) << r.out;
 }
+
+// ---- coalescing of the first member connections -----------------------------
+
+// The first requests of a burst against a cold proxy (one worker: see config())
+// arrive while the first member handshake is under way; they wait for it
+// instead of each opening a connection. Both I/O modes.
+class H2Coalescing : public H2Upstream, public ::testing::WithParamInterface<bool> {
+ protected:
+  void startProxy(const ConfigSpec& c) {
+    ProxyRunOptions run;
+    if (!GetParam()) run.extra_args = {"--no-io-batching"};
+    start(c, std::move(run));
+  }
+  // `n` clients on the HTTP listener connect first, then all send their
+  // request at once (the first one reaches the proxy well before any member
+  // handshake can finish); the statuses (0: no response), in client order.
+  // `abandon`: these clients close right after sending, without reading.
+  std::vector<int> burst(size_t n, const std::string& target, std::set<size_t> abandon = {}) {
+    std::vector<std::unique_ptr<HttpClient>> clients;
+    for (size_t i = 0; i < n; ++i) {
+      ConnectOptions options;
+      options.timeout_ms = 10000;
+      clients.push_back(std::make_unique<HttpClient>("127.0.0.1", http_port_, options));
+      clients.back()->connect();
+    }
+    std::string req = HttpClient::buildRequest("GET", target, {{"Connection", "close"}}, "");
+    for (auto& c : clients) c->sendRaw(req);
+    for (size_t i : abandon) clients[i]->closeAbortively();
+    std::vector<int> statuses;
+    for (size_t i = 0; i < n; ++i) {
+      if (abandon.count(i)) {
+        statuses.push_back(0);
+        continue;
+      }
+      try {
+        HttpResponse r = clients[i]->readResponse();
+        statuses.push_back(r.status);
+        if (r.status == 200 && target == "/index.html") {
+          EXPECT_EQ(r.body, "hello from h2") << i;
+        }
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "client " << i << ": " << e.what();
+        statuses.push_back(0);
+      }
+    }
+    return statuses;
+  }
+};
+
+TEST_P(H2Coalescing, ABurstOfColdClientsSharesTheFirstHttp2MemberConnection) {
+  NghttpdMember member;
+  startProxy(config(member.port()));
+  std::vector<int> statuses = burst(16, "/index.html");
+  EXPECT_EQ(statuses, std::vector<int>(16, 200));
+  EXPECT_EQ(member.requests(), 16u);
+  // Without the wait each request would have opened its own connection.
+  EXPECT_EQ(member.connections(), 1u);
+  // The connection stays shared afterwards.
+  ASSERT_EQ(fetch()->status, 200);
+  EXPECT_EQ(member.connections(), 1u);
+}
+
+TEST_P(H2Coalescing, WaitingClientsThatLeaveDoNotDisturbTheOthers) {
+  NghttpdMember member;
+  startProxy(config(member.port()));
+  std::vector<int> statuses = burst(16, "/index.html", {1, 3, 5, 7, 9, 11, 13, 15});
+  for (size_t i = 0; i < statuses.size(); i += 2) EXPECT_EQ(statuses[i], 200) << i;
+  auto r = fetch();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(member.connections(), 1u);
+  EXPECT_TRUE(proxy_->running());
+}
+
+// A member that picks HTTP/1.1: the clients that waited for the first handshake
+// connect themselves as soon as it is done, not once its response came back.
+TEST_P(H2Coalescing, ClientsWaitingForAMemberThatPicksHttp11ConnectRightAfterTheHandshake) {
+  TestTlsMember m("tm", "127.0.0.36", {testPki().member_bundle, "", 0, {"http/1.1"}});
+  constexpr int kDelayMs = 1000;
+  m.backend().configure([](HttpBackendOptions& o) { o.delay_ms = kDelayMs; });
+  startProxy(config(m.port(), R"(["h2", "http/1.1"])", m.address()));
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<int> statuses = burst(16, "/slow");
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(statuses, std::vector<int>(16, 200));
+  // Waiting until the first response (or the 1 s connect timeout) would take
+  // twice the member's delay.
+  EXPECT_LT(took, std::chrono::milliseconds(kDelayMs * 18 / 10))
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+  // Each request needed a connection of its own: the member was busy on all.
+  EXPECT_EQ(m.handshakeCount(), 16u);
+  for (const auto& h : m.handshakes()) EXPECT_EQ(h.alpn, "http/1.1");
+  // The member is known to pick HTTP/1.1: the next burst uses the idle connections.
+  m.backend().configure([](HttpBackendOptions& o) { o.delay_ms = 0; });
+  statuses = burst(8, "/again");
+  EXPECT_EQ(statuses, std::vector<int>(8, 200));
+  EXPECT_TRUE(m.backend().waitForRequests(24, 2000));
+}
+
+// A member that refuses the handshake: every client gets the 502 it gets
+// without coalescing, without waiting for a timeout.
+TEST_P(H2Coalescing, AMemberThatRefusesTheHandshakeFailsEveryClientPromptly) {
+  TestTlsMember m("tm", "127.0.0.37", {testPki().member_bundle, "", TLS1_2_VERSION, {"h2"}});
+  ConfigSpec c = config(m.port(), R"(["h2", "http/1.1"])", m.address());
+  c.pool("p1").extra["tls_versions"] = jsonList({"TLSv1.3"});
+  startProxy(c);
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<int> statuses = burst(16, "/refused");
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(statuses, std::vector<int>(16, 502));
+  // The connect timeout is 1 s (ConfigSpec).
+  EXPECT_LT(took, std::chrono::milliseconds(900))
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+  EXPECT_EQ(m.backend().requestCount(), 0u);
+}
+
+// A member that accepts connections but never answers the handshake: the
+// first request's handshake runs under the member data timeout (504), the
+// others stop waiting for it at their connect timeout (1 s) and connect
+// themselves, as they would have without coalescing.
+TEST_P(H2Coalescing, AWaitLastsAtMostTheConnectTimeout) {
+  uint16_t member_port = pickFreePort("127.0.0.38");
+  Fd member = listenOn("127.0.0.38", member_port);  // never accepts: TLS stalls
+  ConfigSpec c = config(member_port, R"(["h2", "http/1.1"])", "127.0.0.38");
+  constexpr int kDataTimeoutMs = 3000;
+  c.listener("l2").timeout_member_data = kDataTimeoutMs;
+  startProxy(c);
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<int> statuses = burst(4, "/stalled");
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(statuses, std::vector<int>(4, 504));
+  // Connect timeout + data timeout; waiting for the first request's failure
+  // would take two data timeouts.
+  EXPECT_LT(took, std::chrono::milliseconds(kDataTimeoutMs * 5 / 3))
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+  // One connection per request reached the member's queue.
+  ASSERT_EQ(fcntl(member.get(), F_SETFL, O_NONBLOCK), 0);
+  size_t queued = 0;
+  for (;;) {
+    int fd = ::accept(member.get(), nullptr, nullptr);
+    if (fd < 0) break;
+    ::close(fd);
+    ++queued;
+  }
+  EXPECT_EQ(queued, 4u);
+}
+
+INSTANTIATE_TEST_SUITE_P(IoModes, H2Coalescing, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Batched" : "NoIoBatching";
+                         });
 
 }  // namespace
 }  // namespace banyan::test

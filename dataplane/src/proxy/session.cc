@@ -110,6 +110,7 @@ ClientSession::ClientSession(Worker& worker, std::shared_ptr<const Snapshot> sna
 
 ClientSession::~ClientSession() {
   if (io_queued_) w_.loop().forgetIo(this);
+  if (h2_waiting_) w_.leaveH2Wait(*this);
   if (h2_mode_) ssl_ = nullptr;  // the connection's
   if (ssl_) SSL_free(ssl_);
   if (up_) up_->destroy();
@@ -233,6 +234,7 @@ void ClientSession::handOffToH2() {
 // ---- the driver --------------------------------------------------------------
 
 void ClientSession::advance() {
+  if (h2_wait_over_) resumeAfterH2Wait();
   bool progress = true;
   for (int round = 0; round < 64 && progress && !closed_; ++round) {
     progress = false;
@@ -300,6 +302,9 @@ void ClientSession::advance() {
         break;
     }
   }
+  // Our handshake others wait for picked HTTP/1.1 (h2 and failures settle in
+  // the worker): they need not wait for this response.
+  if (up_ && up_->h2_lead && !up_->h2_offered) w_.settleH2(*up_);
   if (closed_) return;
   // Still moving after a fair share of work: continue on the next iteration so
   // other connections get their turn. Edge-triggered events will not repeat for
@@ -429,6 +434,10 @@ void ClientSession::close() {
     w_.loop().forgetIo(this);
     io_queued_ = io_done_ = 0;
   }
+  if (h2_waiting_) {
+    w_.leaveH2Wait(*this);
+    h2_waiting_ = false;
+  }
   if (!http_ && w_.accessLog().enabled()) logAccess();
   releaseUpstream(false);
   dropPrivateUpstream();
@@ -476,7 +485,7 @@ void ClientSession::updateTimer() {
       deadline = since_ + connect_to;
       break;
     case Phase::Request:
-      if (up_ && !up_->connected) {
+      if (h2_waiting_ || (up_ && !up_->connected)) {
         deadline = since_ + connect_to;
       } else {
         deadline = member_act_ + member_to;
@@ -523,6 +532,16 @@ void ClientSession::onTimer() {
       if (!closed_) advance();
       return;
     case Phase::Request:
+      if (h2_waiting_) {
+        // The awaited handshake outlasted our connect timeout (a member that
+        // accepts but stalls TLS): stop waiting and connect as we would have.
+        // Only our own attempts count as failures.
+        w_.leaveH2Wait(*this);
+        h2_waiting_ = false;
+        connectMember(false);
+        if (!closed_) advance();
+        return;
+      }
       if (up_ && !up_->connected) {
         onConnectFailed(ETIMEDOUT);
         if (!closed_) advance();

@@ -58,6 +58,7 @@ class ClientSession final : public Session, public event::Handler, public event:
   void onEvents(uint32_t events) override;
   void onUpstreamEvents(UpstreamConn& up, uint32_t events) override;
   void drain() override;
+  void h2WaitOver() override;
 
   // event::IoUser: reads and writes of plain sockets go through the loop's
   // batch when it has one (see EventLoop::queueIo).
@@ -109,7 +110,12 @@ class ClientSession final : public Session, public event::Handler, public event:
   void startRequest(size_t head_length);
   bool resolveListener();
   bool attachMember();
-  void connectMember();
+  // `may_wait`: the request's first attempt, which may wait for another
+  // session's handshake offering h2 (Worker::waitH2) instead of connecting.
+  void connectMember(bool may_wait = false);
+  // The awaited handshake settled: a stream of its HTTP/2 connection, an idle
+  // connection, or a connection of our own.
+  void resumeAfterH2Wait();
   void onConnected();
   void onConnectFailed(int err);
   bool retryOnFreshConnection();
@@ -170,6 +176,10 @@ class ClientSession final : public Session, public event::Handler, public event:
   const PoolRt* pool_ = nullptr;
   const MemberRt* member_ = nullptr;
   uint32_t attempts_ = 0;
+  // Waiting for a handshake toward the member (no up_ meanwhile), and the
+  // worker said it settled (acted on in advance()).
+  bool h2_waiting_ = false;
+  bool h2_wait_over_ = false;
   event::Timer timer_;
   event::Timer kick_;  // resumes advance() next iteration after a long burst
   event::TimePoint since_;        // phase-specific start (idle, head, connect)

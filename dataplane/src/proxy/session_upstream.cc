@@ -69,21 +69,52 @@ bool ClientSession::attachMember() {
     onConnected();
     return true;
   }
-  connectMember();
+  connectMember(attempts_ == 0);
   return !closed_;
 }
 
-void ClientSession::connectMember() {
-  ++attempts_;
+void ClientSession::connectMember(bool may_wait) {
   // HTTP/2 carries neither upgrades nor a connection-wide PROXY header.
   bool allow_h2 = http_ && !req_upgrade_ && !pool_->send_proxy_v1 && !pool_->send_proxy_v2;
-  up_ = w_.connectTo(*member_, *pool_, sni_, allow_h2);
   since_ = w_.loop().now();
+  if (may_wait && allow_h2 && pool_->h2 && w_.waitH2(*member_, *pool_, sni_, *this)) {
+    // The member may speak HTTP/2: one handshake toward it is under way, and
+    // its connection may carry this request too. The wait is not an attempt;
+    // after the connect timeout we stop waiting and connect (onTimer).
+    h2_waiting_ = true;
+    return;
+  }
+  ++attempts_;
+  up_ = w_.connectTo(*member_, *pool_, sni_, allow_h2);
   if (!up_) {
     onConnectFailed(errno);
     return;
   }
   up_->owner = this;
+}
+
+void ClientSession::h2WaitOver() {
+  if (closed_ || !h2_waiting_) return;
+  h2_waiting_ = false;
+  h2_wait_over_ = true;
+  kick_.arm(event::Millis(0));  // the settling session's call is still on the stack
+}
+
+void ClientSession::resumeAfterH2Wait() {
+  h2_wait_over_ = false;
+  if (closed_ || up_ || !member_ || phase_ != Phase::Request) return;
+  // As attachMember, with the member chosen already: a stream if the handshake
+  // gave HTTP/2 with room left, else an idle connection, else our own
+  // connection (with the usual failure and retry handling).
+  UpstreamConn* up = w_.takeH2(*member_, *pool_, sni_, req_head_method_, req_minor_ == 0);
+  if (!up) up = w_.takeIdle(*member_, *pool_, sni_);
+  if (up) {
+    up_ = up;
+    up_->owner = this;
+    onConnected();
+    return;
+  }
+  connectMember(false);
 }
 
 void ClientSession::onConnected() {

@@ -20,6 +20,9 @@ namespace {
 
 constexpr event::Millis kUpstreamIdleTimeout(10000);
 constexpr size_t kMaxIdlePerWorker = 4096;
+// Keys remembered as HTTP/1.1-only (the SNI, part of the key, comes from
+// clients): past this many, the memory starts over.
+constexpr size_t kMaxH1Keys = 4096;
 
 std::vector<Worker*> g_workers;  // set once before any worker starts
 
@@ -83,6 +86,7 @@ void UpstreamConn::destroy() {
     return;
   }
   if (fd < 0) return;
+  if (h2_lead) worker.settleH2(*this);  // closed before its handshake told
   tls::closeAndFree(ssl);
   ssl = nullptr;
   worker.loop().closeSoon(fd);  // also leaves the epoll set: the fd is never duplicated
@@ -318,6 +322,7 @@ UpstreamConn* Worker::takeIdle(const MemberRt& member, const PoolRt& pool, const
 }
 
 void Worker::putIdle(UpstreamConn* up) {
+  if (up->h2_lead) settleH2(*up);
   if (up->h2_mode) {
     up->destroy();  // a finished stream; its connection stays shared
     return;
@@ -375,6 +380,11 @@ UpstreamConn* Worker::connectTo(const MemberRt& member, const PoolRt& pool, cons
     errno = e;
     return nullptr;
   }
+  // The first handshake offering h2 toward the key: others may wait for it (waitH2).
+  if (c->h2_offered && !draining_ && !h1_keys_.count(c->key) && !h2_pending_.count(c->key)) {
+    c->h2_lead = true;
+    h2_pending_[c->key].lead = c;
+  }
   return c;
 }
 
@@ -401,7 +411,51 @@ void Worker::adoptH2(UpstreamConn* up, bool head_request, bool http10) {
   up->reused = false;
   h2_[c->key()].push_back(c);
   c->attach(*up, head_request, http10);
+  h1_keys_.erase(c->key());
+  // Waiters take their streams on their next turn: even if start() fails
+  // (they then find no connection and open their own).
+  if (up->h2_lead) settleH2(*up);
   c->start();  // on failure it closed, and `up` reads the end
+}
+
+bool Worker::waitH2(const MemberRt& member, const PoolRt& pool, const std::string& sni,
+                    Session& s) {
+  if (!pool.tls || !pool.h2 || draining_ || h2_pending_.empty()) return false;
+  auto it = h2_pending_.find(upstreamScope(member, pool) + sni);
+  if (it == h2_pending_.end() || it->second.waiters.size() >= kMaxH2Waiters) return false;
+  LB_CHECK(!h2_waiting_.count(&s), "a session waits for one handshake at a time");
+  it->second.waiters.push_back(&s);
+  h2_waiting_.emplace(&s, it->first);
+  return true;
+}
+
+void Worker::leaveH2Wait(Session& s) {
+  auto it = h2_waiting_.find(&s);
+  if (it == h2_waiting_.end()) return;
+  auto p = h2_pending_.find(it->second);
+  if (p != h2_pending_.end()) {
+    auto& v = p->second.waiters;
+    v.erase(std::remove(v.begin(), v.end(), &s), v.end());
+  }
+  h2_waiting_.erase(it);
+}
+
+void Worker::settleH2(UpstreamConn& up) {
+  if (!up.h2_lead) return;
+  up.h2_lead = false;
+  auto it = h2_pending_.find(up.key);
+  LB_CHECK(it != h2_pending_.end() && it->second.lead == &up, "a lead handshake is pending");
+  std::vector<Session*> waiters = std::move(it->second.waiters);
+  h2_pending_.erase(it);
+  if (!up.h2_mode && !up.h2_offered) {
+    // The member picked HTTP/1.1: later requests connect without waiting.
+    if (h1_keys_.size() >= kMaxH1Keys) h1_keys_.clear();
+    h1_keys_.insert(up.key);
+  }
+  for (Session* s : waiters) {
+    h2_waiting_.erase(s);
+    s->h2WaitOver();
+  }
 }
 
 void Worker::h2Closed(H2UpstreamConn* conn) {

@@ -68,6 +68,9 @@ class UpstreamConn final : public event::Handler, public event::Deletable {
   // A new TLS connection offering "h2": the handshake runs before the first
   // write, so an HTTP/1.1 head never reaches a member that chose HTTP/2.
   bool h2_offered = false;
+  // This connection's handshake is the one sessions toward its key wait for
+  // (Worker::waitH2) until it settles.
+  bool h2_lead = false;
   bool gone = false;  // destroy() ran (h2 mode: no socket to tell)
 };
 
@@ -81,6 +84,10 @@ class Session : public event::Deletable {
   // A new snapshot was installed (HTTP/2 connections say GOAWAY when their
   // listener is gone; HTTP/1.1 sessions look at each new request instead).
   virtual void snapshotApplied() {}
+  // The handshake this session waited for (Worker::waitH2) settled: h2 or
+  // not, it now takes a stream or connects as it would have. Called from
+  // inside other sessions' calls: the session must only note it.
+  virtual void h2WaitOver() {}
   Session* prev = nullptr;
   Session* next = nullptr;
 };
@@ -131,6 +138,18 @@ class Worker {
   void h2Closed(H2UpstreamConn* conn);
   // HTTP/2 member connections of this worker (tests and stats read it).
   size_t h2Connections() const;
+  // Coalescing of the first HTTP/2 connection: a session about to connect to
+  // `member` for a request HTTP/2 may carry waits, instead, for a handshake
+  // offering h2 toward the same key already under way on this worker (true:
+  // `s` waits, and hears h2WaitOver once it settled). False when there is none,
+  // or it has kMaxH2Waiters waiting already.
+  bool waitH2(const MemberRt& member, const PoolRt& pool, const std::string& sni, Session& s);
+  // `s` stops waiting (closed, or its connect timeout passed). No-op if it does not wait.
+  void leaveH2Wait(Session& s);
+  // The handshake of `up` (h2_lead) ended: with h2 (adopted), with another
+  // protocol (h2_offered cleared), or not at all (destroyed). Wakes its waiters.
+  void settleH2(UpstreamConn& up);
+  static constexpr size_t kMaxH2Waiters = 100;
 
   void addSession(Session* s);
   void removeSession(Session* s);
@@ -162,6 +181,16 @@ class Worker {
   // Live HTTP/2 member connections by the same key, busy or not.
   std::unordered_map<std::string, std::vector<H2UpstreamConn*>> h2_;
   void retireH2(bool all, const std::unordered_set<std::string>* keep);
+  // Handshakes offering h2 whose outcome sessions wait for, one per key.
+  struct H2Handshake {
+    UpstreamConn* lead = nullptr;
+    std::vector<Session*> waiters;
+  };
+  std::unordered_map<std::string, H2Handshake> h2_pending_;
+  std::unordered_map<Session*, std::string> h2_waiting_;  // waiter -> key
+  // Keys whose last handshake offering h2 picked another protocol: nobody
+  // waits for their handshakes (an HTTP/1.1 connection is not shared).
+  std::unordered_set<std::string> h1_keys_;
   size_t idle_count_ = 0;
   Session* sessions_ = nullptr;
   size_t session_count_ = 0;
