@@ -54,7 +54,6 @@ import json
 import math
 import multiprocessing
 import os
-import pwd
 import random
 import re
 import shutil
@@ -67,6 +66,8 @@ import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+from pg_cluster import PgCluster  # noqa: E402  (the e2e scripts' throwaway PostgreSQL)
 VIP_SUBNET = "00000000-0000-4000-8000-203000113000"
 READ_PHASES = ["lb_show", "lb_list", "lb_list_project", "lb_list_filter", "lb_list_page",
                "member_show", "member_list"]
@@ -104,77 +105,6 @@ def percentile(sorted_values, p):
 
 
 # --------------------------------------------------------------------------- servers
-
-class Postgres:
-    """A throwaway PostgreSQL: initdb in a temp dir (as the postgres user when we are
-    root, since PostgreSQL refuses root), TCP on 127.0.0.1 with a free port, the socket
-    in the temp dir. Stock durability settings (fsync on), so write numbers are honest."""
-
-    BIN = None
-
-    def __init__(self, tmp):
-        self.dir = os.path.join(tmp, "pg")
-        self.proc = None
-        self.port = None
-        for version in sorted(os.listdir("/usr/lib/postgresql"), reverse=True):
-            cand = os.path.join("/usr/lib/postgresql", version, "bin")
-            if os.path.exists(os.path.join(cand, "initdb")):
-                self.BIN = cand
-                break
-        if self.BIN is None:
-            raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql")
-
-    def _demote(self):
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam("postgres")
-            return lambda: (os.setgid(pw.pw_gid), os.setuid(pw.pw_uid))
-        return None
-
-    def start(self):
-        os.makedirs(self.dir)
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam("postgres")
-            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-            os.chmod(os.path.dirname(self.dir), 0o755)
-        data = os.path.join(self.dir, "data")
-        r = subprocess.run([self.BIN + "/initdb", "-D", data, "-U", "postgres", "--auth=trust",
-                            "-E", "UTF8", "--locale=C"], capture_output=True, text=True,
-                           preexec_fn=self._demote(), timeout=180)
-        if r.returncode != 0:
-            raise RuntimeError("initdb failed: " + r.stderr)
-        for _ in range(5):
-            self.port = free_port()
-            self.log = open(os.path.join(self.dir, "postgres.log"), "w")
-            self.proc = subprocess.Popen(
-                [self.BIN + "/postgres", "-D", data, "-p", str(self.port), "-h", "127.0.0.1",
-                 "-k", self.dir, "-c", "max_connections=200", "-c", "logging_collector=off"],
-                stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=self._demote())
-            deadline = time.time() + 60
-            while time.time() < deadline and self.proc.poll() is None:
-                if subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", str(self.port)]).returncode == 0:
-                    break
-                time.sleep(0.1)
-            if self.proc.poll() is None:
-                break
-            self.proc = None
-        if self.proc is None:
-            raise RuntimeError("postgres did not start; see " + self.dir)
-        self.psql("CREATE DATABASE banyan")
-
-    def psql(self, sql, db="postgres"):
-        r = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", db,
-                            "-v", "ON_ERROR_STOP=1", "-qAtc", sql], capture_output=True, text=True, timeout=120)
-        if r.returncode != 0:
-            raise RuntimeError("psql failed: " + r.stderr)
-        return r.stdout
-
-    def url(self):
-        return "postgresql://postgres@127.0.0.1:%d/banyan" % self.port
-
-    def stop(self):
-        stop_pid(self.proc, timeout=30)
-        self.proc = None
-
 
 class Provider:
     def __init__(self, binary, tmp, database_url, name):
@@ -536,7 +466,8 @@ def bench_backend(args, backend, tmp):
     out = {"backend": backend}
     try:
         if backend == "postgres":
-            pg = Postgres(tmp)
+            # Stock durability settings (fsync on), so write numbers are honest.
+            pg = PgCluster(os.path.join(tmp, "pg"), durable=True, max_connections=200)
             pg.start()
             url = pg.url()
         else:

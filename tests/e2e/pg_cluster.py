@@ -1,8 +1,9 @@
 """A throwaway PostgreSQL cluster for the end-to-end scripts: initdb in a directory of
 the caller's (as the `postgres` user when we run as root: PostgreSQL refuses root),
 TCP on 127.0.0.1 with a free port, its socket in that directory, trust auth, a
-database `banyan`. Tuned for speed (fsync off): never for data anyone wants to keep.
-stop() ends the server by its PID; the directory is the caller's to remove.
+database `banyan`. Tuned for speed (fsync off) unless made `durable` (stock settings,
+for benchmarks whose write numbers must be honest): never for data anyone wants to
+keep. stop() ends the server by its PID; the directory is the caller's to remove.
 """
 import os
 import pwd
@@ -29,8 +30,10 @@ def _bin_dir():
 
 
 class PgCluster:
-    def __init__(self, directory):
+    def __init__(self, directory, durable=False, max_connections=100):
         self.dir = directory
+        self.durable = durable
+        self.max_connections = max_connections
         self.bin = _bin_dir()
         self.proc = None
         self.port = None
@@ -51,17 +54,18 @@ class PgCluster:
             os.chmod(os.path.dirname(self.dir), 0o755)
         data = os.path.join(self.dir, "data")
         r = subprocess.run([self.bin + "/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                            "--locale=C", "--no-sync"], capture_output=True, text=True,
+                            "--locale=C"] + ([] if self.durable else ["--no-sync"]), capture_output=True, text=True,
                            preexec_fn=self._demote(), timeout=180)
         if r.returncode != 0:
             raise RuntimeError("initdb failed: " + r.stderr)
         for _ in range(5):  # a free port can be taken between choosing and binding it
             self.port = _free_port()
             log = open(self.log_path, "a")
+            fast = [] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off",
+                                            "-c", "full_page_writes=off"]
             self.proc = subprocess.Popen(
-                [self.bin + "/postgres", "-D", data, "-p", str(self.port), "-h", "127.0.0.1", "-k", self.dir,
-                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                 "-c", "max_connections=100", "-c", "logging_collector=off"],
+                [self.bin + "/postgres", "-D", data, "-p", str(self.port), "-h", "127.0.0.1", "-k", self.dir]
+                + fast + ["-c", "max_connections=%d" % self.max_connections, "-c", "logging_collector=off"],
                 stdout=log, stderr=subprocess.STDOUT, preexec_fn=self._demote())
             log.close()
             deadline = time.time() + 60

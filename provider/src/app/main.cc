@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api/api_service.h"
@@ -113,6 +115,8 @@ int startApi(const common::OptionSet& options, provider::store::Store& store,
   common::HttpServerOptions http;
   http.address = options.getString("api_settings", "bind_host");
   http.port = static_cast<uint16_t>(options.getInt("api_settings", "bind_port"));
+  http.handler_threads = static_cast<size_t>(options.getInt("api_settings", "handler_threads"));
+  if (http.handler_threads == 0) http.handler_threads = std::max<size_t>(4, 2 * std::thread::hardware_concurrency());
   auto* service = out.service.get();
   auto server = common::startHttpServer(http, [service](const common::HttpRequest& r) { return service->handle(r); });
   if (!server.ok()) {

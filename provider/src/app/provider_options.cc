@@ -43,10 +43,15 @@ void declareProviderOptions(common::OptionSet& o) {
   // [api_settings] (octavia/common/config.py api_opts)
   const char* g = "api_settings";
   add(o, g, "bind_host", S, "127.0.0.1",
-      "The host IP to bind the API to. An IPv4 address or a host name: an IPv6 literal\n"
-      "(such as ::1) is refused at startup, because cpprestsdk's listener splits the host\n"
-      "at its first colon.");
+      "The host IP to bind the API to: an IPv4 or IPv6 address (\"::\" = every address,\n"
+      "IPv4 clients included; \"0.0.0.0\" = every IPv4 address) or a host name.");
   add(o, g, "bind_port", I, "9876", "The port to bind the API to (0 picks a free port).", 0, 65535);
+  add(o, g, "handler_threads", I, "0",
+      "Banyan extension: threads that run API requests, first come first served; 0 is\n"
+      "twice the number of CPUs, at least 4. Requests beyond them wait in arrival order,\n"
+      "so a burst of clients does not put every request on the cores at once (the HTTP\n"
+      "library reads and writes on its own 40 threads either way).",
+      0, 256);
   add(o, g, "auth_strategy", S, "noauth",
       "The auth strategy for the API requests. noauth trusts the X-Project-Id and X-Roles\n"
       "headers and makes every caller an admin (a single-user or trusted network setup);\n"
@@ -125,6 +130,10 @@ void declareProviderOptions(common::OptionSet& o) {
       "the defaults only.");
   add(o, "oslo_policy", "enforce_new_defaults", B, "false",
       "Use the new (secure RBAC) defaults without the deprecated alternatives.");
+  add(o, "oslo_policy", "enforce_scope", B, "false",
+      "oslo.policy's scope check. Accepted for Octavia's configuration files; it changes\n"
+      "no answer, as in Octavia (Zed): none of its API rules declares scope_types (only the\n"
+      "base rules they refer to do, and oslo.policy checks the scope of the rule enforced).");
 
   const char* q = "quotas";
   for (const char* item : {"load_balancer", "listener", "member", "pool", "health_monitor", "l7policy", "l7rule"})
