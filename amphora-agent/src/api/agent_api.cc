@@ -165,15 +165,14 @@ std::vector<SubnetAddress> readSubnetAddresses(BodyReader& rd, const rapidjson::
 
 }  // namespace
 
-Result<heartbeat::HeartbeatSettings> mergeAgentConfig(const heartbeat::HeartbeatSettings& base,
-                                                      std::string_view text) {
+Result<AgentConfig> mergeAgentConfig(const AgentConfig& base, std::string_view text) {
   rapidjson::Document doc;
   if (auto p = parseObject(doc, text); !p) return p.error();
   BodyReader rd;
-  rd.closed(doc, "", {"controller_ip_port_list", "heartbeat_interval", "heartbeat_key"});
-  heartbeat::HeartbeatSettings out = base;
+  rd.closed(doc, "", {"controller_ip_port_list", "heartbeat_interval", "heartbeat_key", "management_cidrs"});
+  AgentConfig out = base;
   if (const auto* list = rd.array(doc, "controller_ip_port_list", "", false, 64)) {
-    out.targets.clear();
+    out.heartbeat.targets.clear();
     for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
       std::string at = "/controller_ip_port_list/" + std::to_string(i);
       const auto& v = (*list)[i];
@@ -186,37 +185,87 @@ Result<heartbeat::HeartbeatSettings> mergeAgentConfig(const heartbeat::Heartbeat
         rd.fail("\"" + t + "\" is not IP:port (IPv6 in brackets)", at);
         break;
       }
-      out.targets.push_back(std::move(t));
+      out.heartbeat.targets.push_back(std::move(t));
     }
   }
-  out.interval_s = rd.number(doc, "heartbeat_interval", "", false, base.interval_s, 0.01, 3600);
+  out.heartbeat.interval_s = rd.number(doc, "heartbeat_interval", "", false, base.heartbeat.interval_s, 0.01, 3600);
   if (rd.has(doc, "heartbeat_key")) {
-    out.key = rd.string(doc, "heartbeat_key", "", true, BodyReader::Kind::kAny, 4096);
-    if (rd.ok() && out.key.empty()) rd.fail("must not be empty", "/heartbeat_key");
+    out.heartbeat.key = rd.string(doc, "heartbeat_key", "", true, BodyReader::Kind::kAny, 4096);
+    if (rd.ok() && out.heartbeat.key.empty()) rd.fail("must not be empty", "/heartbeat_key");
+  }
+  // The same rule as [amphora_agent] management_cidrs: a CIDR or a bare address, IPv4
+  // or IPv6 (host bits are allowed, as the firewall allows them).
+  if (const auto* list = rd.array(doc, "management_cidrs", "", false, 64)) {
+    std::vector<std::string> cidrs;
+    for (rapidjson::SizeType i = 0; i < list->Size() && rd.ok(); ++i) {
+      std::string at = "/management_cidrs/" + std::to_string(i);
+      const auto& v = (*list)[i];
+      if (!v.IsString()) {
+        rd.fail("must be a string", at);
+        break;
+      }
+      std::string c(v.GetString(), v.GetStringLength());
+      if (!isIpLiteral(c) && !isCidr(c)) {
+        rd.fail("\"" + c.substr(0, 64) + "\" is not a CIDR or an IP address", at);
+        break;
+      }
+      cidrs.push_back(std::move(c));
+    }
+    out.management_cidrs = std::move(cidrs);
   }
   if (!rd.ok()) return rd.error();
   return out;
 }
 
-std::string agentConfigJson(const heartbeat::HeartbeatSettings& s, bool include_key) {
+Result<heartbeat::HeartbeatSettings> mergeAgentConfig(const heartbeat::HeartbeatSettings& base,
+                                                      std::string_view text) {
+  auto merged = mergeAgentConfig(AgentConfig{base, std::nullopt}, text);
+  if (!merged) return merged.error();
+  return std::move(merged->heartbeat);
+}
+
+std::string agentConfigJson(const AgentConfig& c, bool include_key) {
   rapidjson::StringBuffer sb;
   Writer w(sb);
   w.StartObject();
   w.Key("controller_ip_port_list");
   w.StartArray();
-  for (const auto& t : s.targets) writeString(w, t);
+  for (const auto& t : c.heartbeat.targets) writeString(w, t);
   w.EndArray();
   w.Key("heartbeat_interval");
-  w.Double(s.interval_s);
+  w.Double(c.heartbeat.interval_s);
   if (include_key) {
     w.Key("heartbeat_key");
-    writeString(w, s.key);
+    writeString(w, c.heartbeat.key);
+  }
+  if (c.management_cidrs) {
+    w.Key("management_cidrs");
+    w.StartArray();
+    for (const auto& m : *c.management_cidrs) writeString(w, m);
+    w.EndArray();
   }
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
 }
 
+std::string agentConfigJson(const heartbeat::HeartbeatSettings& s, bool include_key) {
+  return agentConfigJson(AgentConfig{s, std::nullopt}, include_key);
+}
+
 AgentApi::AgentApi(ApiOptions options, ApiDeps deps) : options_(std::move(options)), deps_(deps) {
+  management_cidrs_ = options_.management_cidrs;
+  // Management CIDRs pushed with PUT /1.0/agent-config win over agent.conf's, across
+  // restarts (the heartbeat part of the same file is read by the agent's start).
+  if (auto stored = storage::readFile(agentConfigPath())) {
+    auto merged = mergeAgentConfig(AgentConfig{}, stored.value());
+    if (!merged) {
+      LB_ERROR("Ignoring the stored agent config's management_cidrs. amp=%s path=%s error=%s",
+               options_.amphora_id.c_str(), merged.error().context.c_str(), merged.error().message.c_str());
+    } else if (merged->management_cidrs) {
+      management_cidrs_ = std::move(*merged->management_cidrs);
+      management_cidrs_pushed_ = true;
+    }
+  }
   // The VRRP settings in force survive a restart in vrrp.json (without the password).
   if (auto stored = storage::readFile(vrrpPath())) {
     rapidjson::Document d;
@@ -233,7 +282,7 @@ AgentApi::AgentApi(ApiOptions options, ApiDeps deps) : options_(std::move(option
 FirewallInputs AgentApi::firewallInputs() const {
   FirewallInputs in;
   in.agent_port = options_.agent_port;
-  in.management_cidrs = options_.management_cidrs;
+  in.management_cidrs = management_cidrs_;
   in.vrrp = vrrp_active_;
   in.vrrp_peers = vrrp_peers_;
   return in;
@@ -619,24 +668,64 @@ HttpResponse AgentApi::certificate(const HttpRequest& req, const std::string& na
 }
 
 HttpResponse AgentApi::getAgentConfig() {
-  auto s = deps_.heartbeat.settings();
-  return HttpResponse{200, {}, "application/json", agentConfigJson(s, false)};
+  AgentConfig c;
+  c.heartbeat = deps_.heartbeat.settings();
+  {
+    std::lock_guard<std::mutex> lock(firewall_view_mu_);
+    c.management_cidrs = management_cidrs_;  // in force, pushed or from agent.conf
+  }
+  return HttpResponse{200, {}, "application/json", agentConfigJson(c, false)};
 }
 
 HttpResponse AgentApi::putAgentConfig(const HttpRequest& req) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto merged = mergeAgentConfig(deps_.heartbeat.settings(), req.body);
+  std::lock_guard<std::mutex> fw_lock(firewall_mu_);
+  AgentConfig base;
+  base.heartbeat = deps_.heartbeat.settings();
+  if (management_cidrs_pushed_) base.management_cidrs = management_cidrs_;
+  auto merged = mergeAgentConfig(base, req.body);
   if (!merged) return badRequest(merged.error());
-  auto valid = heartbeat::validateSettings(merged.value());
+  auto valid = heartbeat::validateSettings(merged->heartbeat);
   if (!valid) return badRequest(makeError(ErrorCode::kInvalidArgument, valid.error().message, "/" + valid.error().context));
+  // New management CIDRs reach the firewall first, rebuilt as on any other change;
+  // when that fails nothing is persisted, and when persisting fails the previous
+  // firewall goes back, so the file, the kernel and GET agree.
+  const bool cidrs_change = merged->management_cidrs && *merged->management_cidrs != management_cidrs_;
+  std::optional<FirewallPlan> previous = firewall_;
+  if (cidrs_change) {
+    FirewallInputs inputs = firewallInputs();
+    inputs.management_cidrs = *merged->management_cidrs;
+    auto plan = storedPlan(inputs);
+    if (!plan) return fromError(plan.error());
+    if (!previous) {
+      if (auto stored = storedPlan(firewallInputs())) previous = std::move(stored.value());
+    }
+    if (auto fw = applyFirewallPlan(plan.value()); !fw) {
+      if (fw.error().code == ErrorCode::kInvalidArgument) {
+        return errorReply(400, "Invalid request", "/management_cidrs",
+                          "firewall: " + fw.error().message + " (" + fw.error().context + ")");
+      }
+      return fromError(fw.error());
+    }
+  }
   // Persist first: settings that would not survive a restart are not accepted.
   auto w = storage::writeFileAtomic(agentConfigPath(), agentConfigJson(merged.value(), true), 0600);
-  if (!w) return fromError(w.error());
-  auto u = deps_.heartbeat.update(merged.value());
+  if (!w) {
+    if (cidrs_change) restoreFirewallPlan(previous, "an agent config that could not be saved");
+    return fromError(w.error());
+  }
+  if (merged->management_cidrs) {
+    std::lock_guard<std::mutex> view_lock(firewall_view_mu_);
+    management_cidrs_ = *merged->management_cidrs;
+    management_cidrs_pushed_ = true;
+  }
+  auto u = deps_.heartbeat.update(merged->heartbeat);
   if (!u) return fromError(u.error());
-  LB_INFO("Agent config updated. amp=%s targets=%zu interval_s=%g", options_.amphora_id.c_str(),
-          merged->targets.size(), merged->interval_s);
-  return HttpResponse{200, {}, "application/json", agentConfigJson(merged.value(), false)};
+  LB_INFO("Agent config updated. amp=%s targets=%zu interval_s=%g management_cidrs=%zu", options_.amphora_id.c_str(),
+          merged->heartbeat.targets.size(), merged->heartbeat.interval_s, management_cidrs_.size());
+  AgentConfig answer = merged.value();
+  answer.management_cidrs = management_cidrs_;
+  return HttpResponse{200, {}, "application/json", agentConfigJson(answer, false)};
 }
 
 HttpResponse AgentApi::rotateServerCertificate(const HttpRequest& req) {

@@ -42,10 +42,26 @@ struct ApiDeps {
   SystemOps& system;
 };
 
+// What PUT /1.0/agent-config sets, and what agent-config.json in state_dir keeps.
+struct AgentConfig {
+  heartbeat::HeartbeatSettings heartbeat;
+  // Pushed by the controller: replaces [amphora_agent] management_cidrs of agent.conf
+  // (so an amphora whose agent.conf predates the option gets one). nullopt: never
+  // pushed, agent.conf's stands. An empty list opens the agent port to everyone, as an
+  // empty option does.
+  std::optional<std::vector<std::string>> management_cidrs;
+};
+
 // The persisted PUT /1.0/agent-config document: {"controller_ip_port_list": [...],
-// "heartbeat_interval": seconds, "heartbeat_key": "..."}; absent fields keep BASE's.
+// "heartbeat_interval": seconds, "heartbeat_key": "...", "management_cidrs": [...]};
+// absent fields keep BASE's. Errors are kInvalidArgument with a JSON pointer.
+common::Result<AgentConfig> mergeAgentConfig(const AgentConfig& base, std::string_view json);
+// The heartbeat part alone (the agent's start reads agent-config.json with this).
 common::Result<heartbeat::HeartbeatSettings> mergeAgentConfig(const heartbeat::HeartbeatSettings& base,
                                                               std::string_view json);
+// management_cidrs is written only when set: a document without it leaves
+// agent.conf's option in force after a restart.
+std::string agentConfigJson(const AgentConfig& config, bool include_key);
 std::string agentConfigJson(const heartbeat::HeartbeatSettings& settings, bool include_key);
 
 class AgentApi {
@@ -88,6 +104,11 @@ class AgentApi {
 
   ApiOptions options_;
   ApiDeps deps_;
+  // The management CIDRs in force: agent.conf's, unless PUT /1.0/agent-config set
+  // some (kept in agent-config.json, read back at construction). Written with
+  // firewall_mu_ held.
+  std::vector<std::string> management_cidrs_;
+  bool management_cidrs_pushed_ = false;
   std::mutex mu_;  // serializes agent-config, certificate rotation and vrrp writes
   std::function<common::Result<void>()> reload_tls_;
   // Serializes everything that changes the firewall (config and VRRP PUTs, start).

@@ -99,7 +99,9 @@ class FirewallApi : public ::testing::Test {
   proxy_control::ProxyControl control_{dir_.path() + "/no-proxy.sock", 1000};
   apply::ConfigApplier applier_{dir_.path() + "/proxy.json", testing::proxyBinary(), control_};
   certs::CertStore certs_{dir_.path() + "/certs"};
-  heartbeat::HeartbeatSender heartbeat_{"amp-fw", control_, [] { return uint64_t{0}; }, {}};
+  // With a key, as agent.conf gives one: PUT /1.0/agent-config refuses to leave none.
+  heartbeat::HeartbeatSender heartbeat_{"amp-fw", control_, [] { return uint64_t{0}; },
+                                        heartbeat::HeartbeatSettings{{}, 10, "agent-conf-key"}};
   FakeSystemOps system_;
   std::unique_ptr<AgentApi> api_;
 };
@@ -243,6 +245,136 @@ TEST_F(FirewallApi, DetailsSayNullBeforeAnyFirewall) {
   auto d = call("GET", "/1.0/details");
   ASSERT_EQ(d.status, 200);
   EXPECT_NE(d.body.find("\"firewall\":null"), std::string::npos) << d.body;
+}
+
+// ---- management_cidrs pushed with PUT /1.0/agent-config ----
+
+std::vector<std::string> stringsAt(const rapidjson::Value& v) {
+  std::vector<std::string> out;
+  if (!v.IsArray()) return out;
+  for (const auto& s : v.GetArray()) out.emplace_back(s.IsString() ? s.GetString() : "<not a string>");
+  return out;
+}
+
+TEST_F(FirewallApi, PushedManagementCidrsCloseTheAgentPortOfAnAmphoraWhoseAgentConfPredatesThem) {
+  makeApi({});  // an agent.conf without the option: the port is open to everyone
+  ASSERT_TRUE(api_->restoreFirewall(9443).ok());
+  ASSERT_EQ(system_.applied.back().management_cidrs, (std::vector<std::string>{"0.0.0.0/0", "::/0"}));
+  auto r = call("PUT", "/1.0/agent-config",
+                R"({"management_cidrs": ["198.51.100.0/24", "2001:db8:1::/64", "192.0.2.7"]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::vector<std::string> want{"198.51.100.0/24", "2001:db8:1::/64", "192.0.2.7"};
+  ASSERT_EQ(system_.applied.size(), 2u);
+  EXPECT_EQ(system_.applied.back().management_cidrs, want);
+  EXPECT_EQ(system_.applied.back().agent_port, 9443);
+  // Read back from GET /1.0/agent-config and /details.
+  rapidjson::Document got;
+  auto g = call("GET", "/1.0/agent-config");
+  got.Parse(g.body.c_str());
+  ASSERT_TRUE(got.IsObject() && got.HasMember("management_cidrs")) << g.body;
+  EXPECT_EQ(stringsAt(got["management_cidrs"]), want);
+  auto d = call("GET", "/1.0/details");
+  rapidjson::Document details;
+  details.Parse(d.body.c_str());
+  ASSERT_TRUE(details.IsObject() && details["firewall"].IsObject()) << d.body;
+  EXPECT_EQ(stringsAt(details["firewall"]["management_cidrs"]), want);
+}
+
+TEST_F(FirewallApi, PushedManagementCidrsSurviveARestartAndLaterPushesThatOmitThem) {
+  makeApi({});
+  ASSERT_EQ(call("PUT", "/1.0/agent-config", R"({"management_cidrs": ["2001:db8:1::/64"]})").status, 200);
+  // A later push of heartbeat settings alone keeps them.
+  ASSERT_EQ(call("PUT", "/1.0/agent-config", R"({"heartbeat_interval": 3, "heartbeat_key": "k"})").status, 200);
+  auto file = storage::readFile(api_->agentConfigPath());
+  ASSERT_TRUE(file.ok());
+  EXPECT_NE(file->find("\"management_cidrs\":[\"2001:db8:1::/64\"]"), std::string::npos) << *file;
+  // The agent's start reads the same file for the heartbeat: still accepted.
+  auto hb = mergeAgentConfig(heartbeat::HeartbeatSettings{}, file.value());
+  ASSERT_TRUE(hb.ok()) << hb.error().message;
+  EXPECT_EQ(hb->interval_s, 3);
+  // Restarted with the old agent.conf: the pushed CIDRs win.
+  makeApi({"203.0.113.0/24"});
+  system_.applied.clear();
+  ASSERT_TRUE(api_->restoreFirewall(9443).ok());
+  ASSERT_EQ(system_.applied.size(), 1u);
+  EXPECT_EQ(system_.applied.back().management_cidrs, (std::vector<std::string>{"2001:db8:1::/64"}));
+}
+
+TEST_F(FirewallApi, WithoutAPushAgentConfsManagementCidrsStand) {
+  ASSERT_EQ(call("PUT", "/1.0/agent-config", R"({"heartbeat_interval": 3})").status, 200);
+  auto file = storage::readFile(api_->agentConfigPath());
+  ASSERT_TRUE(file.ok());
+  EXPECT_EQ(file->find("management_cidrs"), std::string::npos) << *file;
+  EXPECT_TRUE(system_.applied.empty()) << "nothing for the firewall to do";
+  makeApi({"203.0.113.0/24"});
+  ASSERT_TRUE(api_->restoreFirewall(9443).ok());
+  EXPECT_EQ(system_.applied.back().management_cidrs, (std::vector<std::string>{"203.0.113.0/24"}));
+  auto g = call("GET", "/1.0/agent-config");
+  EXPECT_NE(g.body.find("\"management_cidrs\":[\"203.0.113.0/24\"]"), std::string::npos) << g.body;
+}
+
+TEST_F(FirewallApi, BadManagementCidrsAreRefusedWithTheirPathAndChangeNothing) {
+  ASSERT_TRUE(api_->restoreFirewall(9443).ok());
+  ASSERT_EQ(call("PUT", "/1.0/agent-config", R"({"management_cidrs": ["198.51.100.0/24"], "heartbeat_interval": 4})")
+                .status,
+            200);
+  const auto applies = system_.applied.size();
+  const std::string file = storage::readFile(api_->agentConfigPath()).value();
+  const std::string before = call("GET", "/1.0/agent-config").body;
+  struct Row {
+    const char* body;
+    const char* path;
+  } rows[] = {
+      {R"({"management_cidrs": ["198.51.100.0/33"]})", "/management_cidrs/0"},
+      {R"({"management_cidrs": ["192.0.2.0/24", "2001:db8::/129"]})", "/management_cidrs/1"},
+      {R"({"management_cidrs": ["controller.example"]})", "/management_cidrs/0"},
+      {R"({"management_cidrs": ["192.0.2.0/"]})", "/management_cidrs/0"},
+      {R"({"management_cidrs": [" 192.0.2.1"]})", "/management_cidrs/0"},
+      {R"({"management_cidrs": [7]})", "/management_cidrs/0"},
+      {R"({"management_cidrs": "192.0.2.0/24"})", "/management_cidrs"},
+      {R"({"management_cidrs": ["192.0.2.0/24"], "heartbeat_interval": 0})", "/heartbeat_interval"},
+  };
+  for (const auto& row : rows) {
+    auto r = call("PUT", "/1.0/agent-config", row.body);
+    EXPECT_EQ(r.status, 400) << row.body << " -> " << r.body;
+    EXPECT_NE(r.body.find(std::string("\"path\":\"") + row.path + "\""), std::string::npos)
+        << row.body << " -> " << r.body;
+  }
+  EXPECT_EQ(system_.applied.size(), applies);
+  EXPECT_EQ(storage::readFile(api_->agentConfigPath()).value(), file);
+  EXPECT_EQ(call("GET", "/1.0/agent-config").body, before);
+}
+
+TEST_F(FirewallApi, AFirewallThatCannotTakeTheCidrsLeavesTheAgentConfigUnsaved) {
+  ASSERT_TRUE(api_->restoreFirewall(9443).ok());
+  const std::string before = call("GET", "/1.0/agent-config").body;
+  system_.fail_firewall = true;
+  auto r = call("PUT", "/1.0/agent-config", R"({"management_cidrs": ["192.0.2.0/24"], "heartbeat_interval": 4})");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_FALSE(storage::readFile(api_->agentConfigPath()).ok());
+  EXPECT_EQ(call("GET", "/1.0/agent-config").body, before);
+  EXPECT_EQ(system_.applied.back().management_cidrs, (std::vector<std::string>{"198.51.100.128/25"}));
+  // Asked again, it goes through.
+  ASSERT_EQ(call("PUT", "/1.0/agent-config", R"({"management_cidrs": ["192.0.2.0/24"]})").status, 200);
+  EXPECT_EQ(system_.applied.back().management_cidrs, (std::vector<std::string>{"192.0.2.0/24"}));
+}
+
+TEST_F(FirewallApi, PushedManagementCidrsKeepTheListenersAndVrrpOfTheRunningConfig) {
+  ASSERT_EQ(call("PUT", "/1.0/config", listenerDoc(1, "[\"192.0.2.0/24\"]")).status, 200);
+  ASSERT_EQ(call("PUT", "/1.0/vrrp",
+                 "{\"interface\": \"eth1\", \"vip\": \"203.0.113.5\", \"priority\": 90, "
+                 "\"local_address\": \"203.0.113.12\", \"peer_addresses\": [\"203.0.113.11\"]}")
+                .status,
+            200);
+  ASSERT_EQ(call("PUT", "/1.0/agent-config", R"({"management_cidrs": ["2001:db8:1::/64"]})").status, 200);
+  const FirewallPlan& p = system_.applied.back();
+  EXPECT_EQ(p.management_cidrs, (std::vector<std::string>{"2001:db8:1::/64"}));
+  EXPECT_EQ(p.listeners.size(), 2u);
+  EXPECT_TRUE(p.allow_vrrp);
+  EXPECT_EQ(p.vrrp_peers, (std::vector<std::string>{"203.0.113.11"}));
+  // And later config PUTs keep them.
+  ASSERT_EQ(call("PUT", "/1.0/config", listenerDoc(2, "[]")).status, 200);
+  EXPECT_EQ(system_.applied.back().management_cidrs, (std::vector<std::string>{"2001:db8:1::/64"}));
 }
 
 // ---- firewallPlanFor, pure ----

@@ -66,6 +66,27 @@ Result<void> checkSha(const std::string& what, const std::string& body, const st
 
 }  // namespace
 
+namespace {
+
+// "192.0.2.5:9443", "[2001:db8::5]:9443".
+Result<std::string> agentAuthority(const AgentEndpoint& amp) {
+  unsigned char buf[16];
+  bool v6 = ::inet_pton(AF_INET6, amp.address.c_str(), buf) == 1;
+  if (!v6 && ::inet_pton(AF_INET, amp.address.c_str(), buf) != 1) {
+    return makeError(ErrorCode::kInvalidArgument, "an amphora address must be an IPv4 or IPv6 literal", amp.address);
+  }
+  if (amp.port == 0) return makeError(ErrorCode::kInvalidArgument, "an amphora port must not be 0", amp.address);
+  return (v6 ? "[" + amp.address + "]" : amp.address) + ":" + std::to_string(amp.port);
+}
+
+}  // namespace
+
+Result<std::string> agentUrl(const AgentEndpoint& amp, std::string_view path) {
+  auto authority = agentAuthority(amp);
+  if (!authority) return authority.error();
+  return "https://" + *authority + std::string(path);
+}
+
 struct AgentClient::Reply {
   int status = 0;
   std::string body;
@@ -96,20 +117,15 @@ Result<std::unique_ptr<AgentClient>> AgentClient::make(const AgentClientOptions&
 
 Result<AgentClient::Reply> AgentClient::send(const AgentEndpoint& amp, std::string_view method, const std::string& path,
                                              const std::string* body, const char* content_type, std::string* what_out) {
-  unsigned char buf[16];
-  bool v6 = ::inet_pton(AF_INET6, amp.address.c_str(), buf) == 1;
-  if (!v6 && ::inet_pton(AF_INET, amp.address.c_str(), buf) != 1) {
-    return makeError(ErrorCode::kInvalidArgument, "an amphora address must be an IPv4 or IPv6 literal", amp.address);
-  }
-  if (amp.port == 0) return makeError(ErrorCode::kInvalidArgument, "an amphora port must not be 0", amp.address);
-  std::string host = v6 ? "[" + amp.address + "]" : amp.address;
-  std::string authority = host + ":" + std::to_string(amp.port);
-  std::string what = std::string(method) + " " + path + " on amphora " + authority;
+  auto authority = agentAuthority(amp);
+  if (!authority) return authority.error();
+  const std::string url = "https://" + *authority + path;
+  std::string what = std::string(method) + " " + path + " on amphora " + *authority;
   if (what_out != nullptr) *what_out = what;
   common::HttpHeaders headers = {{"Accept", kJson}};
   if (body != nullptr) headers.emplace_back("Content-Type", content_type);
   static const std::string kEmpty;
-  auto resp = http_->request(method, "https://" + authority + path, headers, body ? *body : kEmpty, timeout_);
+  auto resp = http_->request(method, url, headers, body ? *body : kEmpty, timeout_);
   if (!resp) {
     common::Error e = resp.error();
     // A URL we built is never malformed; any other failure is the network or the peer.
@@ -157,7 +173,8 @@ Result<PutConfigResult> AgentClient::putConfig(const AgentEndpoint& amp, const s
 }
 
 Result<void> AgentClient::putAgentConfig(const AgentEndpoint& amp, const std::vector<std::string>& controller_ip_port_list,
-                                         double heartbeat_interval_s, const std::string& heartbeat_key) {
+                                         double heartbeat_interval_s, const std::string& heartbeat_key,
+                                         const std::vector<std::string>& management_cidrs) {
   std::string body = jsonObject([&](Writer& w) {
     w.Key("controller_ip_port_list");
     w.StartArray();
@@ -166,6 +183,12 @@ Result<void> AgentClient::putAgentConfig(const AgentEndpoint& amp, const std::ve
     w.Key("heartbeat_interval");
     w.Double(heartbeat_interval_s);
     keyString(w, "heartbeat_key", heartbeat_key);
+    if (!management_cidrs.empty()) {
+      w.Key("management_cidrs");
+      w.StartArray();
+      for (const auto& c : management_cidrs) writeString(w, c);
+      w.EndArray();
+    }
   });
   auto r = call(amp, "PUT", "/1.0/agent-config", &body, kJson);
   if (!r) return r.error();

@@ -33,6 +33,12 @@ struct AgentEndpoint {
   uint16_t port = 9443;
 };
 
+// The URL of PATH on AMP's agent: "https://192.0.2.5:9443/1.0/info",
+// "https://[2001:db8::5]:9443/1.0/info" (RFC 3986 brackets an IPv6 literal).
+// kInvalidArgument when the address is not an IPv4 or IPv6 literal (a host name, a
+// scope id, brackets already there) or the port is 0.
+common::Result<std::string> agentUrl(const AgentEndpoint& amp, std::string_view path);
+
 struct AgentClientOptions {
   std::string ca_file, client_cert_file, client_key_file;
   std::chrono::milliseconds request_timeout{10000};
@@ -62,9 +68,12 @@ class AgentClient {
   // (kInternal when they differ: what landed is not what we sent).
   common::Result<PutConfigResult> putConfig(const AgentEndpoint& amp, const std::string& document);
 
-  // PUT /1.0/agent-config: heartbeat targets, interval and HMAC key.
+  // PUT /1.0/agent-config: heartbeat targets, interval and HMAC key, and the networks
+  // the agent's firewall opens its port to (empty: left out, the amphora keeps what its
+  // agent.conf or an earlier push says).
   common::Result<void> putAgentConfig(const AgentEndpoint& amp, const std::vector<std::string>& controller_ip_port_list,
-                                      double heartbeat_interval_s, const std::string& heartbeat_key);
+                                      double heartbeat_interval_s, const std::string& heartbeat_key,
+                                      const std::vector<std::string>& management_cidrs = {});
 
   // PUT /1.0/certificates/{name}: a PEM bundle (certificates, then one unencrypted key)
   // for TLS listeners, or a key-less CA/CRL file. NAME must match

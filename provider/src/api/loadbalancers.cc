@@ -5,6 +5,7 @@
 #include <map>
 
 #include "api/api_impl.h"
+#include "api/cert_checks.h"
 #include "banyan/common/logging.h"
 
 namespace banyan::provider::api {
@@ -108,7 +109,7 @@ common::HttpResponse Api::lbCreate(Call& c) {
   std::string provider_req = jstring(body, "provider");
   std::string id = newUuid();
   JsonDoc response;
-  write([&](Txn& t) {
+  auto transaction = [&](Txn& t) {
     std::string provider = provider_req;
     std::string flavor_id = jstring(body, "flavor_id");
     if (!flavor_id.empty()) {
@@ -284,7 +285,11 @@ common::HttpResponse Api::lbCreate(Call& c) {
     }
     jset(response, "listeners", std::move(ls), ra);
     jset(response, "pools", std::move(ps), ra);
-  });
+  };
+  // Certificate references of the graph's listeners and pools are read with no
+  // transaction open (cert_checks.h): the write may run more than once, so everything
+  // it builds lives inside it (the load balancer's id is fixed above).
+  runWithCertChecksOutside([&] { write(transaction); });
   LB_INFO("load balancer accepted lb=%s project=%s req=%s", id.c_str(), project.c_str(), c.request_id.c_str());
   return json(201, "loadbalancer", std::move(response));
 }

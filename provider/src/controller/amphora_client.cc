@@ -13,8 +13,10 @@ class AgentAmphoraClient final : public AmphoraClient {
     return client_.putConfig(amp, document);
   }
   common::Result<void> putAgentConfig(const Endpoint& amp, const std::vector<std::string>& controller_ip_port_list,
-                                      double heartbeat_interval_s, const std::string& heartbeat_key) override {
-    return client_.putAgentConfig(amp, controller_ip_port_list, heartbeat_interval_s, heartbeat_key);
+                                      double heartbeat_interval_s, const std::string& heartbeat_key,
+                                      const std::vector<std::string>& management_cidrs) override {
+    return client_.putAgentConfig(amp, controller_ip_port_list, heartbeat_interval_s, heartbeat_key,
+                                  management_cidrs);
   }
   common::Result<std::string> putCertificate(const Endpoint& amp, std::string_view name,
                                              const std::string& pem_bundle) override {

@@ -27,9 +27,11 @@ class AmphoraClient {
 
   virtual common::Result<std::string> info(const Endpoint& amp) = 0;
   virtual common::Result<amphora::PutConfigResult> putConfig(const Endpoint& amp, const std::string& document) = 0;
+  // MANAGEMENT_CIDRS empty: not sent (the amphora keeps its own).
   virtual common::Result<void> putAgentConfig(const Endpoint& amp,
                                               const std::vector<std::string>& controller_ip_port_list,
-                                              double heartbeat_interval_s, const std::string& heartbeat_key) = 0;
+                                              double heartbeat_interval_s, const std::string& heartbeat_key,
+                                              const std::vector<std::string>& management_cidrs) = 0;
   // Returns the absolute path the agent stored the file at.
   virtual common::Result<std::string> putCertificate(const Endpoint& amp, std::string_view name,
                                                      const std::string& pem_bundle) = 0;

@@ -830,8 +830,11 @@ struct Controller::Impl {
         auto amp = loadAmphora(id);
         if (!amp) return amp.error();
         if (!amp->has_value()) return {};
+        // The management CIDRs go too, the same the agent.conf of a new amphora gets:
+        // an amphora built before the option (or by an older controller) has none,
+        // so its agent port is open to every source until this push closes it.
         return agent.putAgentConfig(endpoint(**amp), opt.controller_ip_port_list, opt.heartbeat_interval,
-                                    opt.heartbeat_key);
+                                    opt.heartbeat_key, compute.managementCidrs());
       }));
       if (!lb_id.empty())
         steps.push_back(makeStep("push-config", [this, lb_id, id](FlowState&) { return pushConfig(lb_id, id); }));
@@ -1027,7 +1030,9 @@ std::string agentConfigText(const ControllerOptions& opt, const std::string& amp
          "log_level = " + opt.amphora_log_level +
          "\n\n"
          "[amphora_agent]\n"
-         "bind_host = 0.0.0.0\n"
+         // "::" as Octavia's amphora agent template: every address, IPv4 included (the
+         // agent serves both), so an IPv6 management network reaches it too.
+         "bind_host = ::\n"
          "bind_port = " + std::to_string(opt.agent_port) +
          "\n"
          "agent_server_cert = {amphora_dir}/tls/server.pem\n"

@@ -140,6 +140,24 @@ TEST_F(AgentClientTest, PutAgentConfigIsAcceptedAndValidatedByTheAgent) {
   EXPECT_EQ(agent_.log().find("heartbeat-secret-1"), std::string::npos) << "the agent logged the heartbeat key";
 }
 
+TEST_F(AgentClientTest, PutAgentConfigCarriesManagementCidrsToTheAgentsFirewall) {
+  auto ok = client_->putAgentConfig(amp_, {}, 5, "heartbeat-secret-2", {"127.0.0.0/8", "::1"});
+  ASSERT_TRUE(ok.ok()) << describe(ok.error());
+  // The agent's firewall (the noop driver records it) took them; /details says so.
+  auto details = client_->details(amp_);
+  ASSERT_TRUE(details.ok()) << describe(details.error());
+  EXPECT_NE(details->find("\"management_cidrs\":[\"127.0.0.0/8\",\"::1\"]"), std::string::npos) << *details;
+  // None given: the field is left out and the agent keeps the ones it has.
+  ASSERT_TRUE(client_->putAgentConfig(amp_, {}, 6, "heartbeat-secret-2").ok());
+  details = client_->details(amp_);
+  ASSERT_TRUE(details.ok());
+  EXPECT_NE(details->find("\"management_cidrs\":[\"127.0.0.0/8\",\"::1\"]"), std::string::npos) << *details;
+  auto bad = client_->putAgentConfig(amp_, {}, 5, "heartbeat-secret-2", {"127.0.0.0/8", "localhost"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(bad.error().context, "/management_cidrs/1") << bad.error().message;
+}
+
 TEST_F(AgentClientTest, PutCertificateStoresABundleAndRefusesBadNamesAndBadPem) {
   auto tls = pki_->issueServerCert("www.example.com", "203.0.113.10");
   ASSERT_TRUE(tls.ok());

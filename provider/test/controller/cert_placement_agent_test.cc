@@ -40,8 +40,8 @@ class RecordingAmphoraClient : public AmphoraClient {
     return r;
   }
   Result<void> putAgentConfig(const Endpoint& amp, const std::vector<std::string>& targets, double interval,
-                              const std::string& key) override {
-    return real_->putAgentConfig(amp, targets, interval, key);
+                              const std::string& key, const std::vector<std::string>& management_cidrs) override {
+    return real_->putAgentConfig(amp, targets, interval, key, management_cidrs);
   }
   Result<std::string> putCertificate(const Endpoint& amp, std::string_view name, const std::string& pem) override {
     {

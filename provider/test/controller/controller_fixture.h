@@ -63,7 +63,14 @@ using common::Result;
 // its absolute path); calls are recorded so tests can say exactly what was sent.
 class FakeAmphoraClient : public AmphoraClient {
  public:
+  struct AgentConfigPush {
+    std::vector<std::string> controller_ip_port_list;
+    double heartbeat_interval = 0;
+    std::string heartbeat_key;
+    std::vector<std::string> management_cidrs;
+  };
   struct Amphora {
+    std::vector<AgentConfigPush> agent_configs;       // every PUT /1.0/agent-config, in order
     std::map<std::string, std::string> certificates;  // name -> PEM
     std::vector<std::string> documents;               // every PUT /1.0/config, in order
     std::vector<std::string> plugged_macs;            // PUT /1.0/plug/network
@@ -102,8 +109,10 @@ class FakeAmphoraClient : public AmphoraClient {
     r.sha256 = common::sha256Hex(document);
     return r;
   }
-  Result<void> putAgentConfig(const Endpoint&, const std::vector<std::string>&, double,
-                              const std::string&) override {
+  Result<void> putAgentConfig(const Endpoint& amp, const std::vector<std::string>& targets, double interval,
+                              const std::string& key, const std::vector<std::string>& management_cidrs) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    amps_[amp.address].agent_configs.push_back(AgentConfigPush{targets, interval, key, management_cidrs});
     return {};
   }
   Result<std::string> putCertificate(const Endpoint& amp, std::string_view name, const std::string& pem) override {
@@ -167,6 +176,23 @@ class CountingCertManager : public certs::CertManager {
  private:
   std::shared_ptr<certs::CertManager> inner_;
   std::atomic<int> reads_{0};
+};
+
+// The fake compute driver, knowing its management network (as the netns driver does).
+class ManagedComputeDriver : public drivers::FakeComputeDriver {
+ public:
+  void setManagementCidrs(std::vector<std::string> cidrs) {
+    std::lock_guard<std::mutex> lock(mu_);
+    cidrs_ = std::move(cidrs);
+  }
+  std::vector<std::string> managementCidrs() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cidrs_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> cidrs_;
 };
 
 class NoSleep : public Sleeper {
@@ -380,7 +406,7 @@ class ControllerFixture : public ::testing::Test {
   std::unique_ptr<auth::Policy> policy_;
   std::unique_ptr<api::ApiService> api_;
   std::unique_ptr<amphora::Pki> pki_;
-  drivers::FakeComputeDriver compute_;
+  ManagedComputeDriver compute_;
   drivers::FakeNetworkDriver network_;
   FakeAmphoraClient agent_;
   NoSleep sleeper_;

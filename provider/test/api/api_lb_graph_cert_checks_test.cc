@@ -1,0 +1,188 @@
+// The load balancer full-graph create reads the certificate references of its
+// listeners and pools with no store transaction open (api/cert_checks.h), as listener
+// and pool create/update do: a cert manager that, inside every read, waits (at most
+// 2 s) for another write to the same store to commit. Inside the API's SQLite write
+// transaction that write would wait for the write lock; outside it, it lands at once.
+// Octavia's answers, and which error comes first, are unchanged.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "../certs/test_pki.h"
+#include "api_server_fixture.h"
+
+namespace banyan::provider::api {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ApiServer;
+using testing::noopOptions;
+using testing::Reply;
+
+constexpr const char* kSubnet = "5f6a7b8c-1d2e-4f30-8a9b-0c1d2e3f4a5b";
+
+class WaitingCertManager : public certs::CertManager {
+ public:
+  explicit WaitingCertManager(std::shared_ptr<certs::CertManager> inner) : inner_(std::move(inner)) {}
+  void setStore(store::Store* store) { store_ = store; }
+  int reads() const { return reads_.load(); }
+  int readsThatSawAWrite() const { return unblocked_.load(); }
+
+  common::Result<void> grantAccess(const certs::RequestContext& ctx, const std::string& ref) override {
+    return inner_->grantAccess(ctx, ref);
+  }
+  common::Result<certs::TlsCertificate> getCertificate(const certs::RequestContext& ctx,
+                                                       const std::string& ref) override {
+    waitForAnotherWrite();
+    return inner_->getCertificate(ctx, ref);
+  }
+  common::Result<std::string> getSecret(const certs::RequestContext& ctx, const std::string& ref) override {
+    waitForAnotherWrite();
+    return inner_->getSecret(ctx, ref);
+  }
+  // Before the store goes away.
+  void joinWriters() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  void waitForAnotherWrite() {
+    int n = ++reads_;
+    if (store_ == nullptr) return;
+    auto done = std::make_shared<std::promise<bool>>();
+    auto landed = done->get_future();
+    std::lock_guard<std::mutex> lock(mu_);
+    threads_.emplace_back([store = store_, done, n] {
+      auto r = store->write([&](store::Transaction& tx) -> common::Result<void> {
+        store::Record rec{"probe", "graph-probe-" + std::to_string(n), "", "", "", "{}", 0};
+        return tx.insert(rec);
+      });
+      done->set_value(r.ok());
+    });
+    if (landed.wait_for(2s) == std::future_status::ready && landed.get()) ++unblocked_;
+  }
+
+  std::shared_ptr<certs::CertManager> inner_;
+  store::Store* store_ = nullptr;
+  std::atomic<int> reads_{0};
+  std::atomic<int> unblocked_{0};
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+};
+
+struct LocalCerts {
+  certs::test::TestPki& pki = certs::test::sharedPki();
+  std::string dir;
+  std::string tls_ref;
+  LocalCerts() {
+    char tmpl[] = "/tmp/banyan-api-graphchk-XXXXXX";
+    dir = mkdtemp(tmpl);
+    auto cert = certs::fromPem(pki.read("leaf.pem"), pki.read("leaf.key"), pki.read("int.pem"), "");
+    EXPECT_TRUE(cert.ok());
+    auto ref = certs::storeLocalCertificate(dir, cert.value());
+    EXPECT_TRUE(ref.ok()) << ref.error().message;
+    tls_ref = ref.value();
+    std::ofstream(dir + "/root-ca.crt") << pki.read("ca.pem");
+  }
+  ~LocalCerts() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+};
+
+class LbGraphCertChecks : public ::testing::Test {
+ protected:
+  static ApiOptions options(const std::shared_ptr<WaitingCertManager>& manager) {
+    ApiOptions o = noopOptions();
+    o.default_provider_driver = "noop_driver";
+    o.cert_manager = manager;
+    return o;
+  }
+  void SetUp() override { manager->setStore(&api.store()); }
+  void TearDown() override { manager->joinWriters(); }
+
+  // A graph: a TLS pool named "p" and TERMINATED_HTTPS listeners using it, one per
+  // default_tls_container_ref in LISTENER_REFS (ports 443, 444, ...).
+  std::string graph(const std::vector<std::string>& listener_refs, const std::string& pool_extra = "") const {
+    std::string listeners;
+    int port = 443;
+    for (const auto& ref : listener_refs) {
+      if (!listeners.empty()) listeners += ",";
+      listeners += R"({"protocol":"TERMINATED_HTTPS","protocol_port":)" + std::to_string(port++) +
+                   R"(,"default_tls_container_ref":")" + ref +
+                   R"(","client_authentication":"MANDATORY","client_ca_tls_container_ref":"root-ca",)"
+                   R"("default_pool":{"name":"p"}})";
+    }
+    return std::string(R"({"loadbalancer":{"vip_subnet_id":")") + kSubnet +
+           R"(","pools":[{"name":"p","protocol":"HTTP","lb_algorithm":"ROUND_ROBIN","tls_enabled":true,)"
+           R"("tls_container_ref":")" +
+           local.tls_ref + R"(","ca_tls_container_ref":"root-ca")" + pool_extra + R"(}],"listeners":[)" +
+           listeners + "]}}";
+  }
+  size_t loadBalancers() { return api.call("GET", "/v2/lbaas/loadbalancers").json["loadbalancers"].Size(); }
+
+  LocalCerts local;
+  std::shared_ptr<WaitingCertManager> manager =
+      std::make_shared<WaitingCertManager>(certs::makeLocalCertManager(local.dir));
+  ApiServer api{options(manager)};
+};
+
+TEST_F(LbGraphCertChecks, AFullGraphCreateReadsCertificatesWithNoTransactionOpen) {
+  Reply r = api.call("POST", "/v2/lbaas/loadbalancers", graph({local.tls_ref, local.tls_ref}));
+  ASSERT_EQ(r.status, 201) << r.body;
+  const auto& lb = r.json["loadbalancer"];
+  ASSERT_EQ(lb["listeners"].Size(), 2u) << r.body;
+  ASSERT_EQ(lb["pools"].Size(), 1u) << r.body;
+  EXPECT_EQ(jstring(lb["listeners"][0], "default_pool_id"), jstring(lb["pools"][0], "id"));
+  EXPECT_EQ(jstring(lb["listeners"][1], "default_tls_container_ref"), local.tls_ref);
+  // The certificate and the CA, each checked once for the whole request (the same
+  // reference gets the same answer wherever the graph names it).
+  EXPECT_EQ(manager->reads(), 2);
+  EXPECT_EQ(manager->readsThatSawAWrite(), manager->reads())
+      << "a certificate was read while the API's write transaction held the store";
+  EXPECT_EQ(loadBalancers(), 1u) << "the graph was created once";
+  EXPECT_EQ(api.call("GET", "/v2/lbaas/listeners").json["listeners"].Size(), 2u);
+  EXPECT_EQ(api.call("GET", "/v2/lbaas/pools").json["pools"].Size(), 1u);
+}
+
+TEST_F(LbGraphCertChecks, TheFirstBadReferenceOfTheGraphGetsOctaviasErrorAndNothingIsCreated) {
+  // The second listener's reference is bad: the pool's and the first listener's checks
+  // pass, and the answer is the second listener's error.
+  Reply r = api.call("POST", "/v2/lbaas/loadbalancers", graph({local.tls_ref, "no-such-ref"}));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(jstring(r.json, "faultstring"), "Could not retrieve certificate: ['no-such-ref']") << r.body;
+  EXPECT_EQ(manager->readsThatSawAWrite(), manager->reads());
+  EXPECT_EQ(loadBalancers(), 0u);
+  // The pool comes first in the graph, so its bad CRL is the error even though a
+  // listener's reference is bad too.
+  Reply pool_first =
+      api.call("POST", "/v2/lbaas/loadbalancers", graph({"no-such-ref"}, R"(,"crl_container_ref":"no-such-crl")"));
+  EXPECT_EQ(pool_first.status, 400) << pool_first.body;
+  EXPECT_NE(jstring(pool_first.json, "faultstring").find("no-such-crl"), std::string::npos) << pool_first.body;
+  EXPECT_EQ(jstring(pool_first.json, "faultstring").find("no-such-ref"), std::string::npos) << pool_first.body;
+  EXPECT_EQ(loadBalancers(), 0u);
+}
+
+TEST_F(LbGraphCertChecks, AGraphRefusedBeforeItsCertificateChecksReadsNothing) {
+  // An unnamed pool is refused before any listener or pool is made.
+  std::string body = graph({local.tls_ref});
+  body.replace(body.find(R"("name":"p","protocol")"), 11, "");
+  Reply r = api.call("POST", "/v2/lbaas/loadbalancers", body);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(jstring(r.json, "faultstring"),
+            "Validation failure: Pools must be named when creating a fully populated loadbalancer.")
+      << r.body;
+  EXPECT_EQ(manager->reads(), 0);
+  EXPECT_EQ(loadBalancers(), 0u);
+}
+
+}  // namespace
+}  // namespace banyan::provider::api
