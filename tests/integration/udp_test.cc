@@ -293,7 +293,6 @@ TEST_F(Udp, BurstsFromInterleavedClientsAreRelayedWholeAndInOrder) {
       ASSERT_EQ(::send(clients[c].get(), payload.data(), payload.size(), 0),
                 static_cast<ssize_t>(payload.size()));
     }
-  std::set<std::string> members;
   for (int c = 0; c < kClients; ++c) {
     std::string member;
     for (int i = 0; i < kEach; ++i) {
@@ -303,9 +302,9 @@ TEST_F(Udp, BurstsFromInterleavedClientsAreRelayedWholeAndInOrder) {
       if (member.empty()) member = memberName(reply);
       EXPECT_EQ(memberName(reply), member) << "one flow, one member";
     }
-    members.insert(member);
   }
-  EXPECT_EQ(members.size(), 3u);  // round robin over four new flows
+  // Which members the four flows get depends on the worker each lands on (every
+  // worker balances its own flows), so only their count is certain.
   EXPECT_EQ(stat("listeners", "l1", "total_connections"), kClients);
 }
 
