@@ -15,8 +15,7 @@
 #include <mutex>
 #include <thread>
 
-#include "../certs/test_pki.h"
-#include "api_server_fixture.h"
+#include "cert_checks_fixture.h"
 
 namespace banyan::provider::api {
 namespace {
@@ -27,102 +26,13 @@ const auto* const kPostgresEnv =
 #endif
 
 using namespace std::chrono_literals;
-using certs::test::TestPki;
+using cert_checks_test::LocalCerts;
+using cert_checks_test::WaitingCertManager;
 using testing::ApiServer;
 using testing::noopOptions;
 using testing::Reply;
 
 constexpr const char* kSubnet = "5f6a7b8c-1d2e-4f30-8a9b-0c1d2e3f4a5b";
-
-// The local cert manager, plus: every read first writes a record of its own to the
-// store on another thread and waits (at most 2 s) for that write to commit.
-class WaitingCertManager : public certs::CertManager {
- public:
-  explicit WaitingCertManager(std::shared_ptr<certs::CertManager> inner)
-      : inner_(std::move(inner)) {}
-  void setStore(store::Store* store) { store_ = store; }
-  // The other write also takes this load balancer's lock, as every child change does
-  // (on PostgreSQL an advisory lock the API's transaction holds until it ends).
-  void setLoadBalancer(const std::string& lb_id) {
-    std::lock_guard<std::mutex> lock(threads_mu_);
-    lb_id_ = lb_id;
-  }
-  int reads() const { return reads_.load(); }
-  int readsThatSawAWrite() const { return unblocked_.load(); }
-
-  common::Result<void> grantAccess(const certs::RequestContext& ctx,
-                                   const std::string& ref) override {
-    return inner_->grantAccess(ctx, ref);
-  }
-  common::Result<certs::TlsCertificate> getCertificate(const certs::RequestContext& ctx,
-                                                       const std::string& ref) override {
-    waitForAnotherWrite();
-    return inner_->getCertificate(ctx, ref);
-  }
-  common::Result<std::string> getSecret(const certs::RequestContext& ctx,
-                                        const std::string& ref) override {
-    waitForAnotherWrite();
-    return inner_->getSecret(ctx, ref);
-  }
-
- private:
-  void waitForAnotherWrite() {
-    int n = ++reads_;
-    if (store_ == nullptr) return;
-    auto done = std::make_shared<std::promise<bool>>();
-    auto landed = done->get_future();
-    std::lock_guard<std::mutex> lock(threads_mu_);
-    threads_.emplace_back([store = store_, done, n, lb_id = lb_id_] {
-      auto r = store->write([&](store::Transaction& tx) -> common::Result<void> {
-        if (!lb_id.empty())
-          if (auto locked = tx.lockKey("loadbalancer:" + lb_id); !locked) return locked;
-        store::Record rec{"probe", "probe-" + std::to_string(n), "", "", "", "{}", 0};
-        return tx.insert(rec);
-      });
-      done->set_value(r.ok());
-    });
-    // Not landing in time means it waits for the API's transaction, and lands after it.
-    if (landed.wait_for(2s) == std::future_status::ready && landed.get()) ++unblocked_;
-  }
-
- public:
-  // Before the store goes away.
-  void joinWriters() {
-    std::lock_guard<std::mutex> lock(threads_mu_);
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
-
- private:
-  std::shared_ptr<certs::CertManager> inner_;
-  store::Store* store_ = nullptr;
-  std::atomic<int> reads_{0};
-  std::atomic<int> unblocked_{0};
-  std::mutex threads_mu_;
-  std::vector<std::thread> threads_;
-  std::string lb_id_;  // under threads_mu_
-};
-
-struct LocalCerts {
-  TestPki& pki = certs::test::sharedPki();
-  std::string dir;
-  std::string tls_ref;
-  LocalCerts() {
-    char tmpl[] = "/tmp/banyan-api-certchk-XXXXXX";
-    dir = mkdtemp(tmpl);
-    auto cert = certs::fromPem(pki.read("leaf.pem"), pki.read("leaf.key"), pki.read("int.pem"), "");
-    EXPECT_TRUE(cert.ok());
-    auto ref = certs::storeLocalCertificate(dir, cert.value());
-    EXPECT_TRUE(ref.ok()) << ref.error().message;
-    tls_ref = ref.value();
-    std::ofstream(dir + "/root-ca.crt") << pki.read("ca.pem");
-    std::ofstream(dir + "/root-crl.crt") << pki.read("ca.crl");
-  }
-  ~LocalCerts() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-};
 
 class ApiCertChecksOutsideTheWrite : public ::testing::Test {
  protected:

@@ -14,89 +14,19 @@
 #include <mutex>
 #include <thread>
 
-#include "../certs/test_pki.h"
-#include "api_server_fixture.h"
+#include "cert_checks_fixture.h"
 
 namespace banyan::provider::api {
 namespace {
 
 using namespace std::chrono_literals;
+using cert_checks_test::LocalCerts;
+using cert_checks_test::WaitingCertManager;
 using testing::ApiServer;
 using testing::noopOptions;
 using testing::Reply;
 
 constexpr const char* kSubnet = "5f6a7b8c-1d2e-4f30-8a9b-0c1d2e3f4a5b";
-
-class WaitingCertManager : public certs::CertManager {
- public:
-  explicit WaitingCertManager(std::shared_ptr<certs::CertManager> inner) : inner_(std::move(inner)) {}
-  void setStore(store::Store* store) { store_ = store; }
-  int reads() const { return reads_.load(); }
-  int readsThatSawAWrite() const { return unblocked_.load(); }
-
-  common::Result<void> grantAccess(const certs::RequestContext& ctx, const std::string& ref) override {
-    return inner_->grantAccess(ctx, ref);
-  }
-  common::Result<certs::TlsCertificate> getCertificate(const certs::RequestContext& ctx,
-                                                       const std::string& ref) override {
-    waitForAnotherWrite();
-    return inner_->getCertificate(ctx, ref);
-  }
-  common::Result<std::string> getSecret(const certs::RequestContext& ctx, const std::string& ref) override {
-    waitForAnotherWrite();
-    return inner_->getSecret(ctx, ref);
-  }
-  // Before the store goes away.
-  void joinWriters() {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
-
- private:
-  void waitForAnotherWrite() {
-    int n = ++reads_;
-    if (store_ == nullptr) return;
-    auto done = std::make_shared<std::promise<bool>>();
-    auto landed = done->get_future();
-    std::lock_guard<std::mutex> lock(mu_);
-    threads_.emplace_back([store = store_, done, n] {
-      auto r = store->write([&](store::Transaction& tx) -> common::Result<void> {
-        store::Record rec{"probe", "graph-probe-" + std::to_string(n), "", "", "", "{}", 0};
-        return tx.insert(rec);
-      });
-      done->set_value(r.ok());
-    });
-    if (landed.wait_for(2s) == std::future_status::ready && landed.get()) ++unblocked_;
-  }
-
-  std::shared_ptr<certs::CertManager> inner_;
-  store::Store* store_ = nullptr;
-  std::atomic<int> reads_{0};
-  std::atomic<int> unblocked_{0};
-  std::mutex mu_;
-  std::vector<std::thread> threads_;
-};
-
-struct LocalCerts {
-  certs::test::TestPki& pki = certs::test::sharedPki();
-  std::string dir;
-  std::string tls_ref;
-  LocalCerts() {
-    char tmpl[] = "/tmp/banyan-api-graphchk-XXXXXX";
-    dir = mkdtemp(tmpl);
-    auto cert = certs::fromPem(pki.read("leaf.pem"), pki.read("leaf.key"), pki.read("int.pem"), "");
-    EXPECT_TRUE(cert.ok());
-    auto ref = certs::storeLocalCertificate(dir, cert.value());
-    EXPECT_TRUE(ref.ok()) << ref.error().message;
-    tls_ref = ref.value();
-    std::ofstream(dir + "/root-ca.crt") << pki.read("ca.pem");
-  }
-  ~LocalCerts() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-};
 
 class LbGraphCertChecks : public ::testing::Test {
  protected:
