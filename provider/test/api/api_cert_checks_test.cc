@@ -26,24 +26,12 @@ const auto* const kPostgresEnv =
 #endif
 
 using namespace std::chrono_literals;
-using cert_checks_test::LocalCerts;
-using cert_checks_test::WaitingCertManager;
-using testing::ApiServer;
-using testing::noopOptions;
 using testing::Reply;
 
 constexpr const char* kSubnet = "5f6a7b8c-1d2e-4f30-8a9b-0c1d2e3f4a5b";
 
-class ApiCertChecksOutsideTheWrite : public ::testing::Test {
+class ApiCertChecksOutsideTheWrite : public cert_checks_test::CertChecksFixture {
  protected:
-  static ApiOptions options(const std::shared_ptr<WaitingCertManager>& manager) {
-    ApiOptions o = noopOptions();
-    o.default_provider_driver = "noop_driver";
-    o.cert_manager = manager;
-    return o;
-  }
-  void SetUp() override { manager->setStore(&api.store()); }
-  void TearDown() override { manager->joinWriters(); }
 
   std::string createLb() {
     Reply r = api.call("POST", "/v2/lbaas/loadbalancers",
@@ -58,11 +46,6 @@ class ApiCertChecksOutsideTheWrite : public ::testing::Test {
            R"(","client_authentication":"MANDATORY","client_ca_tls_container_ref":"root-ca",)"
            R"("client_crl_container_ref":"root-crl")";
   }
-
-  LocalCerts local;
-  std::shared_ptr<WaitingCertManager> manager =
-      std::make_shared<WaitingCertManager>(certs::makeLocalCertManager(local.dir));
-  ApiServer api{options(manager)};
 };
 
 TEST_F(ApiCertChecksOutsideTheWrite,

@@ -20,24 +20,12 @@ namespace banyan::provider::api {
 namespace {
 
 using namespace std::chrono_literals;
-using cert_checks_test::LocalCerts;
-using cert_checks_test::WaitingCertManager;
-using testing::ApiServer;
-using testing::noopOptions;
 using testing::Reply;
 
 constexpr const char* kSubnet = "5f6a7b8c-1d2e-4f30-8a9b-0c1d2e3f4a5b";
 
-class LbGraphCertChecks : public ::testing::Test {
+class LbGraphCertChecks : public cert_checks_test::CertChecksFixture {
  protected:
-  static ApiOptions options(const std::shared_ptr<WaitingCertManager>& manager) {
-    ApiOptions o = noopOptions();
-    o.default_provider_driver = "noop_driver";
-    o.cert_manager = manager;
-    return o;
-  }
-  void SetUp() override { manager->setStore(&api.store()); }
-  void TearDown() override { manager->joinWriters(); }
 
   // A graph: a TLS pool named "p" and TERMINATED_HTTPS listeners using it, one per
   // default_tls_container_ref in LISTENER_REFS (ports 443, 444, ...).
@@ -58,11 +46,6 @@ class LbGraphCertChecks : public ::testing::Test {
            listeners + "]}}";
   }
   size_t loadBalancers() { return api.call("GET", "/v2/lbaas/loadbalancers").json["loadbalancers"].Size(); }
-
-  LocalCerts local;
-  std::shared_ptr<WaitingCertManager> manager =
-      std::make_shared<WaitingCertManager>(certs::makeLocalCertManager(local.dir));
-  ApiServer api{options(manager)};
 };
 
 TEST_F(LbGraphCertChecks, AFullGraphCreateReadsCertificatesWithNoTransactionOpen) {

@@ -112,4 +112,23 @@ struct LocalCerts {
   }
 };
 
+// An API on a noop provider whose cert manager is a WaitingCertManager over the local
+// certificates; the manager's probe writes go to the API's own store.
+class CertChecksFixture : public ::testing::Test {
+ protected:
+  static ApiOptions options(const std::shared_ptr<WaitingCertManager>& manager) {
+    ApiOptions o = testing::noopOptions();
+    o.default_provider_driver = "noop_driver";
+    o.cert_manager = manager;
+    return o;
+  }
+  void SetUp() override { manager->setStore(&api.store()); }
+  void TearDown() override { manager->joinWriters(); }
+
+  LocalCerts local;
+  std::shared_ptr<WaitingCertManager> manager =
+      std::make_shared<WaitingCertManager>(certs::makeLocalCertManager(local.dir));
+  testing::ApiServer api{options(manager)};
+};
+
 }  // namespace banyan::provider::api::cert_checks_test

@@ -210,6 +210,16 @@ class ControllerFixture : public ::testing::Test {
  protected:
   static constexpr const char* kVipSubnet = "5f6a7b8c-1d2e-4f30-8a9b-0c1d2e3f4a5b";
 
+  // The API service on store_ (noauth, project-a by default, the fixture's cert manager).
+  void makeApi() {
+    api::ApiOptions o;
+    o.noauth_project_id = "project-a";
+    o.default_listener_ciphers = api::kOwaspSuiteBCiphers;
+    o.default_pool_ciphers = api::kOwaspSuiteBCiphers;
+    o.cert_manager = cert_manager_;
+    api_ = std::make_unique<api::ApiService>(*store_, *authenticator_, *policy_, o);
+  }
+
   void SetUp() override {
     dir_ = tempDir("controller-test");
     ASSERT_FALSE(dir_.empty());
@@ -224,12 +234,7 @@ class ControllerFixture : public ::testing::Test {
     auto policy = auth::makeOctaviaPolicy("", true);
     ASSERT_TRUE(policy.ok()) << policy.error().message;
     policy_ = std::move(policy.value());
-    api::ApiOptions o;
-    o.noauth_project_id = "project-a";
-    o.default_listener_ciphers = api::kOwaspSuiteBCiphers;
-    o.default_pool_ciphers = api::kOwaspSuiteBCiphers;
-    o.cert_manager = cert_manager_;
-    api_ = std::make_unique<api::ApiService>(*store_, *authenticator_, *policy_, o);
+    makeApi();
 
     amphora::PkiOptions pki_options;
     pki_options.dir = dir_ + "/pki";

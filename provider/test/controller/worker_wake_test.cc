@@ -34,12 +34,7 @@ class WorkerWakeTest : public ControllerFixture {
     api_.reset();
     store_ = std::move(*api_store);
     worker_store_ = std::move(*worker_store);
-    api::ApiOptions o;
-    o.noauth_project_id = "project-a";
-    o.default_listener_ciphers = api::kOwaspSuiteBCiphers;
-    o.default_pool_ciphers = api::kOwaspSuiteBCiphers;
-    o.cert_manager = cert_manager_;
-    api_ = std::make_unique<api::ApiService>(*store_, *authenticator_, *policy_, o);
+    makeApi();
     controller_ = std::make_unique<Controller>(*worker_store_, compute_, network_, agent_, *pki_,
                                                options_, sleeper_);
   }
