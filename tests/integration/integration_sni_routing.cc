@@ -21,32 +21,15 @@ namespace {
 
 // ---- clients --------------------------------------------------------------------
 
-// The bytes an OpenSSL client opens with: its ClientHello record(s). Made
-// through a memory BIO, so tests can send exactly these bytes and compare.
+// The bytes an OpenSSL client sends first, for `sni`: optionally cut into records of
+// `max_fragment` bytes and made large with `alpn_count` offered protocols.
 std::string clientHelloBytes(const std::string& sni, unsigned max_fragment = 0,
                              size_t alpn_count = 0) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL* ssl = SSL_new(ctx);
-  if (!sni.empty()) SSL_set_tlsext_host_name(ssl, sni.c_str());
-  if (max_fragment) SSL_set_max_send_fragment(ssl, max_fragment);
-  std::string alpn;
-  for (size_t i = 0; i < alpn_count; ++i) {
-    std::string p = "protocol-number-" + std::to_string(i);
-    alpn += static_cast<char>(p.size()) + p;
-  }
-  if (!alpn.empty())
-    SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(alpn.data()),
-                        static_cast<unsigned>(alpn.size()));
-  BIO* rbio = BIO_new(BIO_s_mem());
-  BIO* wbio = BIO_new(BIO_s_mem());
-  SSL_set_bio(ssl, rbio, wbio);
-  (void)SSL_connect(ssl);  // writes the ClientHello, then wants the server's answer
-  char* data = nullptr;
-  long n = BIO_get_mem_data(wbio, &data);
-  std::string out(data, static_cast<size_t>(n));
-  SSL_free(ssl);
-  SSL_CTX_free(ctx);
-  return out;
+  ClientHelloSpec spec;
+  spec.sni = sni;
+  spec.max_fragment = max_fragment;
+  for (size_t i = 0; i < alpn_count; ++i) spec.alpn.push_back("protocol-number-" + std::to_string(i));
+  return test::clientHelloBytes(spec);
 }
 
 // One HTTPS request over a real handshake whose ClientHello OpenSSL cuts into

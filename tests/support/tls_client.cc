@@ -307,4 +307,28 @@ ToolResult runTool(const std::vector<std::string>& args, const std::string& inpu
   return r;
 }
 
+std::string clientHelloBytes(const ClientHelloSpec& spec) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (spec.max_version) SSL_CTX_set_max_proto_version(ctx, spec.max_version);
+  SSL* ssl = SSL_new(ctx);
+  if (!spec.sni.empty()) SSL_set_tlsext_host_name(ssl, spec.sni.c_str());
+  if (spec.max_fragment) SSL_set_max_send_fragment(ssl, spec.max_fragment);
+  if (!spec.alpn.empty()) {
+    std::string wire;
+    for (const auto& p : spec.alpn) wire += static_cast<char>(p.size()) + p;
+    SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()),
+                        static_cast<unsigned>(wire.size()));
+  }
+  BIO* rbio = BIO_new(BIO_s_mem());
+  BIO* wbio = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl, rbio, wbio);  // owned by ssl from here
+  (void)SSL_connect(ssl);        // writes the ClientHello, then wants the server's answer
+  char* data = nullptr;
+  long n = BIO_get_mem_data(wbio, &data);
+  std::string out(data, static_cast<size_t>(n));
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  return out;
+}
+
 }  // namespace banyan::test

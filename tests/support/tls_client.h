@@ -89,4 +89,14 @@ struct ToolResult {
 ToolResult runTool(const std::vector<std::string>& args, const std::string& input = "",
                    int timeout_ms = 10000);
 
+// The first flight of an OpenSSL client, made through memory BIOs (no network): its
+// ClientHello record(s), for tests that send exactly these bytes.
+struct ClientHelloSpec {
+  std::string sni;                // empty: none
+  int max_version = 0;            // e.g. TLS1_2_VERSION; 0: OpenSSL's maximum
+  unsigned max_fragment = 0;      // >0: records of at most this many bytes
+  std::vector<std::string> alpn;  // offered protocols (also a way to make it large)
+};
+std::string clientHelloBytes(const ClientHelloSpec& spec);
+
 }  // namespace banyan::test

@@ -13,17 +13,14 @@
 #include <utility>
 #include <vector>
 
+#include "tls_client.h"
+
 namespace banyan::dp::tls {
 namespace {
 
 // ---- real ClientHellos -----------------------------------------------------------
 
-struct HelloOptions {
-  std::string sni;                 // empty: none
-  int max_version = 0;             // e.g. TLS1_2_VERSION; 0: OpenSSL's maximum
-  unsigned max_fragment = 0;       // >0: records of at most this many bytes
-  std::vector<std::string> alpn;   // offered protocols (a way to make it large)
-};
+using HelloOptions = test::ClientHelloSpec;
 
 HelloOptions withSni(std::string sni, int max_version = 0) {
   HelloOptions o;
@@ -34,29 +31,9 @@ HelloOptions withSni(std::string sni, int max_version = 0) {
 
 // The bytes an OpenSSL client sends first: its ClientHello record(s).
 std::string opensslClientHello(const HelloOptions& o) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  if (o.max_version) SSL_CTX_set_max_proto_version(ctx, o.max_version);
-  SSL* ssl = SSL_new(ctx);
-  if (!o.sni.empty()) SSL_set_tlsext_host_name(ssl, o.sni.c_str());
-  if (o.max_fragment) SSL_set_max_send_fragment(ssl, o.max_fragment);
-  if (!o.alpn.empty()) {
-    std::string wire;
-    for (const auto& p : o.alpn) wire += static_cast<char>(p.size()) + p;
-    SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()),
-                        static_cast<unsigned>(wire.size()));
-  }
-  BIO* rbio = BIO_new(BIO_s_mem());
-  BIO* wbio = BIO_new(BIO_s_mem());
-  SSL_set_bio(ssl, rbio, wbio);  // owned by ssl from here
-  int rc = SSL_connect(ssl);
-  EXPECT_EQ(rc, -1);
-  EXPECT_EQ(SSL_get_error(ssl, rc), SSL_ERROR_WANT_READ);
-  char* data = nullptr;
-  long n = BIO_get_mem_data(wbio, &data);
-  std::string out(data, static_cast<size_t>(n));
-  SSL_free(ssl);
-  SSL_CTX_free(ctx);
-  return out;
+  std::string bytes = test::clientHelloBytes(o);
+  EXPECT_TRUE(!bytes.empty() && bytes[0] == 0x16) << "a handshake record";
+  return bytes;
 }
 
 size_t recordCount(std::string_view bytes) {
