@@ -27,6 +27,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <cpprest/http_listener.h>
+#include <pplx/threadpool.h>
 #include <cpprest/uri.h>
 #include <openssl/ssl.h>
 
@@ -730,6 +731,10 @@ class CpprestHttpServer final : public HttpServer {
 };
 
 }  // namespace
+
+void setHttpIoThreads(size_t threads) {
+  if (threads > 0) crossplat::threadpool::initialize_with_threads(threads);
+}
 
 Result<std::unique_ptr<HttpServer>> startHttpServer(const HttpServerOptions& options, HttpHandler handler) {
   auto server = std::make_unique<CpprestHttpServer>(options, std::move(handler));

@@ -364,6 +364,9 @@ int main(int argc, char** argv) {
   if (options.getBool("DEFAULT", "debug")) level = common::LogLevel::kDebug;
   common::setLogLevel(level);
   for (const auto& w : options.warnings()) LB_WARN("configuration: %s", w.c_str());
+  // Before any HTTP server or client exists: the size is fixed at the library's first use.
+  size_t io_threads = static_cast<size_t>(options.getInt("DEFAULT", "http_io_threads"));
+  common::setHttpIoThreads(io_threads > 0 ? io_threads : std::max<size_t>(2, std::thread::hardware_concurrency()));
 
   if (role == "store-certificate") return storeCertificate(options, subcommand_args);
   if (role == "netns-cleanup") {

@@ -81,6 +81,12 @@ class HttpServer {
   virtual Result<void> reloadTls() = 0;
 };
 
+// Sizes the pool of threads cpprestsdk runs every HTTP server's and client's socket I/O
+// on (its default is 40). Takes effect only before the first server or client of the
+// process is created; 0 keeps the default. Nothing may block on those threads: handlers
+// run there only with handler_threads = 0.
+void setHttpIoThreads(size_t threads);
+
 // Starts serving; the handler is called for every request (body already read).
 // A handler that throws gets a 500 and a log line; it never takes the server down.
 Result<std::unique_ptr<HttpServer>> startHttpServer(const HttpServerOptions& options,
