@@ -4,6 +4,7 @@
 //
 // Reads the configuration, builds the parts and runs the chosen role until SIGINT or
 // SIGTERM (STYLE.md: main only reads config, builds objects and starts the loop).
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -298,6 +299,13 @@ int storeCertificate(const common::OptionSet& options, const std::vector<std::st
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The API builds every answer in memory it frees as a whole right after. With glibc's
+  // defaults the freed pages went back to the kernel after each list (madvise, a TLB
+  // flush on every CPU) and were faulted in again by the next: 15 % of a list's CPU.
+  // Keeping up to 16 MiB per arena took SQLite pages of 50 load balancers at 50 clients
+  // from 615 to 924 req/s, for 6 MiB more resident memory.
+  ::mallopt(M_TRIM_THRESHOLD, 16 << 20);
+  ::mallopt(M_MMAP_THRESHOLD, 4 << 20);
   std::vector<std::string> config_files;
   std::string state_dir, role;
   std::vector<std::string> subcommand_args;  // what follows store-certificate

@@ -220,10 +220,15 @@ class SqliteTransaction final : public Transaction {
   // `values`, in insertion order: one statement for the whole set.
   Result<std::vector<Record>> listWhereIn(std::string_view kind, const char* column,
                                           const std::vector<std::string>& values) {
+    // The values drive the join (CROSS JOIN keeps that order) and each is one search of
+    // the column's index. Written as `column IN (...) ORDER BY seq`, SQLite walked every
+    // record of the kind in seq order instead and tested each: the members of 50 pools
+    // meant reading all 10,000, two thirds of a 50-item load balancer page's time.
     auto stmt = conn_.prepare(
-        std::string("SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records"
+        std::string("SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body"
+                    " FROM (SELECT DISTINCT value FROM json_each(?2)) AS j CROSS JOIN records"
                     " WHERE kind = ?1 AND ") +
-        column + " IN (SELECT value FROM json_each(?2)) ORDER BY seq");
+        column + " = j.value ORDER BY seq");
     if (!stmt.ok()) return stmt.error();
     (*stmt)->bind(1, kind);
     (*stmt)->bind(2, internal::jsonStringArray(values));
@@ -364,13 +369,19 @@ class SqliteTransaction final : public Transaction {
   Result<std::unique_ptr<Conn::Stmt>> prepareQuery(const char* head, const Query& q,
                                                    const char* tail) {
     std::string sql = head;
+    // Several ids: each is a point lookup on UNIQUE (kind, id), driven by the id list
+    // ahead of records, as in listWhereIn (an `id IN (...)` test walked the whole kind).
+    if (q.ids.size() > 1) {
+      static constexpr std::string_view kFrom = " FROM records";
+      LB_CHECK(std::string_view(sql).ends_with(kFrom), "query heads end with FROM records");
+      sql.insert(sql.size() - kFrom.size() + 5, " (SELECT DISTINCT value FROM json_each(?5)) AS j CROSS JOIN");
+    }
     sql += " WHERE kind = ?1";
     if (q.project_id) sql += " AND project_id = ?2";
     if (q.parent_id) sql += " AND parent_id = ?3";
     if (q.load_balancer_id) sql += " AND load_balancer_id = ?4";
-    // One id is a point lookup on UNIQUE (kind, id); json_each would scan the kind.
     if (q.ids.size() == 1) sql += " AND id = ?5";
-    else if (!q.ids.empty()) sql += " AND id IN (SELECT value FROM json_each(?5))";
+    else if (!q.ids.empty()) sql += " AND id = j.value";
     sql += tail;
     auto stmt = conn_.prepare(sql);
     if (!stmt.ok()) return stmt.error();

@@ -266,6 +266,9 @@ TEST_P(StoreTest, ListFiltersByIdsIncludingIdsThatNeedQuoting) {
   Query q{.kind = "flavor", .ids = {"f", "b\"quote", "c\\slash", "d,comma", "e{brace}", "missing"}};
   EXPECT_EQ(idsOf(list(q)), (std::vector<std::string>{"b\"quote", "c\\slash", "d,comma", "e{brace}", "f"}));
   EXPECT_EQ(count(q), 5);
+  Query twice{.kind = "flavor", .ids = {"f", "a", "f", "a", "missing"}};
+  EXPECT_EQ(idsOf(list(twice)), (std::vector<std::string>{"a", "f"})) << "an id asked for twice is listed once";
+  EXPECT_EQ(count(twice), 2);
   q.project_id = "";
   EXPECT_EQ(count(q), 5) << "an empty project_id filter matches objects of no project";
 }
@@ -290,6 +293,8 @@ TEST_P(StoreTest, ListByParentsReturnsTheChildrenOfEveryParentInInsertionOrder) 
   EXPECT_EQ(idsOf(byParents({"pool-1", "pool-2", "pool\"4", "missing"})),
             (std::vector<std::string>{"m1", "m2", "m4"}));
   EXPECT_EQ(idsOf(byParents({"pool-3"})), (std::vector<std::string>{"m3"}));
+  EXPECT_EQ(idsOf(byParents({"pool-1", "pool-1", "pool-3", "pool-1"})), (std::vector<std::string>{"m2", "m3"}))
+      << "a parent named twice lists its children once";
   EXPECT_TRUE(byParents({}).empty());
   auto some = byParents({"pool-2", "pool-1"});
   ASSERT_EQ(some.size(), 2u);
