@@ -15,6 +15,7 @@
 #   BANYAN_BENCH_DRAIN_MS   settings.drain_timeout_ms (default 2000: the harness
 #                           SIGKILLs 5 s after SIGTERM, the proxy must be gone by then)
 #   BANYAN_BENCH_LOG_LEVEL  passed as --log-level when set
+#   BANYAN_BENCH_ARGS       more banyan-proxy options, split at spaces (e.g. --no-io-batching)
 #
 # Conversion: listener HTTP 127.0.0.1:8080 -> pool_http (HTTP, ROUND_ROBIN) and
 # TCP 127.0.0.1:8090 -> pool_tcp (TCP); listener/pool ids are the harness names,
@@ -141,6 +142,8 @@ gen=1
 convert "$in" "$out" "$gen" || die "cannot convert $in"
 args=(--config "$out")
 [ -z "${BANYAN_BENCH_LOG_LEVEL:-}" ] || args+=(--log-level "$BANYAN_BENCH_LOG_LEVEL")
+# shellcheck disable=SC2206  # split on purpose
+[ -z "${BANYAN_BENCH_ARGS:-}" ] || args+=(${BANYAN_BENCH_ARGS})
 
 wrap=${BANYAN_BENCH_WRAP:-}
 if [ -z "$wrap" ]; then
