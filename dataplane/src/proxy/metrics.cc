@@ -78,6 +78,12 @@ struct ListenerRow {
   int64_t limit = 0;
   int status = 1;
   bool http = false;
+  bool has_policies = false;  // L7 policies in its document (enabled or not)
+};
+
+struct PolicyRow {
+  std::string labels;  // listener, l7policy
+  PolicyCounterTotals t;
 };
 
 struct MemberRow {
@@ -164,6 +170,7 @@ HostUsage readHostUsage() {
 
 std::string renderMetrics(const Snapshot& snap, const HostUsage& usage) {
   std::vector<ListenerRow> listeners;
+  std::vector<PolicyRow> policies;
   CounterTotals lb;
   int64_t max_connections = 0;
   for (const auto& l : snap.listeners) {
@@ -177,7 +184,10 @@ std::string renderMetrics(const Snapshot& snap, const HostUsage& usage) {
     // (HAProxy's FULL), else ONLINE. Disabled listeners are not running at all.
     row.status = l.counters->shared_active.load(std::memory_order_relaxed) >= l.connection_limit ? 2 : 1;
     row.http = l.http;
+    row.has_policies = !l.policy_stats.empty();
     addTotals(lb, row.t);
+    for (const auto& ps : l.policy_stats)
+      policies.push_back({row.labels + "," + label("l7policy", ps.cfg->id), ps.counters->sum()});
     listeners.push_back(std::move(row));
   }
   if (max_connections <= 0 || max_connections >= kMaxMaxConn) max_connections = kMaxMaxConn;
@@ -375,6 +385,51 @@ std::string renderMetrics(const Snapshot& snap, const HostUsage& usage) {
           out.sample("octavia_member_http_responses_total",
                      m.labels + "," + label("code", kClassLabels[c]), m.t.responses[c]);
       }
+    }
+  }
+
+  // ---- Banyan's own: L7 policies and where L7 routing sent traffic
+  {
+    bool any_http = false, any_passthrough = false;
+    for (const auto& l : listeners) {
+      any_http |= l.has_policies && l.http;
+      any_passthrough |= l.has_policies && !l.http;
+    }
+    if (any_http) {
+      out.family("banyan_listener_l7_default_total", "counter",
+                 "HTTP requests (HTTP/2 streams) no L7 policy took, sent to the default pool.");
+      for (const auto& l : listeners)
+        if (l.has_policies && l.http) out.sample("banyan_listener_l7_default_total", l.labels, l.t.l7_default);
+    }
+    if (any_passthrough) {
+      auto sniFamily = [&](const char* name, const char* help, uint64_t CounterTotals::*field) {
+        out.family(name, "counter", help);
+        for (const auto& l : listeners)
+          if (l.has_policies && !l.http) out.sample(name, l.labels, l.t.*field);
+      };
+      sniFamily("banyan_listener_sni_routed_total",
+                "Connections an L7 policy sent to its pool by their TLS server name.",
+                &CounterTotals::sni_routed);
+      sniFamily("banyan_listener_sni_default_total",
+                "Connections no L7 policy took, sent to the default pool.",
+                &CounterTotals::sni_default);
+      sniFamily("banyan_listener_sni_inspect_failed_total",
+                "Connections whose TLS ClientHello was not read (not TLS, cut short, inspect timeout).",
+                &CounterTotals::sni_inspect_failed);
+    }
+  }
+  if (!policies.empty()) {
+    out.family("banyan_l7policy_matched_total", "counter",
+               "Requests, HTTP/2 streams and connections the L7 policy took.");
+    for (const auto& p : policies) out.sample("banyan_l7policy_matched_total", p.labels, p.t.matched);
+    out.family("banyan_l7policy_outcomes_total", "counter",
+               "What came of what the L7 policy took: rejected (403 or closed), redirected, routed "
+               "to its pool.");
+    for (const auto& p : policies) {
+      out.sample("banyan_l7policy_outcomes_total", p.labels + ",outcome=\"rejected\"", p.t.rejected);
+      out.sample("banyan_l7policy_outcomes_total", p.labels + ",outcome=\"redirected\"",
+                 p.t.redirected);
+      out.sample("banyan_l7policy_outcomes_total", p.labels + ",outcome=\"routed\"", p.t.routed);
     }
   }
 

@@ -22,7 +22,10 @@ using common::ErrorCode;
 using common::makeError;
 
 Proxy::Proxy(size_t workers)
-    : listener_counters_(workers), member_counters_(workers), health_(health_registry_) {
+    : listener_counters_(workers),
+      member_counters_(workers),
+      policy_counters_(workers),
+      health_(health_registry_) {
   std::vector<Worker*> raw;
   for (size_t i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, workers));
@@ -160,7 +163,8 @@ common::Result<uint64_t> Proxy::apply(std::string document) {
   }
 
   auto snap = buildSnapshot(cfg, std::move(document), ++serial_, health_registry_,
-                            listener_counters_, member_counters_, &tls, &persistence_);
+                            listener_counters_, member_counters_, &tls, &persistence_,
+                            &policy_counters_);
 
   std::mutex mu;
   std::condition_variable cv;
@@ -197,6 +201,7 @@ common::Result<uint64_t> Proxy::apply(std::string document) {
   health_registry_.collect();
   listener_counters_.collect();
   member_counters_.collect();
+  policy_counters_.collect();
   LB_INFO("Config applied. generation=%llu listeners=%zu pools=%zu",
           static_cast<unsigned long long>(cfg->generation), cfg->listeners.size(),
           cfg->pools.size());
@@ -239,6 +244,17 @@ void writeCounters(rapidjson::Writer<rapidjson::StringBuffer>& w, const CounterT
   w.Uint64(c.errors);
 }
 
+void writeListenerL7Counters(rapidjson::Writer<rapidjson::StringBuffer>& w, const CounterTotals& c) {
+  w.Key("l7_default");
+  w.Uint64(c.l7_default);
+  w.Key("sni_routed");
+  w.Uint64(c.sni_routed);
+  w.Key("sni_default");
+  w.Uint64(c.sni_default);
+  w.Key("sni_inspect_failed");
+  w.Uint64(c.sni_inspect_failed);
+}
+
 }  // namespace
 
 std::string Proxy::statsJson() {
@@ -255,7 +271,9 @@ std::string Proxy::statsJson() {
       w.StartObject();
       w.Key("id");
       w.String(l.id.c_str());
-      writeCounters(w, listener_counters_.get(l.id)->sum(), "request_errors");
+      CounterTotals totals = listener_counters_.get(l.id)->sum();
+      writeCounters(w, totals, "request_errors");
+      writeListenerL7Counters(w, totals);
       w.EndObject();
     }
   }
@@ -276,6 +294,33 @@ std::string Proxy::statsJson() {
     }
   }
   w.EndArray();
+  // Policies of running listeners, keyed by policy id (Octavia's are UUIDs).
+  w.Key("l7policies");
+  w.StartObject();
+  if (snap) {
+    for (const auto& l : snap->listeners) {
+      for (const auto& ps : l.policy_stats) {
+        PolicyCounterTotals t = ps.counters->sum();
+        w.Key(ps.cfg->id.c_str());
+        w.StartObject();
+        w.Key("listener_id");
+        w.String(l.cfg->id.c_str());
+        w.Key("action");
+        std::string_view action = l7::policyActionName(ps.cfg->action);
+        w.String(action.data(), static_cast<rapidjson::SizeType>(action.size()));
+        w.Key("matched");
+        w.Uint64(t.matched);
+        w.Key("rejected");
+        w.Uint64(t.rejected);
+        w.Key("redirected");
+        w.Uint64(t.redirected);
+        w.Key("routed");
+        w.Uint64(t.routed);
+        w.EndObject();
+      }
+    }
+  }
+  w.EndObject();
   w.EndObject();
   return sb.GetString();
 }

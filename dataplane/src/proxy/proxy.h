@@ -56,6 +56,7 @@ class Proxy {
   health::HealthRegistry health_registry_;
   CounterRegistry listener_counters_;
   CounterRegistry member_counters_;
+  PolicyCounterRegistry policy_counters_;
   health::HealthChecker health_;
   tls::TlsContextProvider tls_;  // apply path only (under apply_mu_)
   PersistenceRegistry persistence_;  // apply path only

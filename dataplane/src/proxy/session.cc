@@ -392,6 +392,10 @@ bool ClientSession::stepInspect() {
              net::formatAddressPort(peer_).c_str(), lis_->cfg->id.c_str(),
              std::string(tls::clientHelloErrorName(hello.error)).c_str());
   }
+  // Not TLS, or the client stopped sending before its ClientHello ended. A
+  // complete ClientHello without a server name was read: not a failure.
+  if (hello.status != tls::ClientHelloStatus::kDone)
+    bump(lis_counters_->slot(w_.index()).sni_inspect_failed);
   routeConnection(hello.has_sni ? std::string_view(hello.sni) : std::string_view());
   return true;
 }
@@ -403,21 +407,31 @@ void ClientSession::routeConnection(std::string_view sni) {
     l7::MatchInput in;
     in.host = sni;
     in.passthrough = true;
+    CounterSlot& lis_slot = lis_counters_->slot(w_.index());
     if (const l7::Policy* policy = policies->match(in)) {
+      PolicyCounterSlot& counted = lis_->countersOf(*policy).slot(w_.index());
+      bump(counted.matched);
       switch (policy->action) {
         case l7::PolicyAction::kReject:
           // Counted as the HTTP listener's L7 rejects are (request errors).
-          bump(lis_counters_->slot(w_.index()).errors);
+          bump(counted.rejected);
+          bump(lis_slot.errors);
           termination_ = "l7_reject";
           close();
           return;
         case l7::PolicyAction::kRedirectToPool:
           req_pool_ = snap_->findUsablePool(policy->redirect_pool_id);
+          if (req_pool_ != nullptr) {
+            bump(counted.routed);
+            bump(lis_slot.sni_routed);
+          }
           break;
         case l7::PolicyAction::kRedirectToUrl:
         case l7::PolicyAction::kRedirectPrefix:
           LB_CHECK(false, "redirect policies never match passthrough traffic");
       }
+    } else {
+      bump(lis_slot.sni_default);
     }
   }
   // The held bytes stay in cin_: the tunnel sends them first, after the PROXY
@@ -524,6 +538,7 @@ void ClientSession::onTimer() {
     case Phase::Inspect:
       // No complete ClientHello in time (a client that waits for the server
       // to speak first, or a slow one): the SNI sample is missing.
+      bump(lis_counters_->slot(w_.index()).sni_inspect_failed);
       routeConnection({});
       if (!closed_) advance();
       return;

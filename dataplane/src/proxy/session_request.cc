@@ -278,6 +278,7 @@ bool ClientSession::routeRequest() {
   req_pool_ = lis_->pool;
   req_cookie_.clear();
   insert_cookie_ = false;
+  bool taken = false;  // by a REDIRECT_TO_POOL policy
   if (lis_->policies != nullptr) {
     std::string host = hostForMatch(req.host);
     auto headers = [&req](std::string_view name, size_t index, std::string_view* out) {
@@ -322,13 +323,17 @@ bool ClientSession::routeRequest() {
     };
     in.client_dn = l7::makeLookup(dn_lookup);
     if (const l7::Policy* policy = lis_->policies->match(in)) {
+      PolicyCounterSlot& counted = lis_->countersOf(*policy).slot(w_.index());
+      bump(counted.matched);
       switch (policy->action) {
         case l7::PolicyAction::kReject:
+          bump(counted.rejected);
           bump(lis_counters_->slot(w_.index()).errors);
           sendError(403, "l7_reject");
           return false;
         case l7::PolicyAction::kRedirectToUrl:
         case l7::PolicyAction::kRedirectPrefix: {
+          bump(counted.redirected);
           std::string location =
               l7::buildRedirectLocation(*policy, ssl_ ? "https" : "http", req.host, req.target);
           sendLocal(policy->redirect_http_code,
@@ -337,10 +342,14 @@ bool ClientSession::routeRequest() {
         }
         case l7::PolicyAction::kRedirectToPool:
           req_pool_ = snap_->findUsablePool(policy->redirect_pool_id);
+          if (req_pool_ != nullptr) bump(counted.routed);
+          taken = true;
           break;
       }
     }
   }
+  // No policy took the request (or the listener has none): the default pool.
+  if (!taken) bump(lis_counters_->slot(w_.index()).l7_default);
   const PersistenceRt* persist = req_pool_ ? req_pool_->persistence.get() : nullptr;
   if (persist == nullptr) return true;
   if (persist->type == config::PersistenceType::kHttpCookie) {

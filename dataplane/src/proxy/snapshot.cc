@@ -140,9 +140,12 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
                                               CounterRegistry& listener_counters,
                                               CounterRegistry& member_counters,
                                               const TlsMaterial* tls,
-                                              PersistenceRegistry* persistence) {
+                                              PersistenceRegistry* persistence,
+                                              PolicyCounterRegistry* policy_counters) {
   PersistenceRegistry local_registry;  // no registry: tables start empty
   if (persistence == nullptr) persistence = &local_registry;
+  PolicyCounterRegistry local_policy_counters(listener_counters.workers());
+  if (policy_counters == nullptr) policy_counters = &local_policy_counters;
   auto snap = std::make_shared<Snapshot>();
   snap->config = config;
   snap->document = std::move(document);
@@ -208,6 +211,19 @@ std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Conf
       if (pr.cfg->id == l.default_pool_id && pr.cfg->admin_state_up) lr.pool = &pr;
     }
     lr.policies = l.policy_set.get();
+    for (const auto& p : l.l7policies)
+      lr.policy_stats.push_back({&p, policy_counters->get(policyCounterKey(l.id, p.id))});
+    if (lr.policies != nullptr) {
+      // The compiled set holds copies of the enabled policies; ids are unique
+      // within a listener (checked when the document was parsed).
+      std::unordered_map<std::string_view, PolicyCounters*> by_id;
+      for (const auto& ps : lr.policy_stats) by_id.emplace(ps.cfg->id, ps.counters.get());
+      for (const auto& compiled : lr.policies->policies()) {
+        auto it = by_id.find(compiled.id);
+        LB_CHECK(it != by_id.end(), "a compiled policy comes from the listener's document");
+        lr.match_counters.push_back(it->second);
+      }
+    }
     lr.counters = listener_counters.get(l.id);
     lr.connection_limit = l.connection_limit >= 0
                               ? l.connection_limit

@@ -82,6 +82,21 @@ struct ListenerRt {
   std::shared_ptr<const tls::ServerContext> tls;  // TERMINATED_HTTPS, PROMETHEUS with TLS
   std::string hsts;                               // Strict-Transport-Security value, "" = none
   const l7::PolicySet* policies = nullptr;        // the config's compiled set; null: none
+
+  // Counters of every L7 policy in the listener's document, in document order:
+  // disabled and rule-less ones too, so their totals survive being switched
+  // off and on, and /stats and the metrics list them.
+  struct PolicyStats {
+    const l7::Policy* cfg = nullptr;
+    std::shared_ptr<PolicyCounters> counters;
+  };
+  std::vector<PolicyStats> policy_stats;
+  // Parallel to policies->policies(): the counters of the policy match() returns,
+  // resolved at build time so the request path does one relaxed bump.
+  std::vector<PolicyCounters*> match_counters;
+  PolicyCounters& countersOf(const l7::Policy& matched) const {
+    return *match_counters[static_cast<size_t>(&matched - policies->policies().data())];
+  }
 };
 
 // Persistence tables and the member-cookie codec, kept across applies: a table
@@ -137,13 +152,15 @@ std::string bindKey(const sockaddr_storage& addr);
 std::string udpBindKey(const sockaddr_storage& addr);
 inline bool isUdpBindKey(std::string_view key) { return key.substr(0, 4) == "udp/"; }
 
-// Builds a snapshot. The config has been validated; addresses parse.
+// Builds a snapshot. The config has been validated; addresses parse. Without
+// `policy_counters`, L7 policy counters start at zero (not kept across builds).
 std::shared_ptr<const Snapshot> buildSnapshot(std::shared_ptr<const config::Config> config,
                                               std::string document, uint64_t serial,
                                               health::HealthRegistry& health,
                                               CounterRegistry& listener_counters,
                                               CounterRegistry& member_counters,
                                               const TlsMaterial* tls = nullptr,
-                                              PersistenceRegistry* persistence = nullptr);
+                                              PersistenceRegistry* persistence = nullptr,
+                                              PolicyCounterRegistry* policy_counters = nullptr);
 
 }  // namespace banyan::dp::proxy

@@ -12,27 +12,25 @@ CounterTotals Counters::sum() const {
     t.errors += s.errors.load(std::memory_order_relaxed);
     t.requests += s.requests.load(std::memory_order_relaxed);
     t.denied_connections += s.denied_connections.load(std::memory_order_relaxed);
+    t.l7_default += s.l7_default.load(std::memory_order_relaxed);
+    t.sni_routed += s.sni_routed.load(std::memory_order_relaxed);
+    t.sni_default += s.sni_default.load(std::memory_order_relaxed);
+    t.sni_inspect_failed += s.sni_inspect_failed.load(std::memory_order_relaxed);
     for (size_t i = 0; i < kResponseClasses; ++i)
       t.responses[i] += s.responses[i].load(std::memory_order_relaxed);
   }
   return t;
 }
 
-std::shared_ptr<Counters> CounterRegistry::get(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto& slot = map_[id];
-  if (!slot) slot = std::make_shared<Counters>(workers_);
-  return slot;
-}
-
-void CounterRegistry::collect() {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto it = map_.begin(); it != map_.end();) {
-    if (it->second.use_count() == 1)
-      it = map_.erase(it);
-    else
-      ++it;
+PolicyCounterTotals PolicyCounters::sum() const {
+  PolicyCounterTotals t;
+  for (const auto& s : slots_) {
+    t.matched += s.matched.load(std::memory_order_relaxed);
+    t.rejected += s.rejected.load(std::memory_order_relaxed);
+    t.redirected += s.redirected.load(std::memory_order_relaxed);
+    t.routed += s.routed.load(std::memory_order_relaxed);
   }
+  return t;
 }
 
 }  // namespace banyan::dp::proxy

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -32,6 +33,16 @@ struct alignas(64) CounterSlot {
   std::atomic<uint64_t> responses[kResponseClasses] = {};
   // Listener: connections closed at accept because the source is outside allowed_cidrs.
   std::atomic<uint64_t> denied_connections{0};
+  // Listener, L7 routing. l7_default: HTTP requests (and HTTP/2 streams) no L7
+  // policy took, sent to the default pool. Passthrough (TCP, HTTPS) listeners
+  // with policies: connections a REDIRECT_TO_POOL policy sent to its pool
+  // (sni_routed), that no policy took (sni_default), and, of either or of a
+  // policy's rejects, those whose ClientHello was not read (sni_inspect_failed:
+  // not TLS, cut short, or the inspect time ran out).
+  std::atomic<uint64_t> l7_default{0};
+  std::atomic<uint64_t> sni_routed{0};
+  std::atomic<uint64_t> sni_default{0};
+  std::atomic<uint64_t> sni_inspect_failed{0};
 };
 
 inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
@@ -46,6 +57,7 @@ struct CounterTotals {
   int64_t active_connections = 0;
   uint64_t requests = 0, denied_connections = 0;
   uint64_t responses[kResponseClasses] = {};
+  uint64_t l7_default = 0, sni_routed = 0, sni_default = 0, sni_inspect_failed = 0;
 };
 
 class Counters {
@@ -63,17 +75,78 @@ class Counters {
   std::vector<CounterSlot> slots_;
 };
 
-// Id -> Counters, used at apply time and by the stats reader (takes a lock).
-class CounterRegistry {
+// One L7 policy: what it took (HTTP requests, HTTP/2 streams, passed-through
+// connections) whatever its action, and what came of it. Same slot discipline
+// as Counters: each worker writes only its slot.
+struct alignas(64) PolicyCounterSlot {
+  std::atomic<uint64_t> matched{0};
+  std::atomic<uint64_t> rejected{0};    // REJECT: 403 answered, or the connection closed
+  std::atomic<uint64_t> redirected{0};  // REDIRECT_TO_URL / REDIRECT_PREFIX answered
+  std::atomic<uint64_t> routed{0};      // REDIRECT_TO_POOL: sent to its pool
+};
+
+struct PolicyCounterTotals {
+  uint64_t matched = 0, rejected = 0, redirected = 0, routed = 0;
+};
+
+class PolicyCounters {
  public:
-  explicit CounterRegistry(size_t workers) : workers_(workers) {}
-  std::shared_ptr<Counters> get(const std::string& id);
-  void collect();  // forget counters no snapshot holds
+  explicit PolicyCounters(size_t workers) : slots_(workers) {}
+  PolicyCounterSlot& slot(size_t worker) { return slots_[worker]; }
+  PolicyCounterTotals sum() const;
+
+ private:
+  std::vector<PolicyCounterSlot> slots_;
+};
+
+// Id -> counter object (Counters, PolicyCounters), used at apply time and by
+// the stats reader (takes a lock; never on the request path).
+template <typename T>
+class KeyedCounterRegistry {
+ public:
+  explicit KeyedCounterRegistry(size_t workers) : workers_(workers) {}
+
+  std::shared_ptr<T> get(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& slot = map_[id];
+    if (!slot) slot = std::make_shared<T>(workers_);
+    return slot;
+  }
+
+  // Forgets counters no snapshot holds.
+  void collect() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = map_.begin(); it != map_.end();) {
+      if (it->second.use_count() == 1)
+        it = map_.erase(it);
+      else
+        ++it;
+    }
+  }
+
+  size_t size() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return map_.size();
+  }
+  size_t workers() const { return workers_; }
 
  private:
   size_t workers_;
   std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<Counters>> map_;
+  std::unordered_map<std::string, std::shared_ptr<T>> map_;
 };
+
+using CounterRegistry = KeyedCounterRegistry<Counters>;
+// Keyed by policyCounterKey(listener id, policy id): a policy id is unique
+// within its listener (the document is checked for that), and a policy never
+// moves to another listener in Octavia.
+using PolicyCounterRegistry = KeyedCounterRegistry<PolicyCounters>;
+
+inline std::string policyCounterKey(std::string_view listener_id, std::string_view policy_id) {
+  std::string key(listener_id);
+  key.push_back('\0');
+  key.append(policy_id);
+  return key;
+}
 
 }  // namespace banyan::dp::proxy
