@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "snapshot_fixture.h"
 #include "config/parse.h"
 #include "l7/policy.h"
 #include "proxy/metrics.h"
@@ -18,23 +19,7 @@ namespace {
 
 constexpr size_t kWorkers = 2;
 
-struct Fixture {
-  health::HealthRegistry health;
-  CounterRegistry listener_counters{kWorkers};
-  CounterRegistry member_counters{kWorkers};
-  PolicyCounterRegistry policy_counters{kWorkers};
-  uint64_t serial = 0;
-
-  std::shared_ptr<const Snapshot> build(const std::string& json) {
-    auto parsed = config::parseConfig(json);
-    EXPECT_TRUE(parsed.ok()) << (parsed.ok() ? "" : parsed.error().context + ": " +
-                                                        parsed.error().message);
-    if (!parsed.ok()) return nullptr;
-    auto cfg = std::make_shared<const config::Config>(std::move(parsed).value());
-    return buildSnapshot(cfg, json, ++serial, health, listener_counters, member_counters, nullptr,
-                         nullptr, &policy_counters);
-  }
-};
+using Fixture = testing::SnapshotFixture;
 
 // Listener "web": "api" (position 2) routes /api to pool "p2", "deny" (position
 // 1) rejects /deny, "off" is disabled, "empty" has no rule. Listener "tls"

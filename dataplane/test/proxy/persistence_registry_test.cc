@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "snapshot_fixture.h"
 #include "config/parse.h"
 #include "proxy/snapshot.h"
 #include "proxy/stats.h"
@@ -14,22 +15,8 @@
 namespace banyan::dp::proxy {
 namespace {
 
-struct Fixture {
-  health::HealthRegistry health;
-  CounterRegistry listener_counters{1};
-  CounterRegistry member_counters{1};
-  PersistenceRegistry persistence;
-  uint64_t serial = 0;
-
-  std::shared_ptr<const Snapshot> build(const std::string& json) {
-    auto parsed = config::parseConfig(json);
-    EXPECT_TRUE(parsed.ok()) << (parsed.ok() ? "" : parsed.error().context + ": " +
-                                                        parsed.error().message);
-    if (!parsed.ok()) return nullptr;
-    auto cfg = std::make_shared<const config::Config>(std::move(parsed).value());
-    return buildSnapshot(cfg, json, ++serial, health, listener_counters, member_counters, nullptr,
-                         &persistence);
-  }
+struct Fixture : testing::SnapshotFixture {
+  Fixture() : SnapshotFixture(1) {}
 };
 
 std::string document(const std::string& pool_id, const std::string& persistence,

@@ -7,31 +7,14 @@
 #include <thread>
 #include <vector>
 
+#include "snapshot_fixture.h"
 #include "config/parse.h"
 #include "proxy/stats.h"
 
 namespace banyan::dp::proxy {
 namespace {
 
-constexpr size_t kWorkers = 2;
-
-// The registries a proxy keeps across applies, and a way to build snapshots
-// from JSON text as the control server does.
-struct Fixture {
-  health::HealthRegistry health;
-  CounterRegistry listener_counters{kWorkers};
-  CounterRegistry member_counters{kWorkers};
-  uint64_t serial = 0;
-
-  std::shared_ptr<const Snapshot> build(const std::string& json) {
-    auto parsed = config::parseConfig(json);
-    EXPECT_TRUE(parsed.ok()) << (parsed.ok() ? "" : parsed.error().context + ": " +
-                                                        parsed.error().message);
-    if (!parsed.ok()) return nullptr;
-    auto cfg = std::make_shared<const config::Config>(std::move(parsed).value());
-    return buildSnapshot(cfg, json, ++serial, health, listener_counters, member_counters);
-  }
-};
+using Fixture = testing::SnapshotFixture;
 
 const PoolRt* poolById(const Snapshot& s, const std::string& id) {
   for (const auto& p : s.pools)
