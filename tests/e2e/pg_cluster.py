@@ -4,13 +4,47 @@ TCP on 127.0.0.1 with a free port, its socket in that directory, trust auth, a
 database `banyan`. Tuned for speed (fsync off) unless made `durable` (stock settings,
 for benchmarks whose write numbers must be honest): never for data anyone wants to
 keep. stop() ends the server by its PID; the directory is the caller's to remove.
+
+The server also dies with the process that started it (a crashed or killed script
+leaves no postgres behind): the child asks the kernel for a parent-death signal with
+prctl(PR_SET_PDEATHSIG) *after* switching to the postgres user, since Linux clears
+that setting when the credentials change. The postmaster gets SIGQUIT, its own
+immediate shutdown: it takes its children down and removes its shared memory, which
+SIGKILL would leave behind (pg_death_test.py shows both). The kernel sends it when the
+*thread* that called start() exits: call it from the main thread (or one that outlives
+the cluster).
 """
+import ctypes
 import os
 import pwd
 import signal
 import socket
 import subprocess
 import time
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def child_setup(pdeath_signal, uid=None, gid=None, parent=None):
+    """A preexec_fn: become uid/gid (when given), then ask for pdeath_signal when the
+    parent (the thread that forks) dies. The order matters: setuid() clears the
+    parent-death signal. If the parent died before prctl took effect, getppid() is no
+    longer PARENT: exit instead of running an orphan. Only raw system calls here (the
+    child of a fork runs just this before exec)."""
+    parent = os.getpid() if parent is None else parent
+
+    def setup():
+        if gid is not None:
+            os.setgroups([])
+            os.setgid(gid)
+        if uid is not None:
+            os.setuid(uid)
+        if _libc.prctl(_PR_SET_PDEATHSIG, int(pdeath_signal), 0, 0, 0) != 0:
+            os._exit(126)
+        if os.getppid() != parent:
+            os._exit(126)
+    return setup
 
 
 def _free_port():
@@ -30,8 +64,9 @@ def _bin_dir():
 
 
 class PgCluster:
-    def __init__(self, directory, durable=False, max_connections=100):
+    def __init__(self, directory, durable=False, max_connections=100, death_signal=signal.SIGQUIT):
         self.dir = directory
+        self.death_signal = death_signal  # what the postmaster gets when our process dies
         self.durable = durable
         self.max_connections = max_connections
         self.bin = _bin_dir()
@@ -39,11 +74,13 @@ class PgCluster:
         self.port = None
         self.log_path = os.path.join(self.dir, "postgres.log")
 
-    def _demote(self):
+    def _demote(self, pdeath_signal):
+        """The preexec_fn of initdb and postgres: the postgres user when we are root,
+        and death with this process (pdeath_signal)."""
         if os.geteuid() != 0:
-            return None
+            return child_setup(pdeath_signal)
         pw = pwd.getpwnam("postgres")
-        return lambda: (os.setgid(pw.pw_gid), os.setuid(pw.pw_uid))
+        return child_setup(pdeath_signal, uid=pw.pw_uid, gid=pw.pw_gid)
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
@@ -55,7 +92,7 @@ class PgCluster:
         data = os.path.join(self.dir, "data")
         r = subprocess.run([self.bin + "/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
                             "--locale=C"] + ([] if self.durable else ["--no-sync"]), capture_output=True, text=True,
-                           preexec_fn=self._demote(), timeout=180)
+                           preexec_fn=self._demote(signal.SIGKILL), timeout=180)
         if r.returncode != 0:
             raise RuntimeError("initdb failed: " + r.stderr)
         for _ in range(5):  # a free port can be taken between choosing and binding it
@@ -66,7 +103,7 @@ class PgCluster:
             self.proc = subprocess.Popen(
                 [self.bin + "/postgres", "-D", data, "-p", str(self.port), "-h", "127.0.0.1", "-k", self.dir]
                 + fast + ["-c", "max_connections=%d" % self.max_connections, "-c", "logging_collector=off"],
-                stdout=log, stderr=subprocess.STDOUT, preexec_fn=self._demote())
+                stdout=log, stderr=subprocess.STDOUT, preexec_fn=self._demote(self.death_signal))
             log.close()
             deadline = time.time() + 60
             while time.time() < deadline and self.proc.poll() is None:

@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <net/if.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <set>
@@ -128,6 +130,7 @@ Result<void> NetnsComputeDriver::ensureManagementBridge() {
 }
 
 Result<Instance> NetnsComputeDriver::build(const AmphoraSpec& spec) {
+  reapChildren();
   if (spec.amphora_id.empty())
     return makeError(ErrorCode::kInvalidArgument, "amphora_id is required");
   for (const auto& f : spec.files) {
@@ -303,6 +306,10 @@ Result<void> NetnsComputeDriver::startAmphora(const AmphoraSpec& spec, AmphoraRe
                      "BANYAN_PROXY_BINARY=" + config_.options.proxy_binary};
   auto pid = spawnInNamespace(spawn);
   if (!pid) return pid.error();
+  {
+    std::lock_guard<std::mutex> lock(children_mu_);
+    children_[pid->pid] = pid->start_time;
+  }
   record.pid = pid->pid;
   record.pid_start_time = pid->start_time;
   return {};
@@ -338,7 +345,25 @@ Result<void> NetnsComputeDriver::teardown(const AmphoraRecord& record) {
   return first;
 }
 
+void NetnsComputeDriver::reapChildren() {
+  std::lock_guard<std::mutex> lock(children_mu_);
+  for (auto it = children_.begin(); it != children_.end();) {
+    // Only PIDs this process forked, and only while the PID is still that agent (a
+    // zombie keeps its start time): processAlive() may have reaped it already and the
+    // PID may now be a command runCommand() waits for, whose exit status must stay
+    // there. For the same reason never waitpid(-1).
+    auto start = processStartTime(it->first);
+    if (!start || *start != it->second) {
+      it = children_.erase(it);
+      continue;
+    }
+    pid_t r = ::waitpid(it->first, nullptr, WNOHANG);
+    it = (r == it->first || (r < 0 && errno == ECHILD)) ? children_.erase(it) : std::next(it);
+  }
+}
+
 Result<void> NetnsComputeDriver::remove(const std::string& compute_id) {
+  reapChildren();
   AmphoraRecord record;
   {
     auto guard = state_.lock();
@@ -399,6 +424,7 @@ Result<ComputeStatus> NetnsComputeDriver::status(const std::string& compute_id) 
 }
 
 Result<Instance> NetnsComputeDriver::get(const std::string& compute_id) {
+  reapChildren();
   AmphoraRecord record;
   {
     auto guard = state_.lock();
@@ -415,6 +441,7 @@ Result<Instance> NetnsComputeDriver::get(const std::string& compute_id) {
 }
 
 Result<std::vector<Instance>> NetnsComputeDriver::list() {
+  reapChildren();
   ComputeState snapshot;
   {
     auto guard = state_.lock();

@@ -12,9 +12,14 @@
 // State (<state_dir>/compute.json) records each amphora and the agent's PID + start
 // time, so a restarted provider can report on and remove amphorae it built earlier.
 // Thread-safe: the state lock is held only to allocate and record, never while
-// commands run, so builds proceed in parallel.
+// commands run, so builds proceed in parallel. Several processes may share one state
+// dir (separate `worker` and `housekeeping` processes): the file lock serializes them,
+// and an agent this process started but another one stopped is still reaped here
+// (reapChildren()), so a long-running worker collects no zombies.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -60,6 +65,9 @@ class NetnsComputeDriver : public ComputeDriver {
   common::Result<void> teardown(const AmphoraRecord& record);
   ComputeStatus statusOf(const AmphoraRecord& record);
   Instance instanceOf(const AmphoraRecord& record);
+  // Reaps the agents this process started that have exited: only their parent can, and
+  // another process sharing the state dir may have been the one that stopped them.
+  void reapChildren();
 
   NetnsConfig config_;
   StateFile state_;
@@ -68,6 +76,8 @@ class NetnsComputeDriver : public ComputeDriver {
   // them was left by a process that died mid-build: it is in ERROR, not BUILDING.
   std::mutex building_mu_;
   std::set<std::string> building_;
+  std::mutex children_mu_;
+  std::map<pid_t, uint64_t> children_;  // agents this process started and has not reaped: PID -> start time
   bool bridge_ready_ = false;
 };
 

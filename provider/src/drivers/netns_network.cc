@@ -261,6 +261,7 @@ Result<PluggedInterface> NetnsNetworkDriver::plug(const std::string& compute_id,
   }
   if (auto ok = ensureBridgeFor(net); !ok) return ok.error();
   PortRecord record;
+  bool resumed = false;
   {
     auto guard = state_.lock();
     if (!guard) return guard.error();
@@ -272,28 +273,37 @@ Result<PluggedInterface> NetnsNetworkDriver::plug(const std::string& compute_id,
       // Plugging twice answers with what is there: flows retry their steps.
       if (r.port.device_owner == owner && r.port.subnet_id == net.id &&
           r.port.vip_port_id == vip_port_id) {
-        return interfaceOf(r);
+        if (linkExists(r.host_veth)) return interfaceOf(r);
+        // Recorded but never made: the process plugging it was killed between the two
+        // (a worker SIGKILLed mid-flow, whose job another worker runs again). Make the
+        // veth now with the recorded name, MAC and address: the agent finds the
+        // interface by that MAC.
+        record = r;
+        resumed = true;
+        break;
       }
       interfaces.insert(r.port.interface);
     }
-    auto address = pickAddress(*state, net, "");
-    if (!address) return address.error();
-    int index = 1;  // eth0 is the management interface
-    while (interfaces.count("eth" + std::to_string(index))) ++index;
-    if (index > 99) return makeError(ErrorCode::kUnavailable, "too many interfaces", compute_id);
-    record.port.id = randomUuid();
-    record.port.network_id = net.id;
-    record.port.subnet_id = net.id;
-    record.port.address = *address;
-    record.port.device_owner = owner;
-    record.port.device_id = compute_id;
-    record.port.vip_port_id = vip_port_id;
-    record.port.interface = "eth" + std::to_string(index);
-    record.host_veth = shortName(config_.options.name_prefix) + computeSuffix(compute_id) + "e" +
-                       std::to_string(index);
-    record.mac_address = randomMac();
-    state->ports.push_back(record);
-    if (auto ok = save(*guard, *state); !ok) return ok.error();
+    if (!resumed) {
+      auto address = pickAddress(*state, net, "");
+      if (!address) return address.error();
+      int index = 1;  // eth0 is the management interface
+      while (interfaces.count("eth" + std::to_string(index))) ++index;
+      if (index > 99) return makeError(ErrorCode::kUnavailable, "too many interfaces", compute_id);
+      record.port.id = randomUuid();
+      record.port.network_id = net.id;
+      record.port.subnet_id = net.id;
+      record.port.address = *address;
+      record.port.device_owner = owner;
+      record.port.device_id = compute_id;
+      record.port.vip_port_id = vip_port_id;
+      record.port.interface = "eth" + std::to_string(index);
+      record.host_veth = shortName(config_.options.name_prefix) + computeSuffix(compute_id) + "e" +
+                         std::to_string(index);
+      record.mac_address = randomMac();
+      state->ports.push_back(record);
+      if (auto ok = save(*guard, *state); !ok) return ok.error();
+    }
   }
   Result<void> host = [&]() -> Result<void> {
     int ns_fd = ::open(("/run/netns/" + compute_id).c_str(), O_RDONLY | O_CLOEXEC);

@@ -8,7 +8,9 @@
 //
 // Allocations live in <state_dir>/network.json (atomic rewrite under a lock, see
 // netns_state.h), so a restarted provider neither hands out an address twice nor
-// forgets what to unplug. Thread-safe; commands run outside the state lock.
+// forgets what to unplug. Thread-safe; commands run outside the state lock. Several
+// processes may share the state dir (the lock is also an flock); a port recorded whose
+// veth is missing (the process plugging it died in between) is made by the next plug.
 #pragma once
 
 #include <functional>

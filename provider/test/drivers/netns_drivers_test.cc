@@ -17,6 +17,7 @@
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -30,6 +31,7 @@
 #include <mutex>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "drivers/host_net.h"
@@ -911,6 +913,146 @@ TEST_F(NetnsDrivers, TenAmphoraeBuiltFromFourThreadsGetDistinctReachableAddresse
       "[ info ] cleanupAll of %d amphorae took %.1f ms\n", kAmphorae,
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   EXPECT_TRUE(namespacesWithPrefix(testPrefix()).empty());
+}
+
+
+// Zombie children of `parent` (state Z in /proc/<pid>/stat).
+int zombieChildren(pid_t parent) {
+  int zombies = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "stat");
+    std::string text;
+    if (!std::getline(in, text) || text.rfind(')') == std::string::npos) continue;
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string state, ppid;
+    fields >> state >> ppid;
+    if (state == "Z" && ppid == std::to_string(parent)) ++zombies;
+  }
+  return zombies;
+}
+
+// Two provider processes on one host (two `worker`s, or a worker and `housekeeping`)
+// share the netns state dir. Builds from both at once get distinct namespaces and
+// management addresses, each sees the other's amphorae, and when one removes the
+// amphorae the other built, the builder still reaps their agents: it is their parent,
+// and without that a long-running worker collects a zombie per amphora.
+TEST_F(NetnsDrivers, TwoProcessesSharingTheStateDirBuildApartAndTheBuilderReapsAgentsTheOtherRemoved) {
+  options_.agent_binary = "/bin/sleep";
+  options_.agent_args = {"600"};
+  options_.health_port = 0;
+  makeDrivers();
+  ASSERT_TRUE(compute_->ensureManagementBridge().ok());
+  constexpr int kEach = 4;
+  int to_child[2], from_child[2];
+  ASSERT_EQ(pipe(to_child), 0);
+  ASSERT_EQ(pipe(from_child), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The other process: its own driver on the same state dir, as a second worker has.
+    close(to_child[1]);
+    close(from_child[0]);
+    std::string out;
+    auto other = NetnsComputeDriver::create(options_);
+    for (int i = 0; other && i < kEach; ++i) {
+      auto amp = (*other)->build({"amp-child-" + std::to_string(i), "lb-two", "", {}, {}});
+      out += amp ? amp->compute_id + " " : "ERROR:" + amp.error().message + " ";
+    }
+    out += "\n";
+    (void)!write(from_child[1], out.data(), out.size());
+    char go = 0;
+    (void)!read(to_child[0], &go, 1);  // the parent removed our amphorae
+    int before = zombieChildren(getpid());
+    if (other) (void)(*other)->list();
+    int after = zombieChildren(getpid());
+    std::string counts = std::to_string(before) + " " + std::to_string(after) + "\n";
+    (void)!write(from_child[1], counts.data(), counts.size());
+    _exit(0);
+  }
+  close(to_child[0]);
+  close(from_child[1]);
+  std::vector<std::string> mine;
+  for (int i = 0; i < kEach; ++i) {
+    auto amp = compute_->build({"amp-parent-" + std::to_string(i), "lb-two", "", {}, {}});
+    ASSERT_TRUE(amp.ok()) << amp.error().message;
+    mine.push_back(amp->compute_id);
+  }
+  auto readLine = [&] {
+    std::string line;
+    char c;
+    while (read(from_child[0], &c, 1) == 1 && c != '\n') line += c;
+    return line;
+  };
+  std::vector<std::string> theirs;
+  {
+    std::istringstream in(readLine());
+    for (std::string id; in >> id;) theirs.push_back(id);
+  }
+  ASSERT_EQ(theirs.size(), static_cast<size_t>(kEach));
+  for (const auto& id : theirs) ASSERT_EQ(id.rfind("ERROR:", 0), std::string::npos) << id;
+
+  auto listed = compute_->list();
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), static_cast<size_t>(2 * kEach));
+  std::set<std::string> ids, addresses;
+  for (const auto& i : *listed) {
+    ids.insert(i.compute_id);
+    addresses.insert(i.lb_network_ip);
+    EXPECT_EQ(i.status, ComputeStatus::kActive) << i.compute_id << " of " << i.amphora_id;
+    EXPECT_TRUE(ping(i.lb_network_ip)) << i.lb_network_ip;
+  }
+  EXPECT_EQ(ids.size(), static_cast<size_t>(2 * kEach));
+  EXPECT_EQ(addresses.size(), static_cast<size_t>(2 * kEach));
+
+  // This process removes the other's amphorae (a failover run by the other worker).
+  for (const auto& id : theirs) EXPECT_TRUE(compute_->remove(id).ok()) << id;
+  (void)!write(to_child[1], "g", 1);
+  std::istringstream counts(readLine());
+  int before = -1, after = -1;
+  counts >> before >> after;
+  int status = 0;
+  waitpid(child, &status, 0);
+  close(to_child[1]);
+  close(from_child[0]);
+  EXPECT_EQ(before, kEach) << "the removed agents were the builder's zombie children";
+  EXPECT_EQ(after, 0) << "the builder's next driver call reaped them";
+  auto left = compute_->list();
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->size(), static_cast<size_t>(kEach));
+}
+
+
+// A worker killed between recording a port and making its veth leaves a record without
+// an interface; the worker that runs the job again plugs the same port and must get
+// the interface made, with the recorded MAC (the agent looks the NIC up by it).
+TEST_F(NetnsDrivers, APortRecordedButNeverMadeIsMadeWhenPluggedAgain) {
+  options_.agent_binary = "/bin/sleep";
+  options_.agent_args = {"600"};
+  options_.health_port = 0;
+  makeDrivers();
+  auto amp = compute_->build({"amp-resume", "lb-resume", "", {}, {}});
+  ASSERT_TRUE(amp.ok()) << amp.error().message;
+  auto vip = network_->allocateVip("lb-resume", kVipNet, "");
+  ASSERT_TRUE(vip.ok());
+  auto first = network_->plugVip(amp->compute_id, *vip);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  std::string veth = testPrefix().substr(0, 4) + amp->compute_id.substr(amp->compute_id.size() - 8) + "e1";
+  // What the killed process left: the record, no veth (deleting the host end takes the
+  // amphora's end with it).
+  ASSERT_TRUE(deleteLink(veth).ok());
+  ASSERT_FALSE(linkInHost(veth));
+  auto again = network_->plugVip(amp->compute_id, *vip);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->port_id, first->port_id);
+  EXPECT_EQ(again->address, first->address);
+  EXPECT_TRUE(linkInHost(veth));
+  EXPECT_NE(run({"ip", "-n", amp->compute_id, "link", "show", "eth1"}).find(first->mac_address),
+            std::string::npos);
+  EXPECT_TRUE(ping(first->address));
+  EXPECT_EQ(network_->listPorts()->size(), 2u) << "the VIP and one base port, not a second one";
 }
 
 }  // namespace

@@ -70,9 +70,10 @@ std::string readFile(const std::string& path) {
 }
 
 // Forks and execs argv as (uid, gid) when switch_user, output appended to log_path.
-// The child dies with the test process, so a crashed test leaves no server behind.
-pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path, const std::string& cwd,
-            bool switch_user, uid_t uid, gid_t gid) {
+// The child gets death_signal when the thread that forked it exits, so a crashed test
+// leaves no server behind.
+pid_t spawnChild(const std::vector<std::string>& argv, const std::string& log_path, const std::string& cwd,
+                 bool switch_user, uid_t uid, gid_t gid, int death_signal) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -80,8 +81,6 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path, c
   pid_t pid = ::fork();
   if (pid != 0) return pid;
   // Child: only async-signal-safe calls until exec.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) ::_exit(126);
   int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd >= 0) {
     ::dup2(fd, 1);
@@ -92,6 +91,10 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path, c
   if (switch_user) {
     if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) ::_exit(125);
   }
+  // After the user switch: Linux clears the parent-death signal when the credentials
+  // change, so set before setuid() it would be gone by exec. If the parent died before
+  // this took effect, we were already reparented and no signal will ever come: leave.
+  if (::prctl(PR_SET_PDEATHSIG, death_signal) != 0 || ::getppid() != parent) ::_exit(126);
   if (::chdir(cwd.c_str()) != 0) ::_exit(124);
   ::execv(args[0], args.data());
   ::_exit(127);
@@ -138,10 +141,10 @@ Result<void> PostgresServer::boot() {
   const std::string log = dir_ + "/postgres.log";
   const std::string data = dir_ + "/data";
 
-  pid_t initdb = spawn({std::string(kBinDir) + "/initdb", "-D", data, "-U", superuser_,
-                        "--auth-local=trust", "--auth-host=scram-sha-256", "-N", "-E", "UTF8",
-                        "--locale=C"},
-                       log, dir_, switch_user_, run_uid_, run_gid_);
+  pid_t initdb = spawnChild({std::string(kBinDir) + "/initdb", "-D", data, "-U", superuser_,
+                             "--auth-local=trust", "--auth-host=scram-sha-256", "-N", "-E", "UTF8",
+                             "--locale=C"},
+                            log, dir_, switch_user_, run_uid_, run_gid_, SIGKILL);
   if (initdb < 0) return makeError(ErrorCode::kUnavailable, "fork failed");
   int status = waitExit(initdb, std::chrono::seconds(120));
   if (status == -1) {
@@ -157,12 +160,17 @@ Result<void> PostgresServer::boot() {
   for (int attempt = 0; attempt < 5; ++attempt) {
     port_ = freePort();
     if (port_ <= 0) return makeError(ErrorCode::kUnavailable, "no free TCP port on 127.0.0.1");
-    pid_ = spawn({std::string(kBinDir) + "/postgres", "-D", data, "-p", std::to_string(port_),
-                  "-h", "127.0.0.1", "-k", dir_, "-c", "fsync=off", "-c", "synchronous_commit=off",
-                  "-c", "full_page_writes=off", "-c", "shared_buffers=16MB", "-c",
-                  "max_connections=200", "-c", "logging_collector=off", "-c", "log_min_messages=warning",
-                  "-c", "max_wal_size=256MB", "-c", "dynamic_shared_memory_type=posix"},
-                 log, dir_, switch_user_, run_uid_, run_gid_);
+    // SIGQUIT when the test dies: the postmaster's immediate shutdown, which stops its
+    // children and removes its shared memory (SysV segment, /dev/shm/PostgreSQL.*).
+    // SIGKILL would end the processes too (the children notice their postmaster is
+    // gone) but leave the shared memory behind (tests/e2e/pg_death_test.py shows both).
+    pid_ = spawnChild({std::string(kBinDir) + "/postgres", "-D", data, "-p", std::to_string(port_),
+                       "-h", "127.0.0.1", "-k", dir_, "-c", "fsync=off", "-c", "synchronous_commit=off",
+                       "-c", "full_page_writes=off", "-c", "shared_buffers=16MB", "-c",
+                       "max_connections=200", "-c", "logging_collector=off", "-c",
+                       "log_min_messages=warning", "-c", "max_wal_size=256MB", "-c",
+                       "dynamic_shared_memory_type=posix"},
+                      log, dir_, switch_user_, run_uid_, run_gid_, SIGQUIT);
     if (pid_ < 0) return makeError(ErrorCode::kUnavailable, "fork failed");
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     const std::string conninfo = superuserConninfo("postgres");

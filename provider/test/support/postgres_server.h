@@ -4,8 +4,11 @@
 //
 // The server runs as the `postgres` user when the test runs as root (PostgreSQL refuses
 // root). The destructor stops it by PID and removes the dir; the server also dies with
-// the test process (PR_SET_PDEATHSIG) if the test crashes. Not thread-safe: start and
-// destroy it on the test's main thread (PDEATHSIG fires when the starting *thread* exits).
+// the test process if the test crashes: the postmaster gets SIGQUIT (PR_SET_PDEATHSIG,
+// set after the switch to `postgres`, which would clear it), its immediate shutdown that
+// stops its children and frees its shared memory; the temp dir stays then. Not
+// thread-safe: start and destroy it on the test's main thread (PDEATHSIG fires when the
+// starting *thread* exits).
 #pragma once
 
 #include <sys/types.h>
