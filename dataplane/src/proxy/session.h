@@ -158,6 +158,7 @@ class ClientSession final : public Session, public event::Handler, public event:
   bool c_writable_ = true;
   bool c_eof_ = false;
   bool c_hup_ = false;  // the peer's FIN is queued behind the data: read until 0
+  bool c_bulk_ = false;  // the last read was a large one: read directly (kBatchMaxBytes)
   bool c_shut_wr_ = false;
   bool closed_ = false;
   // Batched I/O: operations queued or in flight (ioBit per IoTag), results

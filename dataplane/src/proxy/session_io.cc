@@ -56,6 +56,14 @@ char* readRoom(Buffer& b, size_t cap, size_t* room) {
 // requires after WANT_READ/WANT_WRITE.
 constexpr size_t kTlsRecord = 16384;
 
+// Reads and writes go into the worker's batch (one kernel entry for the round) while
+// they are small: that is where a system call costs as much as the work. A large one
+// is copy-bound, and waiting for the whole round's other operations only adds to its
+// latency: with every operation batched, 16 KiB responses had a p99 of 5.8 ms against
+// 3.7 ms direct, for 5 % more requests per CPU-second. So a write of more than this,
+// and the reads after a read of at least this, are made directly.
+constexpr size_t kBatchMaxBytes = 8192;
+
 tls::IoResult tlsWriteIov(SSL* ssl, iovec* iov, int cnt) {
   size_t len = std::min(iovBytes(iov, cnt), kTlsRecord);
   if (cnt == 1 || iov[0].iov_len >= len)
@@ -149,7 +157,7 @@ bool ClientSession::readClient(size_t cap) {
     cin_.releaseIfEmpty();
     return false;
   }
-  if (!ssl_ && w_.loop().ioBatching()) return queueIo(kIoClientRecv, cap);
+  if (!ssl_ && !c_bulk_ && w_.loop().ioBatching()) return queueIo(kIoClientRecv, cap);
   size_t room;
   char* p = readRoom(cin_, cap, &room);
   if (ssl_) {
@@ -195,6 +203,7 @@ bool ClientSession::readClient(size_t cap) {
 }
 
 bool ClientSession::afterClientRecv(ssize_t r, size_t room) {
+  c_bulk_ = r >= static_cast<ssize_t>(kBatchMaxBytes);
   if (r > 0) {
     bump(lis_counters_->slot(w_.index()).bytes_in, static_cast<uint64_t>(r));
     req_bytes_in_ += static_cast<uint64_t>(r);
@@ -225,7 +234,7 @@ bool ClientSession::afterClientRecv(ssize_t r, size_t room) {
 bool ClientSession::readUpstream(size_t cap) {
   UpstreamConn* up = up_;
   if (!up || !up->connected || !up->readable || up->eof || up->in.size() >= cap) return false;
-  if (!up->h2_mode && !up->ssl && w_.loop().ioBatching()) return queueIo(kIoMemberRecv, cap);
+  if (!up->h2_mode && !up->ssl && !up->bulk && w_.loop().ioBatching()) return queueIo(kIoMemberRecv, cap);
   size_t room;
   char* p = readRoom(up->in, cap, &room);
   if (up->h2_mode) {
@@ -274,6 +283,7 @@ bool ClientSession::readUpstream(size_t cap) {
 }
 
 bool ClientSession::afterMemberRecv(UpstreamConn& up, ssize_t r, size_t room) {
+  up.bulk = r >= static_cast<ssize_t>(kBatchMaxBytes);
   if (r > 0) {
     resp_bytes_ += static_cast<uint64_t>(r);
     if (member_) bump(member_->counters->slot(w_.index()).bytes_out, static_cast<uint64_t>(r));
@@ -305,7 +315,7 @@ bool ClientSession::flushClient() {
   size_t body = clientBodyReady();
   if (cout_.empty() && body == 0) return false;
   if (h2_mode_) return flushStream(body);
-  if (!ssl_ && w_.loop().ioBatching()) return queueIo(kIoClientSend);
+  if (!ssl_ && cout_.size() + body <= kBatchMaxBytes && w_.loop().ioBatching()) return queueIo(kIoClientSend);
   iovec iov[2];
   int cnt = sendIovs(iov, cout_, up_ ? up_->in : cout_, body);
   size_t done = 0;
@@ -435,7 +445,7 @@ bool ClientSession::flushUpstream() {
   }
   size_t body = memberBodyReady();
   if (up->out.empty() && body == 0) return false;
-  if (!up->ssl && w_.loop().ioBatching()) return queueIo(kIoMemberSend);
+  if (!up->ssl && up->out.size() + body <= kBatchMaxBytes && w_.loop().ioBatching()) return queueIo(kIoMemberSend);
   iovec iov[2];
   int cnt = sendIovs(iov, up->out, cin_, body);
   size_t done = 0;

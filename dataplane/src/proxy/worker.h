@@ -55,6 +55,7 @@ class UpstreamConn final : public event::Handler, public event::Deletable {
   bool writable = false;
   bool eof = false;       // member closed its side
   bool hup = false;       // the member's FIN is queued: read until 0
+  bool bulk = false;      // the last read was a large one: read directly (kBatchMaxBytes)
   bool shut_wr = false;   // we sent FIN
   bool reused = false;    // came from the idle pool
   event::Timer idle_timer;
