@@ -595,6 +595,17 @@ def scenario(env):
     check("the amphora's firewall opens the agent port to the management network only",
           "203.0.113.192/26" in table and "jump mgmt_only" in table, table[:400])
     other = env.start_client("c2", "203.0.113.126")
+    # The same rule in packets: the controller pushed its management CIDRs to the agent
+    # (PUT /1.0/agent-config), so the agent port answers the management network and
+    # drops a client on the VIP network, although the agent listens on every address.
+    amp = env.rest("GET", "/octavia/amphorae/" + first_amp)["amphora"]
+    from_vip_net = curl_from(other, amp["vrrp_ip"], 9443)
+    check("the agent port drops a client on the VIP network (connect timeout)", from_vip_net[0] == 28,
+          "%s from 203.0.113.126 to %s" % (from_vip_net, amp["vrrp_ip"]))
+    from_mgmt = run(["curl", "-sS", "--connect-timeout", "2", "-m", "5", "-o", "/dev/null",
+                     "http://%s:9443/" % amp["lb_network_ip"]], check_rc=False)
+    check("the agent port accepts the management network (the connection is made, TLS refuses plain HTTP)",
+          from_mgmt.returncode not in (7, 28), "curl exit %d %s" % (from_mgmt.returncode, from_mgmt.stderr.strip()))
     check("a second client is served before allowed_cidrs", curl_from(other, vip) == (0, "200"),
           str(curl_from(other, vip)))
     env.cli("listener", "set", "--allowed-cidr", "203.0.113.65/32", listener["id"])
