@@ -372,9 +372,9 @@ class SqliteTransaction final : public Transaction {
     // Several ids: each is a point lookup on UNIQUE (kind, id), driven by the id list
     // ahead of records, as in listWhereIn (an `id IN (...)` test walked the whole kind).
     if (q.ids.size() > 1) {
-      static constexpr std::string_view kFrom = " FROM records";
-      LB_CHECK(std::string_view(sql).ends_with(kFrom), "query heads end with FROM records");
-      sql.insert(sql.size() - kFrom.size() + 5, " (SELECT DISTINCT value FROM json_each(?5)) AS j CROSS JOIN");
+      static constexpr std::string_view kRecords = " records";
+      LB_CHECK(std::string_view(sql).ends_with(" FROM records"), "query heads end with FROM records");
+      sql.insert(sql.size() - kRecords.size(), " (SELECT DISTINCT value FROM json_each(?5)) AS j CROSS JOIN");
     }
     sql += " WHERE kind = ?1";
     if (q.project_id) sql += " AND project_id = ?2";
