@@ -361,7 +361,7 @@ TEST(L7StatsH2, EveryStreamIsCountedOnceOnItsPolicy) {
   EXPECT_EQ(listenerStat(proxy, "l1", "total_connections"), 1);
 }
 
-// ---- SNI routing (TCP listener, passthrough) ---------------------------------------
+// ---- SNI routing (TCP and HTTPS listeners, passthrough) -----------------------------
 
 std::string hello(const std::string& sni) {
   ClientHelloSpec spec;
@@ -369,24 +369,25 @@ std::string hello(const std::string& sni) {
   return clientHelloBytes(spec);
 }
 
-// Listener "tcp" (inspect 300 ms): a.example -> pool "ta", bad.example rejected,
-// else "td". Members greet with their name ("ta\n", "td\n").
-class L7StatsSni : public ::testing::Test {
+// Listener "tcp" (inspect 300 ms; protocol TCP or HTTPS, the parameter, and its
+// pools too): a.example -> pool "ta", bad.example rejected, else "td". Members
+// greet with their name ("ta\n", "td\n").
+class L7StatsSni : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     ConfigSpec c;
     PoolSpec ta;
     ta.id = "ta";
-    ta.protocol = "TCP";
+    ta.protocol = GetParam();
     ta.members = {memberOf(ta_)};
     PoolSpec td;
     td.id = "td";
-    td.protocol = "TCP";
+    td.protocol = GetParam();
     td.members = {memberOf(td_)};
     c.pools = {ta, td};
     ListenerSpec l;
     l.id = "tcp";
-    l.protocol = "TCP";
+    l.protocol = GetParam();
     l.protocol_port = port_;
     l.default_pool_id = "td";
     l.timeout_tcp_inspect = 300;
@@ -420,7 +421,7 @@ class L7StatsSni : public ::testing::Test {
   std::unique_ptr<ProxyProcess> proxy_;
 };
 
-TEST_F(L7StatsSni, ConnectionsAreCountedByHowTheirServerNameRoutedThem) {
+TEST_P(L7StatsSni, ConnectionsAreCountedByHowTheirServerNameRoutedThem) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(reach(hello("a.example")), "ta\n");
   for (int i = 0; i < 2; ++i) EXPECT_EQ(reach(hello("other.example")), "td\n");
   EXPECT_EQ(reach(hello("")), "td\n");  // a whole ClientHello without SNI: read, not failed
@@ -453,6 +454,8 @@ TEST_F(L7StatsSni, ConnectionsAreCountedByHowTheirServerNameRoutedThem) {
   // An HTTP-only family is left out when no HTTP listener has policies.
   EXPECT_EQ(m.type("banyan_listener_l7_default_total"), "<absent>");
 }
+
+INSTANTIATE_TEST_SUITE_P(Passthrough, L7StatsSni, ::testing::Values("TCP", "HTTPS"));
 
 }  // namespace
 }  // namespace banyan::test
