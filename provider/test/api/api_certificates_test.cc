@@ -7,12 +7,13 @@
 
 #include "../certs/test_pki.h"
 #include "api_server_fixture.h"
+#include "local_certs.h"
 
 namespace banyan::provider::api {
 namespace {
 
-using certs::test::TestPki;
 using testing::ApiServer;
+using testing::LocalCerts;
 using testing::noopOptions;
 using testing::Reply;
 
@@ -20,32 +21,6 @@ constexpr const char* kSubnet = "5f6a7b8c-1d2e-4f30-8a9b-0c1d2e3f4a5b";
 
 std::string str(const JsonValue& v, const char* key) { return jstring(v, key); }
 
-// A storage_path with: a TLS reference (leaf, key, intermediate), the root CA and the
-// intermediate as CA references, the root's and the intermediate's CRLs.
-struct LocalCerts {
-  TestPki& pki = certs::test::sharedPki();
-  std::string dir;
-  std::string tls_ref;
-  LocalCerts() {
-    char tmpl[] = "/tmp/banyan-api-certs-XXXXXX";
-    dir = mkdtemp(tmpl);
-    auto cert = certs::fromPem(pki.read("leaf.pem"), pki.read("leaf.key"), pki.read("int.pem"), "");
-    EXPECT_TRUE(cert.ok());
-    auto ref = certs::storeLocalCertificate(dir, cert.value());
-    EXPECT_TRUE(ref.ok()) << ref.error().message;
-    tls_ref = ref.value();
-    secret("root-ca", pki.read("ca.pem"));
-    secret("int-ca", pki.read("int.pem"));
-    secret("root-crl", pki.read("ca.crl"));
-    secret("int-crl", pki.read("int.crl"));
-  }
-  ~LocalCerts() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-  // A CA or CRL reference: the local manager's secret is <ref>.crt.
-  void secret(const std::string& ref, const std::string& pem) { std::ofstream(dir + "/" + ref + ".crt") << pem; }
-};
 
 ApiOptions withCerts(const LocalCerts& local, const std::string& provider = "noop_driver") {
   ApiOptions o = noopOptions();

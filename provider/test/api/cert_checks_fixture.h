@@ -1,6 +1,6 @@
 // Shared by the tests of certificate checks kept out of the write transaction
 // (api/cert_checks.h): a cert manager whose every read waits for another write to the
-// same store, and a local cert manager's storage with a TLS reference, a CA and a CRL.
+// same store (the local certificates: local_certs.h).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -19,6 +19,7 @@
 
 #include "../certs/test_pki.h"
 #include "api_server_fixture.h"
+#include "local_certs.h"
 
 namespace banyan::provider::api::cert_checks_test {
 
@@ -91,26 +92,7 @@ class WaitingCertManager : public certs::CertManager {
   std::string lb_id_;  // under threads_mu_
 };
 
-struct LocalCerts {
-  certs::test::TestPki& pki = certs::test::sharedPki();
-  std::string dir;
-  std::string tls_ref;
-  LocalCerts() {
-    char tmpl[] = "/tmp/banyan-api-certchk-XXXXXX";
-    dir = mkdtemp(tmpl);
-    auto cert = certs::fromPem(pki.read("leaf.pem"), pki.read("leaf.key"), pki.read("int.pem"), "");
-    EXPECT_TRUE(cert.ok());
-    auto ref = certs::storeLocalCertificate(dir, cert.value());
-    EXPECT_TRUE(ref.ok()) << ref.error().message;
-    tls_ref = ref.value();
-    std::ofstream(dir + "/root-ca.crt") << pki.read("ca.pem");
-    std::ofstream(dir + "/root-crl.crt") << pki.read("ca.crl");
-  }
-  ~LocalCerts() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-};
+using testing::LocalCerts;
 
 // An API on a noop provider whose cert manager is a WaitingCertManager over the local
 // certificates; the manager's probe writes go to the API's own store.
