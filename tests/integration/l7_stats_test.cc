@@ -7,13 +7,13 @@
 
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "fixtures.h"
 #include "h2_client.h"
 #include "http_client.h"
+#include "prometheus_text.h"
 #include "tls_client.h"
 #include "tls_helpers.h"
 
@@ -67,75 +67,12 @@ void expectListenerStat(const ProxyProcess& proxy, const std::string& listener,
 
 // ---- the exposition ----------------------------------------------------------------
 
-struct Sample {
-  std::string name;
-  std::map<std::string, std::string> labels;
-  std::string value;
-};
-
-// Parses the text format 0.0.4 strictly: every family has HELP then TYPE before
-// its samples, once; label values are unescaped. A syntax error fails the test.
-std::vector<Sample> parseExposition(const std::string& text, std::map<std::string, std::string>* types) {
-  std::vector<Sample> out;
-  std::istringstream in(text);
-  std::string line, help_for, family;
-  std::map<std::string, bool> seen;
-  while (std::getline(in, line)) {
-    if (line.rfind("# HELP ", 0) == 0) {
-      help_for = line.substr(7, line.find(' ', 7) - 7);
-      continue;
-    }
-    if (line.rfind("# TYPE ", 0) == 0) {
-      std::string rest = line.substr(7);
-      size_t sp = rest.find(' ');
-      family = rest.substr(0, sp);
-      EXPECT_EQ(help_for, family) << "TYPE without its HELP: " << line;
-      EXPECT_FALSE(seen[family]) << "family twice: " << family;
-      seen[family] = true;
-      (*types)[family] = rest.substr(sp + 1);
-      continue;
-    }
-    Sample s;
-    size_t i = 0;
-    while (i < line.size() && line[i] != '{' && line[i] != ' ') s.name += line[i++];
-    if (i < line.size() && line[i] == '{') {
-      ++i;
-      while (i < line.size() && line[i] != '}') {
-        size_t eq = line.find("=\"", i);
-        if (eq == std::string::npos) break;
-        std::string key = line.substr(i, eq - i), value;
-        i = eq + 2;
-        while (i < line.size() && line[i] != '"') {
-          if (line[i] == '\\' && i + 1 < line.size()) {
-            char e = line[++i];
-            value += e == 'n' ? '\n' : e;
-          } else {
-            value += line[i];
-          }
-          ++i;
-        }
-        ++i;  // closing quote
-        EXPECT_TRUE(s.labels.emplace(key, value).second) << "label twice: " << line;
-        if (i < line.size() && line[i] == ',') ++i;
-      }
-      EXPECT_TRUE(i < line.size() && line[i] == '}') << "bad labels: " << line;
-      ++i;
-    }
-    EXPECT_TRUE(i < line.size() && line[i] == ' ') << "bad sample: " << line;
-    s.value = line.substr(i + 1);
-    EXPECT_FALSE(s.value.empty()) << "no value: " << line;
-    EXPECT_EQ(s.name, family) << "sample outside its family: " << line;
-    out.push_back(std::move(s));
-  }
-  return out;
-}
-
 class Metrics {
  public:
   explicit Metrics(uint16_t port) {
     HttpResponse r = fetchOnce("127.0.0.1", port, "/metrics");
     EXPECT_EQ(r.status, 200);
-    samples_ = parseExposition(r.body, &types_);
+    samples_ = checkExposition(r.body, &types_);
   }
   std::string type(const std::string& family) const {
     auto it = types_.find(family);
@@ -144,21 +81,22 @@ class Metrics {
   // The value of the one sample with exactly these labels; "<absent>" if none.
   std::string value(const std::string& name, const std::map<std::string, std::string>& labels) const {
     std::string found = "<absent>";
-    for (const auto& s : samples_) {
-      if (s.name != name || s.labels != labels) continue;
+    for (const auto& [key, value] : samples_) {
+      std::string sample_name;
+      if (labelsOf(key, &sample_name) != labels || sample_name != name) continue;
       EXPECT_EQ(found, "<absent>") << "duplicate sample " << name;
-      found = s.value;
+      found = value;
     }
     return found;
   }
   size_t count(const std::string& name) const {
     size_t n = 0;
-    for (const auto& s : samples_) n += s.name == name;
+    for (const auto& [key, value] : samples_) n += key.substr(0, key.find('{')) == name;
     return n;
   }
 
  private:
-  std::vector<Sample> samples_;
+  Samples samples_;
   std::map<std::string, std::string> types_;
 };
 

@@ -8,18 +8,11 @@
 #include <atomic>
 #include <map>
 #include <memory>
-// libstdc++ 12's <regex> trips -Wmaybe-uninitialized under the sanitizers (a
-// known false positive in _NFA::_M_insert_subexpr_*).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <regex>
-#pragma GCC diagnostic pop
-#include <set>
-#include <sstream>
 #include <thread>
 
 #include "fixtures.h"
 #include "http_client.h"
+#include "prometheus_text.h"
 #include "test_pki.h"
 #include "tls_client.h"
 
@@ -29,47 +22,6 @@ namespace {
 // A listener id that needs escaping in a label value.
 const char* const kWebId = "web \"edge\"\\1";
 const char* const kWebLabel = "listener=\"web \\\"edge\\\"\\\\1\"";
-
-// "name{labels}" -> value text, after checking every line's syntax.
-using Samples = std::map<std::string, std::string>;
-
-Samples checkExposition(const std::string& text) {
-  static const std::regex kHelp(R"(# HELP [a-zA-Z_:][a-zA-Z0-9_:]* ([^\\\n]|\\[\\n])*)");
-  static const std::regex kType(R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|untyped))");
-  static const std::regex kSample(
-      R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*")"
-      R"((,[a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*")*\})? (-?[0-9]+(\.[0-9]+)?))");
-  Samples out;
-  EXPECT_FALSE(text.empty());
-  EXPECT_EQ(text.back(), '\n') << "the exposition ends with a line feed";
-  std::istringstream in(text);
-  std::string line, family, typed;
-  std::set<std::string> seen_families;
-  std::smatch m;
-  while (std::getline(in, line)) {
-    if (std::regex_match(line, m, kType)) {
-      family = m[1];
-      EXPECT_EQ(typed, "help:" + family) << "TYPE follows the HELP of the same metric: " << line;
-      EXPECT_TRUE(seen_families.insert(family).second) << "metric family twice: " << family;
-      typed = family;
-      continue;
-    }
-    if (line.rfind("# HELP ", 0) == 0) {
-      EXPECT_TRUE(std::regex_match(line, kHelp)) << "bad HELP line: " << line;
-      typed = "help:" + line.substr(7, line.find(' ', 7) - 7);
-      continue;
-    }
-    if (!std::regex_match(line, m, kSample)) {
-      ADD_FAILURE() << "bad sample line: " << line;
-      continue;
-    }
-    EXPECT_EQ(std::string(m[1]), family) << "sample outside its family: " << line;
-    size_t space = line.rfind(' ');
-    EXPECT_TRUE(out.emplace(line.substr(0, space), line.substr(space + 1)).second)
-        << "duplicate sample: " << line;
-  }
-  return out;
-}
 
 // Parses with prometheus_client (python3-prometheus-client); the number of samples it saw.
 size_t pythonSampleCount(const std::string& text) {
