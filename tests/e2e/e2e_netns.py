@@ -40,6 +40,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from local_procs import free_port, stop_process  # noqa: E402
 from pg_cluster import PgCluster, child_setup  # noqa: E402
 
 CHECKS = []
@@ -61,12 +62,6 @@ def check(name, ok, detail=""):
     CHECKS.append((name, bool(ok), detail))
     print("%s %s%s" % ("ok  " if ok else "FAIL", name, (": " + detail) if detail and not ok else ""), flush=True)
     return bool(ok)
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(cmd, check_rc=True, **kw):
@@ -265,14 +260,7 @@ proxy_binary = {proxy}
         return ns
 
     def stop_member(self, i):
-        p = self.member_pids.pop(i, None)
-        if p:
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_process(self.member_pids.pop(i, None), timeout=10)
 
     def cleanup(self):
         """Stops every process this script started, by PID, and removes what it made;

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -29,26 +28,11 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from local_procs import free_port, stop_process  # noqa: E402
 from pg_cluster import PgCluster  # noqa: E402
 
 VIP_NET = "0e2e0000-0000-4000-8000-203000113064"
 CLAIMED = re.compile(r"^(\S+) DEBUG job claimed job=(\d+) kind=loadbalancer\.create")
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop(proc):
-    if proc and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def log_time(stamp):
@@ -141,7 +125,7 @@ vip_networks = {vip}::203.0.113.64/26
         return latencies
     finally:
         for p in procs:
-            stop(p)
+            stop_process(p)
 
 
 def main():

@@ -18,9 +18,10 @@ import ctypes
 import os
 import pwd
 import signal
-import socket
 import subprocess
 import time
+
+from local_procs import free_port, stop_process
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -45,12 +46,6 @@ def child_setup(pdeath_signal, uid=None, gid=None, parent=None):
         if os.getppid() != parent:
             os._exit(126)
     return setup
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _bin_dir():
@@ -96,7 +91,7 @@ class PgCluster:
         if r.returncode != 0:
             raise RuntimeError("initdb failed: " + r.stderr)
         for _ in range(5):  # a free port can be taken between choosing and binding it
-            self.port = _free_port()
+            self.port = free_port()
             log = open(self.log_path, "a")
             fast = [] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off",
                                             "-c", "full_page_writes=off"]
@@ -131,11 +126,5 @@ class PgCluster:
     def stop(self):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, signal.SIGINT, 30)  # SIGINT: fast shutdown
         self.proc = None
