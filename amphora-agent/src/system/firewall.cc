@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <string.h>
 
@@ -46,6 +47,19 @@ struct ParsedNat {
   IpAddress snat_address;
 };
 
+struct ParsedDsr {
+  IpAddress vip;
+  uint16_t port;
+  uint8_t proto;
+  std::string device;
+  uint32_t ifindex = 0;  // resolved after validation
+  std::vector<IpAddress> members;
+  std::vector<uint32_t> slots;
+  uint32_t seed;
+  std::vector<IpPrefix> allowed;  // empty = all
+  std::string where;              // "/l4_dsr/<i>", for errors found later
+};
+
 struct ParsedSpec {
   std::vector<IpAddress> vips;
   std::vector<ParsedListener> listeners;
@@ -54,6 +68,7 @@ struct ParsedSpec {
   uint16_t agent_port;
   bool allow_vrrp;
   std::vector<ParsedNat> nat;
+  std::vector<ParsedDsr> dsr;
 };
 
 Result<uint8_t> parseProtocol(const std::string& p, const std::string& where) {
@@ -61,6 +76,19 @@ Result<uint8_t> parseProtocol(const std::string& p, const std::string& where) {
   if (p == "udp") return static_cast<uint8_t>(IPPROTO_UDP);
   if (p == "sctp") return static_cast<uint8_t>(IPPROTO_SCTP);
   return makeError(ErrorCode::kInvalidArgument, "protocol must be tcp, udp or sctp", where);
+}
+
+// The kernel's rule (dev_valid_name) is "not empty, shorter than IFNAMSIZ, not
+// . or .., no '/', ':' or white space"; we also refuse quotes and control
+// characters, which no interface we create carries and which would only make
+// the name awkward in nft's output and our logs.
+bool validDeviceName(const std::string& n) {
+  if (n.empty() || n.size() >= IFNAMSIZ || n == "." || n == "..") return false;
+  for (unsigned char c : n) {
+    if (c <= ' ' || c >= 0x7f || c == '/' || c == ':' || c == '"' || c == '\'' || c == '\\')
+      return false;
+  }
+  return true;
 }
 
 common::Error at(common::Error e, const std::string& where) {
@@ -169,7 +197,96 @@ Result<ParsedSpec> parse(const FirewallSpec& spec) {
     }
     out.nat.push_back(std::move(pn));
   }
+  for (size_t i = 0; i < spec.l4_dsr.size(); ++i) {
+    const auto& d = spec.l4_dsr[i];
+    const std::string where = "/l4_dsr/" + std::to_string(i);
+    ParsedDsr pd;
+    pd.where = where;
+    auto vip = parseIpAddress(d.vip);
+    if (!vip) return at(vip.error(), where + "/vip");
+    pd.vip = *vip;
+    if (d.port == 0)
+      return makeError(ErrorCode::kInvalidArgument, "port must not be 0", where + "/port");
+    pd.port = d.port;
+    // fwd hashes on the source port: only protocols whose port sits where
+    // TCP's does and that a member's plain socket serves (no SCTP multi-homing).
+    if (d.protocol == "tcp") {
+      pd.proto = IPPROTO_TCP;
+    } else if (d.protocol == "udp") {
+      pd.proto = IPPROTO_UDP;
+    } else {
+      return makeError(ErrorCode::kInvalidArgument, "protocol must be tcp or udp",
+                       where + "/protocol");
+    }
+    if (!validDeviceName(d.device)) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "device must be an interface name (1-15 characters, no '/', ':', quotes "
+                       "or white space)",
+                       where + "/device");
+    }
+    pd.device = d.device;
+    if (d.members.empty())
+      return makeError(ErrorCode::kInvalidArgument, "no members", where + "/members");
+    for (size_t j = 0; j < d.members.size(); ++j) {
+      const std::string mw = where + "/members/" + std::to_string(j);
+      auto a = parseIpAddress(d.members[j]);
+      if (!a) return at(a.error(), mw);
+      if (a->family != vip->family)
+        return makeError(ErrorCode::kInvalidArgument, "member and VIP families differ", mw);
+      // The amphora would ARP for its own address and never send the packet.
+      if (*a == *vip) return makeError(ErrorCode::kInvalidArgument, "member is the VIP", mw);
+      pd.members.push_back(*a);
+    }
+    if (d.slots.size() > kMaxSlots)
+      return makeError(ErrorCode::kInvalidArgument, "too many slots", where + "/slots");
+    pd.slots = d.slots;
+    if (pd.slots.empty()) {
+      for (uint32_t j = 0; j < pd.members.size(); ++j) pd.slots.push_back(j);
+    }
+    for (size_t j = 0; j < pd.slots.size(); ++j) {
+      if (pd.slots[j] >= pd.members.size()) {
+        return makeError(ErrorCode::kInvalidArgument, "slot names no member",
+                         where + "/slots/" + std::to_string(j));
+      }
+    }
+    pd.seed = d.hash_seed;
+    for (size_t j = 0; j < d.allowed_cidrs.size(); ++j) {
+      auto p = parseIpPrefix(d.allowed_cidrs[j]);
+      if (!p) return at(p.error(), where + "/allowed_cidrs/" + std::to_string(j));
+      pd.allowed.push_back(*p);
+    }
+    // Two entries for one vip/protocol/port: the first rule would take every
+    // packet and the second would silently do nothing. Nor can a DSR port be
+    // NATed: ingress runs first, the NAT rule would never see a packet.
+    for (const auto& other : out.dsr) {
+      if (other.vip == pd.vip && other.port == pd.port && other.proto == pd.proto) {
+        return makeError(ErrorCode::kInvalidArgument,
+                         "same VIP, protocol and port as " + other.where, where + "/port");
+      }
+    }
+    for (size_t j = 0; j < out.nat.size(); ++j) {
+      const auto& n = out.nat[j];
+      if (n.vip == pd.vip && n.port == pd.port && n.proto == pd.proto) {
+        return makeError(ErrorCode::kInvalidArgument,
+                         "same VIP, protocol and port as /l4_nat/" + std::to_string(j),
+                         where + "/port");
+      }
+    }
+    out.dsr.push_back(std::move(pd));
+  }
   return out;
+}
+
+// fwd takes the interface index: resolve the names in the caller's namespace
+// (the agent's), after validation so a malformed spec is reported as such.
+Result<void> resolveDevices(std::vector<ParsedDsr>& dsr) {
+  for (auto& d : dsr) {
+    d.ifindex = if_nametoindex(d.device.c_str());
+    if (d.ifindex == 0) {
+      return makeError(ErrorCode::kNotFound, "no interface named " + d.device, d.where + "/device");
+    }
+  }
+  return {};
 }
 
 std::vector<uint8_t> bytesOf(const IpAddress& a) {
@@ -329,15 +446,94 @@ void addL4Nat(nft::Batch& b, const std::vector<ParsedNat>& nats) {
   }
 }
 
+void addL4Dsr(nft::Batch& b, const std::vector<ParsedDsr>& dsr) {
+  const uint16_t fam = NFPROTO_NETDEV;
+  const std::string t = kDsrTable;
+  // One base chain per device (a netdev chain hooks exactly one interface),
+  // in the order the devices first appear.
+  std::vector<std::string> devices;
+  for (const auto& d : dsr) {
+    if (std::find(devices.begin(), devices.end(), d.device) == devices.end())
+      devices.push_back(d.device);
+  }
+  for (const auto& dev : devices)
+    b.addChain("in_" + dev, NF_NETDEV_INGRESS, 0, "filter", NF_ACCEPT, dev);
+  for (size_t i = 0; i < dsr.size(); ++i) {
+    const auto& d = dsr[i];
+    const std::string chain = "in_" + d.device;
+    const std::string map = "dsr" + std::to_string(i);
+    std::vector<nft::Element> elems;
+    elems.reserve(d.slots.size());
+    for (uint32_t slot = 0; slot < d.slots.size(); ++slot) {
+      nft::Element e;
+      e.key.resize(4);
+      memcpy(e.key.data(), &slot, 4);  // host order: the hash result is a host-order integer
+      e.data = bytesOf(d.members[d.slots[slot]]);
+      elems.push_back(std::move(e));
+    }
+    const uint32_t addr_type = d.vip.family == AF_INET ? nft::kTypeIpAddr : nft::kTypeIp6Addr;
+    uint32_t map_id = b.addSet({map, nft::kTypeInteger, 4, NFT_SET_MAP, addr_type,
+                                static_cast<uint32_t>(d.vip.size()), true},
+                               elems);
+    const std::string name = std::string("l4 dsr ") + d.vip.toString() + " " +
+                             (d.proto == IPPROTO_TCP ? "tcp" : "udp") + "/" +
+                             std::to_string(d.port);
+    auto match = [&](nft::RuleBuilder& rb) -> nft::RuleBuilder& {
+      return rb.etherProto(d.vip.family).daddrIs(d.vip).l4proto(d.proto).dport(d.port);
+    };
+    const auto fwd = [&](nft::RuleBuilder& rb) {
+      rb.counter()
+          .fwdByHash(d.vip.family, d.ifindex, static_cast<uint32_t>(d.slots.size()), d.seed, map,
+                     map_id)
+          .comment(name);
+      b.addRule(rb.release());
+    };
+    if (d.allowed.empty()) {
+      nft::RuleBuilder rb(fam, t, chain);
+      fwd(match(rb));
+      continue;
+    }
+    for (const auto& src : d.allowed) {
+      // An IPv4 CIDR cannot match traffic to an IPv6 VIP (and vice versa).
+      if (src.address.family != d.vip.family) continue;
+      nft::RuleBuilder rb(fam, t, chain);
+      match(rb).saddrIn(src);
+      fwd(rb);
+    }
+    // The rest of vip:port is dropped here: letting it through would hand it
+    // to the host's stack (and the inet table), which does not serve it.
+    nft::RuleBuilder rb(fam, t, chain);
+    match(rb).counter().drop().comment(name + " not allowed");
+    b.addRule(rb.release());
+  }
+}
+
+// Both tables, each as "add, delete" (delete if present: the kernel has no
+// such verb) and, when wanted, "add + content": one transaction, applied by
+// the kernel entirely or not at all.
+void replaceTables(nft::Batch& b, const ParsedSpec* s) {
+  b.addTable();
+  b.deleteTable();
+  if (s != nullptr) {
+    b.addTable();
+    addFilter(b, *s);
+    addL4Nat(b, s->nat);
+  }
+  b.useTable(NFPROTO_NETDEV, kDsrTable);
+  b.addTable();
+  b.deleteTable();
+  if (s != nullptr && !s->dsr.empty()) {
+    b.addTable();
+    addL4Dsr(b, s->dsr);
+  }
+}
+
 Result<nft::Batch> build(const FirewallSpec& spec) {
   auto parsed = parse(spec);
   if (!parsed) return parsed.error();
+  if (auto r = resolveDevices(parsed->dsr); !r) return r.error();
   nft::Batch b(NFPROTO_INET, kFirewallTable);
-  b.addTable();
-  b.deleteTable();
-  b.addTable();
-  addFilter(b, *parsed);
-  addL4Nat(b, parsed->nat);
+  replaceTables(b, &*parsed);
   return b;
 }
 
@@ -355,20 +551,20 @@ Result<void> applyFirewall(const FirewallSpec& spec) {
     LB_ERROR("firewall apply failed, previous ruleset kept why=%s", r.error().message.c_str());
     return r;
   }
-  LB_INFO("firewall applied vips=%zu listeners=%zu management_cidrs=%zu vrrp=%s vrrp_peers=%zu l4_nat=%zu "
-          "messages=%zu",
-          spec.vips.size(), spec.listeners.size(), spec.management_cidrs.size(),
-          spec.allow_vrrp ? "allowed" : "dropped", spec.vrrp_peers.size(), spec.l4_nat.size(),
-          b->messageCount());
+  LB_INFO(
+      "firewall applied vips=%zu listeners=%zu management_cidrs=%zu vrrp=%s vrrp_peers=%zu "
+      "l4_nat=%zu l4_dsr=%zu messages=%zu",
+      spec.vips.size(), spec.listeners.size(), spec.management_cidrs.size(),
+      spec.allow_vrrp ? "allowed" : "dropped", spec.vrrp_peers.size(), spec.l4_nat.size(),
+      spec.l4_dsr.size(), b->messageCount());
   return {};
 }
 
 Result<void> removeFirewall() {
   nft::Batch b(NFPROTO_INET, kFirewallTable);
-  b.addTable();
-  b.deleteTable();
+  replaceTables(b, nullptr);
   auto r = b.commit();
-  if (r) LB_INFO("firewall removed table=%s", kFirewallTable);
+  if (r) LB_INFO("firewall removed tables=%s,%s", kFirewallTable, kDsrTable);
   return r;
 }
 

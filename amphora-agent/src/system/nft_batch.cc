@@ -9,6 +9,7 @@
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
+#include <linux/if_ether.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_nat.h>
@@ -32,8 +33,21 @@ namespace {
 constexpr size_t kScratchSize = 256 * 1024;
 constexpr size_t kElemsPerMessage = 1024;
 
+const char* familyName(uint16_t family) {
+  switch (family) {
+    case NFPROTO_INET:
+      return "inet ";
+    case NFPROTO_NETDEV:
+      return "netdev ";
+    case NFPROTO_IPV6:
+      return "ip6 ";
+    default:
+      return "";  // ip: nft's default family, unnamed in its syntax
+  }
+}
+
 std::string describeTable(uint16_t family, const std::string& name, const char* verb) {
-  return std::string(verb) + " table " + (family == NFPROTO_INET ? "inet " : "") + name + "\n";
+  return std::string(verb) + " table " + familyName(family) + name + "\n";
 }
 
 template <typename Obj, typename Fn>
@@ -47,7 +61,21 @@ std::string snprintObj(const Obj* obj, Fn fn) {
 }  // namespace
 
 Batch::Batch(uint16_t family, std::string table)
-    : family_(family), table_(std::move(table)), scratch_(kScratchSize) {}
+    : family_(family),
+      table_(table),
+      first_family_(family),
+      first_table_(std::move(table)),
+      scratch_(kScratchSize) {}
+
+void Batch::useTable(uint16_t family, std::string table) {
+  family_ = family;
+  table_ = std::move(table);
+}
+
+std::string Batch::label(const char* verb) const {
+  if (family_ == first_family_ && table_ == first_table_) return verb;
+  return std::string(verb) + " in " + familyName(family_) + table_;
+}
 
 char* Batch::reserve() {
   std::fill(scratch_.begin(), scratch_.begin() + sizeof(nlmsghdr) + 64, 0);
@@ -71,7 +99,7 @@ void Batch::addTable() {
                                         NLM_F_CREATE | NLM_F_ACK, next_seq_++);
   nftnl_table_nlmsg_build_payload(nlh, t);
   nftnl_table_free(t);
-  finish("add table");
+  finish(label("add table").c_str());
   text_ += describeTable(family_, table_, "add");
 }
 
@@ -83,12 +111,12 @@ void Batch::deleteTable() {
       nftnl_nlmsg_build_hdr(reserve(), NFT_MSG_DELTABLE, family_, NLM_F_ACK, next_seq_++);
   nftnl_table_nlmsg_build_payload(nlh, t);
   nftnl_table_free(t);
-  finish("delete table");
+  finish(label("delete table").c_str());
   text_ += describeTable(family_, table_, "delete");
 }
 
 void Batch::addChain(const std::string& name, int hooknum, int priority, const char* type,
-                     uint32_t policy) {
+                     uint32_t policy, const std::string& device) {
   nftnl_chain* c = nftnl_chain_alloc();
   nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table_.c_str());
   nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name.c_str());
@@ -98,13 +126,14 @@ void Batch::addChain(const std::string& name, int hooknum, int priority, const c
     nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, priority);
     nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type);
     nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, policy);
+    if (!device.empty()) nftnl_chain_set_str(c, NFTNL_CHAIN_DEV, device.c_str());
   }
   nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reserve(), NFT_MSG_NEWCHAIN, family_,
                                         NLM_F_CREATE | NLM_F_ACK, next_seq_++);
   nftnl_chain_nlmsg_build_payload(nlh, c);
   text_ += "add chain " + snprintObj(c, nftnl_chain_snprintf);
   nftnl_chain_free(c);
-  finish("add chain");
+  finish(label("add chain").c_str());
 }
 
 uint32_t Batch::addSet(const SetDef& def, const std::vector<Element>& elements) {
@@ -138,7 +167,7 @@ uint32_t Batch::addSet(const SetDef& def, const std::vector<Element>& elements) 
   nftnl_set_nlmsg_build_payload(nlh, s);
   text_ += "add set " + snprintObj(s, nftnl_set_snprintf);
   nftnl_set_free(s);
-  finish("add set");
+  finish(label("add set").c_str());
 
   for (size_t start = 0; start < elements.size(); start += kElemsPerMessage) {
     nftnl_set* es = base();
@@ -158,7 +187,7 @@ uint32_t Batch::addSet(const SetDef& def, const std::vector<Element>& elements) 
     nftnl_set_elems_nlmsg_build_payload(nlh, es);
     text_ += "add element " + def.name + " " + std::to_string(end - start) + "\n";
     nftnl_set_free(es);
-    finish("add set elements");
+    finish(label("add set elements").c_str());
   }
   return id;
 }
@@ -169,7 +198,7 @@ void Batch::addRule(nftnl_rule* rule) {
   nftnl_rule_nlmsg_build_payload(nlh, rule);
   text_ += "add rule " + snprintObj(rule, nftnl_rule_snprintf);
   nftnl_rule_free(rule);
-  finish("add rule");
+  finish(label("add rule").c_str());
 }
 
 Result<void> Batch::commit() {
@@ -329,6 +358,13 @@ RuleBuilder& RuleBuilder::nfproto(int family) {
   return *this;
 }
 
+RuleBuilder& RuleBuilder::etherProto(int family) {
+  metaLoad(rule_, NFT_META_PROTOCOL);
+  uint16_t be = htons(family == AF_INET ? ETH_P_IP : ETH_P_IPV6);
+  cmpEq(NFT_REG_1, &be, 2);
+  return *this;
+}
+
 RuleBuilder& RuleBuilder::l4proto(uint8_t proto) {
   metaLoad(rule_, NFT_META_L4PROTO);
   cmpEq(NFT_REG_1, &proto, 1);
@@ -481,6 +517,42 @@ RuleBuilder& RuleBuilder::dnatByHash(int family, uint32_t modulus, uint32_t seed
   nftnl_expr_set_u32(n, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG32_00);
   nftnl_expr_set_u32(n, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG32_00 + addr_len / 4);
   nftnl_rule_add_expr(rule_, n);
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::fwdByHash(int family, uint32_t ifindex, uint32_t modulus, uint32_t seed,
+                                    const std::string& map, uint32_t map_id) {
+  // The registers nft 1.0 itself allocates for `fwd ip to jhash ip saddr .
+  // tcp sport mod N seed S map @m device "d"` (nft --debug=netlink): the
+  // device index in reg 1, the hash input from reg 3 on (sport right after
+  // the address, in a 4-byte register), slot and then address in reg 2.
+  const uint32_t addr_len = family == AF_INET ? 4 : 16;
+  nftnl_expr* imm = nftnl_expr_alloc("immediate");
+  nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+  nftnl_expr_set(imm, NFTNL_EXPR_IMM_DATA, &ifindex, sizeof ifindex);
+  nftnl_rule_add_expr(rule_, imm);
+  payload(NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 12 : 8, addr_len, NFT_REG_3);
+  payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, family == AF_INET ? NFT_REG32_09 : NFT_REG_4);
+  nftnl_expr* h = nftnl_expr_alloc("hash");
+  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_TYPE, NFT_HASH_JENKINS);
+  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_SREG, NFT_REG_3);
+  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_LEN, addr_len + 4);
+  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_MODULUS, modulus);
+  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_SEED, seed);
+  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_OFFSET, 0);
+  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_DREG, NFT_REG_2);
+  nftnl_rule_add_expr(rule_, h);
+  nftnl_expr* l = nftnl_expr_alloc("lookup");
+  nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_2);
+  nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_2);
+  nftnl_expr_set_str(l, NFTNL_EXPR_LOOKUP_SET, map.c_str());
+  nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SET_ID, map_id);
+  nftnl_rule_add_expr(rule_, l);
+  nftnl_expr* f = nftnl_expr_alloc("fwd");
+  nftnl_expr_set_u32(f, NFTNL_EXPR_FWD_SREG_DEV, NFT_REG_1);
+  nftnl_expr_set_u32(f, NFTNL_EXPR_FWD_SREG_ADDR, NFT_REG_2);
+  nftnl_expr_set_u32(f, NFTNL_EXPR_FWD_NFPROTO, family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
+  nftnl_rule_add_expr(rule_, f);
   return *this;
 }
 

@@ -37,15 +37,23 @@ struct Element {
   std::vector<uint8_t> data;  // maps only
 };
 
+// One transaction may touch several tables of several families (the kernel
+// accepts a batch of mixed families and still applies it all or nothing).
+// Objects are added to the current table: the constructor's, until useTable.
 class Batch {
  public:
   Batch(uint16_t family, std::string table);
 
+  // Switches the table (and family) later add*/delete* calls act on.
+  void useTable(uint16_t family, std::string table);
+
   void addTable();
   void deleteTable();
-  // hooknum < 0: a regular chain (jump target).
+  // hooknum < 0: a regular chain (jump target). device: the interface of a
+  // netdev-family base chain (hook ingress), empty otherwise.
   void addChain(const std::string& name, int hooknum = -1, int priority = 0,
-                const char* type = "filter", uint32_t policy = 1 /* NF_ACCEPT */);
+                const char* type = "filter", uint32_t policy = 1 /* NF_ACCEPT */,
+                const std::string& device = "");
   // Returns the transaction-local set id rules use to refer to the new set.
   uint32_t addSet(const SetDef& def, const std::vector<Element>& elements);
   // Takes ownership of rule (built with RuleBuilder).
@@ -62,8 +70,14 @@ class Batch {
   char* reserve();
   void finish(const char* what);
 
+  // What a message is, for errors: the verb, plus the table when it is not
+  // the constructor's (the first table keeps its plain, historic names).
+  std::string label(const char* verb) const;
+
   uint16_t family_;
   std::string table_;
+  uint16_t first_family_;
+  std::string first_table_;
   std::vector<char> bytes_;
   std::vector<char> scratch_;
   std::vector<std::pair<uint32_t, std::string>> seqs_;  // seq -> what, for errors
@@ -81,7 +95,10 @@ class RuleBuilder {
   RuleBuilder(const RuleBuilder&) = delete;
   RuleBuilder& operator=(const RuleBuilder&) = delete;
 
-  RuleBuilder& nfproto(int family);     // meta nfproto ipv4|ipv6
+  RuleBuilder& nfproto(int family);  // meta nfproto ipv4|ipv6
+  // meta protocol ip|ip6 (the ethertype): the netdev family's way to say
+  // "IPv4" or "IPv6" (nfproto means nothing there).
+  RuleBuilder& etherProto(int family);
   RuleBuilder& l4proto(uint8_t proto);  // meta l4proto
   RuleBuilder& iifname(const std::string& name);
   RuleBuilder& ctStateEstablishedOrRelated();
@@ -100,6 +117,12 @@ class RuleBuilder {
   // dnat to (map set_id)[jhash(saddr . sport) mod modulus], data = addr . port.
   RuleBuilder& dnatByHash(int family, uint32_t modulus, uint32_t seed, const std::string& map,
                           uint32_t map_id);
+  // netdev family only: fwd <family> to (map set_id)[jhash(saddr . sport) mod
+  // modulus] device <ifindex>. The packet leaves `ifindex` unchanged but for
+  // its TTL / hop limit, to the MAC the kernel's neighbour table has for the
+  // map's address (resolved by ARP/ND if needed); it is stolen from the stack.
+  RuleBuilder& fwdByHash(int family, uint32_t ifindex, uint32_t modulus, uint32_t seed,
+                         const std::string& map, uint32_t map_id);
   RuleBuilder& masquerade();
   RuleBuilder& snatTo(const IpAddress& a);
 
