@@ -1,6 +1,7 @@
 #include "banyan/common/http_client.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 
 #include <cpprest/http_client.h>
 #include <openssl/err.h>
@@ -9,6 +10,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -31,13 +34,77 @@ std::string opensslError() {
   return buf;
 }
 
-// An IPv6 literal host as web::uri keeps it ("[2001:db8::5]"), without the brackets;
-// "" for any other host. Zones ("[fe80::1%25eth0]") are not supported.
-std::string ipv6Host(const std::string& host) {
-  if (host.size() < 4 || host.front() != '[' || host.back() != ']') return "";
+// An IPv6 literal host as web::uri keeps it: "[2001:db8::5]", or with an RFC 6874 zone
+// "[fe80::1%25eth0]" (web::uri leaves the "%25" as it is).
+struct Ipv6Host {
+  std::string address;  // "fe80::1": what the certificate must name and Host carries
+  std::string connect;  // what cpprestsdk's resolver gets: "2001:db8::5", "fe80::1%3"
+};
+
+bool validZone(std::string_view zone) {
+  // An interface name: at most IFNAMSIZ - 1 characters; RFC 6874's unreserved set.
+  if (zone.empty() || zone.size() >= IFNAMSIZ) return false;
+  return std::all_of(zone.begin(), zone.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+  });
+}
+
+// The IPv6 literal in HOST, nothing for any other host (an IPv4 address, a name).
+// A zone names the interface a link-local address is reached through (the scope id):
+// "%25eth0" as RFC 6874 writes it, or a bare "%eth0" as Octavia and curl also accept.
+// The interface is looked up here, in the caller's network namespace, and handed on as
+// its index ("fe80::1%3"): glibc's getaddrinfo, which cpprestsdk's asio resolver calls,
+// turns that into sin6_scope_id, and a number needs no further lookup on the resolver's
+// thread. A zone on anything but fe80::/10 (the only unicast scope a zone selects), an
+// unusable zone, or a link-local address without one (the kernel could not tell the
+// link) is kInvalidArgument; an interface this host does not have is kUnavailable (it
+// may come up later, like the management interface of a controller that is starting).
+Result<std::optional<Ipv6Host>> ipv6Host(const std::string& host) {
+  if (host.size() < 4 || host.front() != '[' || host.back() != ']') return std::optional<Ipv6Host>{};
   std::string inner = host.substr(1, host.size() - 2);
+  std::string zone;
+  bool zoned = false;
+  if (auto pct = inner.find('%'); pct != std::string::npos) {
+    zoned = true;
+    zone = inner.substr(pct + 1);
+    if (zone.compare(0, 2, "25") == 0) zone.erase(0, 2);
+    inner.resize(pct);
+  }
   in6_addr a{};
-  return ::inet_pton(AF_INET6, inner.c_str(), &a) == 1 ? inner : "";
+  if (::inet_pton(AF_INET6, inner.c_str(), &a) != 1) {
+    if (!zoned) return std::optional<Ipv6Host>{};
+    return makeError(ErrorCode::kInvalidArgument, "not an IPv6 address before the zone", host);
+  }
+  if (!zoned) {
+    if (IN6_IS_ADDR_LINKLOCAL(&a)) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "a link-local IPv6 address needs a zone naming its interface, e.g. [fe80::1%25eth0]", host);
+    }
+    return std::optional<Ipv6Host>{Ipv6Host{inner, inner}};
+  }
+  if (!IN6_IS_ADDR_LINKLOCAL(&a)) {
+    return makeError(ErrorCode::kInvalidArgument, "a zone is only allowed on a link-local IPv6 address (fe80::/10)",
+                     host);
+  }
+  if (!validZone(zone)) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "an IPv6 zone must be an interface name or index ([A-Za-z0-9._~-], at most 15 characters)",
+                     host);
+  }
+  unsigned index = 0;
+  if (std::all_of(zone.begin(), zone.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    char name[IF_NAMESIZE];
+    unsigned long parsed = std::strtoul(zone.c_str(), nullptr, 10);
+    if (parsed > 0 && parsed <= UINT_MAX && ::if_indextoname(static_cast<unsigned>(parsed), name) != nullptr) {
+      index = static_cast<unsigned>(parsed);
+    }
+  } else {
+    index = ::if_nametoindex(zone.c_str());
+  }
+  if (index == 0) {
+    return makeError(ErrorCode::kUnavailable, "no network interface " + zone + " for the IPv6 zone", host);
+  }
+  return std::optional<Ipv6Host>{Ipv6Host{inner, inner + "%" + std::to_string(index)}};
 }
 
 // Verifies the server's chain with OpenSSL's own checks only, the expected IP address
@@ -115,7 +182,9 @@ class CpprestHttpClient final : public HttpClient {
         return makeError(ErrorCode::kInvalidArgument, "URL must be absolute http(s)://host/...",
                          url);
       }
-      auto client = clientFor(uri, timeout);
+      auto v6 = ipv6Host(uri.host());
+      if (!v6) return makeError(v6.error().code, what + ": " + v6.error().message, url);
+      auto client = clientFor(uri, *v6, timeout);
       web::http::http_request req{web::http::method(std::string(method))};
       web::uri_builder path_and_query;
       path_and_query.set_path(uri.path(), false);
@@ -131,10 +200,12 @@ class CpprestHttpClient final : public HttpClient {
         has_host = has_host || iequals(name, "Host");
         req.headers().add(name, value);
       }
-      if (!has_host && !ipv6Host(uri.host()).empty()) {
+      if (!has_host && *v6) {
         // The client was made for the bare address (see clientFor), which cpprestsdk
-        // would also write into Host; RFC 9110 wants it in brackets.
-        req.headers().add("Host", uri.port() > 0 ? uri.host() + ":" + std::to_string(uri.port()) : uri.host());
+        // would also write into Host; RFC 9110 wants it in brackets, and RFC 6874 (4)
+        // leaves a zone out of what is sent: it only means something on this host.
+        std::string bracketed = "[" + (*v6)->address + "]";
+        req.headers().add("Host", uri.port() > 0 ? bracketed + ":" + std::to_string(uri.port()) : bracketed);
       }
       if (!body.empty() || !content_type.empty()) {
         req.set_body(body,
@@ -164,17 +235,22 @@ class CpprestHttpClient final : public HttpClient {
   // takes the bare form "https://2001:db8::5:9443/" (the port is the digits after the
   // last colon), whose host() the resolver understands; so an IPv6 origin gets a client
   // made for that form, always with its port (without one the last group of the address
-  // would be read as the port). The rest is put right per request and connection: the
-  // Host header (attempt), no SNI (RFC 6066 allows no address there) and OpenSSL's own
-  // check of the IP address in the certificate (verifyWithOpenSslOnly).
-  std::shared_ptr<web::http::client::http_client> clientFor(const web::uri& uri,
+  // would be read as the port). A zoned link-local address goes the same way, with the
+  // interface's index as its scope ("fe80::1%3", see ipv6Host): the resolver gives back
+  // an endpoint with that sin6_scope_id and the connection leaves through that link. The
+  // rest is put right per request and connection: the Host header (attempt), no SNI
+  // (RFC 6066 allows no address there) and OpenSSL's own check of the IP address, without
+  // the zone (a certificate never names one), in the certificate (verifyWithOpenSslOnly).
+  // The pool key holds the index, so an interface made anew under its old name gets
+  // fresh connections.
+  std::shared_ptr<web::http::client::http_client> clientFor(const web::uri& uri, const std::optional<Ipv6Host>& host,
                                                             std::chrono::milliseconds timeout) {
-    const std::string v6 = ipv6Host(uri.host());
+    const std::string v6 = host ? host->address : std::string();
     web::uri_builder base;
-    base.set_scheme(uri.scheme()).set_host(v6.empty() ? uri.host() : v6);
+    base.set_scheme(uri.scheme()).set_host(host ? host->connect : uri.host());
     if (uri.port() > 0) {
       base.set_port(uri.port());
-    } else if (!v6.empty()) {
+    } else if (host) {
       base.set_port(uri.scheme() == "https" ? 443 : 80);
     }
     std::string key = base.to_string() + "#" + std::to_string(timeout.count());

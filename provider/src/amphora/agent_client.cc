@@ -1,9 +1,13 @@
 #include "amphora/agent_client.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <cctype>
 
 #include "amphora/agent_reply.h"
 #include "banyan/common/digest.h"
@@ -68,21 +72,64 @@ Result<void> checkSha(const std::string& what, const std::string& body, const st
 
 namespace {
 
-// "192.0.2.5:9443", "[2001:db8::5]:9443".
-Result<std::string> agentAuthority(const AgentEndpoint& amp) {
-  unsigned char buf[16];
-  bool v6 = ::inet_pton(AF_INET6, amp.address.c_str(), buf) == 1;
-  if (!v6 && ::inet_pton(AF_INET, amp.address.c_str(), buf) != 1) {
+// An interface name usable as an RFC 6874 zone: at most IFNAMSIZ - 1 unreserved
+// characters, so it needs no escaping in the URL (Linux allows more in a name, but no
+// management interface needs them).
+bool validInterfaceName(std::string_view name) {
+  if (name.empty() || name.size() > 15) return false;
+  return std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+  });
+}
+
+// "192.0.2.5:9443", "[2001:db8::5]:9443", "[fe80::5%25o-hm0]:9443" (see agentUrl).
+Result<std::string> agentAuthority(const AgentEndpoint& amp, std::string_view lb_network_interface) {
+  std::string address = amp.address;
+  std::string zone;
+  bool zoned = false;
+  if (auto pct = address.find('%'); pct != std::string::npos) {
+    zoned = true;
+    zone = address.substr(pct + 1);
+    address.resize(pct);
+  }
+  in6_addr a6{};
+  unsigned char buf[4];
+  bool v6 = ::inet_pton(AF_INET6, address.c_str(), &a6) == 1;
+  if (!v6 && (zoned || ::inet_pton(AF_INET, address.c_str(), buf) != 1)) {
     return makeError(ErrorCode::kInvalidArgument, "an amphora address must be an IPv4 or IPv6 literal", amp.address);
   }
   if (amp.port == 0) return makeError(ErrorCode::kInvalidArgument, "an amphora port must not be 0", amp.address);
-  return (v6 ? "[" + amp.address + "]" : amp.address) + ":" + std::to_string(amp.port);
+  const std::string port = ":" + std::to_string(amp.port);
+  if (!v6) return address + port;
+  if (!IN6_IS_ADDR_LINKLOCAL(&a6)) {
+    if (zoned) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "only a link-local amphora address (fe80::/10) may name an interface", amp.address);
+    }
+    return "[" + address + "]" + port;
+  }
+  // A link-local address means nothing without the link: as Octavia, the controller's
+  // management interface unless the address names its own.
+  if (!zoned) {
+    if (lb_network_interface.empty()) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "a link-local amphora address needs [haproxy_amphora] lb_network_interface", amp.address);
+    }
+    zone = std::string(lb_network_interface);
+  }
+  if (!validInterfaceName(zone)) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "the interface of a link-local amphora address must be a name of at most 15 of "
+                     "[A-Za-z0-9._~-]",
+                     zoned ? amp.address : zone);
+  }
+  return "[" + address + "%25" + zone + "]" + port;
 }
 
 }  // namespace
 
-Result<std::string> agentUrl(const AgentEndpoint& amp, std::string_view path) {
-  auto authority = agentAuthority(amp);
+Result<std::string> agentUrl(const AgentEndpoint& amp, std::string_view path, std::string_view lb_network_interface) {
+  auto authority = agentAuthority(amp, lb_network_interface);
   if (!authority) return authority.error();
   return "https://" + *authority + std::string(path);
 }
@@ -92,8 +139,9 @@ struct AgentClient::Reply {
   std::string body;
 };
 
-AgentClient::AgentClient(std::unique_ptr<common::HttpClient> http, std::chrono::milliseconds timeout)
-    : http_(std::move(http)), timeout_(timeout) {}
+AgentClient::AgentClient(std::unique_ptr<common::HttpClient> http, std::chrono::milliseconds timeout,
+                         std::string lb_network_interface)
+    : http_(std::move(http)), timeout_(timeout), lb_network_interface_(std::move(lb_network_interface)) {}
 AgentClient::~AgentClient() = default;
 
 Result<std::unique_ptr<AgentClient>> AgentClient::make(const AgentClientOptions& options) {
@@ -106,18 +154,26 @@ Result<std::unique_ptr<AgentClient>> AgentClient::make(const AgentClientOptions&
   if (options.request_timeout.count() <= 0) {
     return makeError(ErrorCode::kInvalidArgument, "request_timeout must be positive", "request_timeout");
   }
+  // "" is allowed: IPv4 and global IPv6 deployments need no interface, and a link-local
+  // address without its own zone is then refused per call (agentUrl).
+  if (!options.lb_network_interface.empty() && !validInterfaceName(options.lb_network_interface)) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "lb_network_interface must be an interface name of at most 15 of [A-Za-z0-9._~-]",
+                     options.lb_network_interface);
+  }
   common::HttpClientOptions http;
   http.ca_file = options.ca_file;
   http.client_cert_file = options.client_cert_file;
   http.client_key_file = options.client_key_file;
   auto client = common::makeHttpClient(http);
   if (!client) return client.error();
-  return std::unique_ptr<AgentClient>(new AgentClient(std::move(*client), options.request_timeout));
+  return std::unique_ptr<AgentClient>(
+      new AgentClient(std::move(*client), options.request_timeout, options.lb_network_interface));
 }
 
 Result<AgentClient::Reply> AgentClient::send(const AgentEndpoint& amp, std::string_view method, const std::string& path,
                                              const std::string* body, const char* content_type, std::string* what_out) {
-  auto authority = agentAuthority(amp);
+  auto authority = agentAuthority(amp, lb_network_interface_);
   if (!authority) return authority.error();
   const std::string url = "https://" + *authority + path;
   std::string what = std::string(method) + " " + path + " on amphora " + *authority;

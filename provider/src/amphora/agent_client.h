@@ -29,19 +29,33 @@ class HttpClient;
 namespace banyan::provider::amphora {
 
 struct AgentEndpoint {
-  std::string address;  // the amphora's management IP literal; IPv6 -> https://[addr]:port
+  // The amphora's management IP literal (lb_network_ip); IPv6 -> https://[addr]:port. A
+  // link-local IPv6 address may carry its own zone, "fe80::5%eth2".
+  std::string address;
   uint16_t port = 9443;
 };
 
+// Octavia's [haproxy_amphora] lb_network_interface default.
+inline constexpr std::string_view kDefaultLbNetworkInterface = "o-hm0";
+
 // The URL of PATH on AMP's agent: "https://192.0.2.5:9443/1.0/info",
-// "https://[2001:db8::5]:9443/1.0/info" (RFC 3986 brackets an IPv6 literal).
-// kInvalidArgument when the address is not an IPv4 or IPv6 literal (a host name, a
-// scope id, brackets already there) or the port is 0.
-common::Result<std::string> agentUrl(const AgentEndpoint& amp, std::string_view path);
+// "https://[2001:db8::5]:9443/1.0/info" (RFC 3986 brackets an IPv6 literal). A
+// link-local IPv6 address (fe80::/10) is only reachable through a named interface, so
+// it gets a zone as Octavia's driver does: its own ("fe80::5%eth2" ->
+// "https://[fe80::5%25eth2]:9443/...", RFC 6874 escapes the '%'), else
+// LB_NETWORK_INTERFACE ("https://[fe80::5%25o-hm0]:9443/..."). kInvalidArgument when
+// the address is not an IPv4 or IPv6 literal (a host name, brackets already there), a
+// zone is on a non-link-local address or is not an interface name, a link-local address
+// has no zone and LB_NETWORK_INTERFACE is "", or the port is 0.
+common::Result<std::string> agentUrl(const AgentEndpoint& amp, std::string_view path,
+                                     std::string_view lb_network_interface);
 
 struct AgentClientOptions {
   std::string ca_file, client_cert_file, client_key_file;
   std::chrono::milliseconds request_timeout{10000};
+  // [haproxy_amphora] lb_network_interface: the controller's interface on the management
+  // network, the zone of link-local amphora addresses that have none (see agentUrl).
+  std::string lb_network_interface{kDefaultLbNetworkInterface};
 };
 
 struct PutConfigResult {
@@ -135,7 +149,8 @@ class AgentClient {
   common::Result<std::string> vrrpState(const AgentEndpoint& amp);
 
  private:
-  AgentClient(std::unique_ptr<common::HttpClient> http, std::chrono::milliseconds timeout);
+  AgentClient(std::unique_ptr<common::HttpClient> http, std::chrono::milliseconds timeout,
+              std::string lb_network_interface);
 
   struct Reply;
   // One request; transport failures only (an HTTP error status is a Reply).
@@ -147,6 +162,7 @@ class AgentClient {
 
   std::unique_ptr<common::HttpClient> http_;
   std::chrono::milliseconds timeout_;
+  std::string lb_network_interface_;
 };
 
 }  // namespace banyan::provider::amphora

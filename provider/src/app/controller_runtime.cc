@@ -212,6 +212,7 @@ Result<std::unique_ptr<ControllerRuntime>> startControllerRoles(const common::Op
   agent_options.client_cert_file = rt->pki_->clientCertFile();
   agent_options.client_key_file = rt->pki_->clientKeyFile();
   agent_options.request_timeout = std::chrono::seconds(o.getInt("haproxy_amphora", "rest_request_read_timeout"));
+  agent_options.lb_network_interface = o.getString("haproxy_amphora", "lb_network_interface");
   auto agent = amphora::AgentClient::make(agent_options);
   if (!agent) return agent.error();
   rt->agent_ = std::move(*agent);

@@ -233,6 +233,11 @@ void declareProviderOptions(common::OptionSet& o) {
   const char* ha = "haproxy_amphora";
   add(o, ha, "bind_port", I, "9443", "Port of the amphora agents' REST API.", 1, 65535);
   add(o, ha, "rest_request_read_timeout", I, "60", "Seconds to wait for an amphora agent's answer.", 1);
+  add(o, ha, "lb_network_interface", S, "o-hm0",
+      "Network interface through which to reach amphora, only required if using IPv6\n"
+      "link local addresses: an amphora whose lb_network_ip is in fe80::/10 is reached at\n"
+      "https://[<lb_network_ip>%<this interface>]:<bind_port>, unless its address names an\n"
+      "interface of its own (fe80::5%eth2).");
   add(o, ha, "timeout_client_data", I, "50000", "Frontend client inactivity timeout (ms), the listener default.", 0,
       2073600000);
   add(o, ha, "timeout_member_connect", I, "5000", "Backend member connection timeout (ms), the listener default.",

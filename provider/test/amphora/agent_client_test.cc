@@ -394,11 +394,29 @@ TEST(AgentClient, RefusesMissingFilesAndNonIpAddresses) {
   good.ca_file = (*pki)->caCertFile();
   auto client = AgentClient::make(good);
   ASSERT_TRUE(client.ok());
-  for (const char* address : {"amphora.example", "127.0.0.1/path", "", "[::1]"}) {
+  for (const char* address : {"amphora.example", "127.0.0.1/path", "", "[::1]", "2001:db8::5%eth0"}) {
     auto info = (*client)->info(AgentEndpoint{address, 9443});
     ASSERT_FALSE(info.ok()) << address;
     EXPECT_EQ(info.error().code, ErrorCode::kInvalidArgument) << address;
   }
+
+  // [haproxy_amphora] lb_network_interface must be usable as a URL zone; "" is allowed
+  // (then only link-local addresses with their own zone are reachable).
+  for (const char* interface : {"o hm0", "eth0]", "abcdefghijklmnop", "o-hm0%25"}) {
+    AgentClientOptions bad = good;
+    bad.lb_network_interface = interface;
+    auto r = AgentClient::make(bad);
+    ASSERT_FALSE(r.ok()) << interface;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << interface;
+  }
+  AgentClientOptions none_set = good;
+  none_set.lb_network_interface = "";
+  auto without = AgentClient::make(none_set);
+  ASSERT_TRUE(without.ok()) << describe(without.error());
+  auto unzoned = (*without)->info(AgentEndpoint{"fe80::5", 9443});
+  ASSERT_FALSE(unzoned.ok());
+  EXPECT_EQ(unzoned.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(unzoned.error().message.find("lb_network_interface"), std::string::npos) << unzoned.error().message;
 }
 
 }  // namespace

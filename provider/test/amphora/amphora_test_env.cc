@@ -68,7 +68,7 @@ void BackgroundProcess::stop() {
 }
 
 bool AgentProcess::start(const std::string& dir, const std::string& amphora_id, const AgentFiles& files,
-                         const std::string& bind_host) {
+                         const std::string& bind_host, const std::string& netns) {
   dir_ = dir;
   std::string state = dir + "/state";
   ::mkdir(state.c_str(), 0700);
@@ -81,7 +81,7 @@ bool AgentProcess::start(const std::string& dir, const std::string& amphora_id, 
           "/proxy.sock\n" + "amphora_id = " + amphora_id + "\n" +
           // Never the kernel driver here: plug requests would reconfigure this host.
           "system_driver = noop\n",
-      state);
+      state, netns);
 }
 
 std::string AgentProcess::log() const { return readFile(dir_ + "/agent.log"); }

@@ -41,15 +41,17 @@ class BackgroundProcess {
   std::string output_file_;
 };
 
-// banyan-agent with `system_driver = noop` and the real banyan-proxy, on 127.0.0.1 (or ::1).
+// banyan-agent with `system_driver = noop` and the real banyan-proxy, on 127.0.0.1 (or ::1,
+// or "::" inside a network namespace the test made).
 struct AgentFiles {
   std::string server_cert, server_key, client_ca;
 };
 class AgentProcess {
  public:
   // Writes DIR/agent.conf, starts the agent, waits (at most 20 s) for state/api.port.
+  // With NETNS, the agent and its proxy run in that network namespace.
   bool start(const std::string& dir, const std::string& amphora_id, const AgentFiles& files,
-             const std::string& bind_host = "127.0.0.1");
+             const std::string& bind_host = "127.0.0.1", const std::string& netns = "");
   // SIGTERM, then SIGKILL after 10 s; also kills the proxy it started if still alive.
   void stop() { process_.stop(); }
   uint16_t port() const { return process_.port(); }

@@ -50,7 +50,12 @@ class HttpClient {
   // step (connect, each read, each write; cpprestsdk's semantics). url is absolute:
   // "https://127.0.0.1:9876/v3/auth/tokens?nocatalog", "https://[2001:db8::5]:9443/info"
   // (an IPv6 server's certificate must name the address: an IP SAN; no SNI is sent to an
-  // address; zones such as "[fe80::1%25eth0]" are not supported). A "Content-Type" in headers is
+  // address). A link-local IPv6 address (fe80::/10) needs an RFC 6874 zone naming the
+  // interface to leave through, "https://[fe80::1%25eth0]:9443/info" (a bare
+  // "[fe80::1%eth0]" is taken too; an index "%253" as well): the certificate must name
+  // fe80::1 and the Host header carries no zone. A zone on any other address, a malformed
+  // zone or a link-local address without one is kInvalidArgument; an interface this host
+  // (this network namespace) does not have is kUnavailable. A "Content-Type" in headers is
   // sent with the body; the body is sent as is (bytes, no charset conversion).
   // Errors: kInvalidArgument for a malformed URL or method, kUnavailable otherwise.
   virtual Result<HttpClientResponse> request(std::string_view method, const std::string& url,
