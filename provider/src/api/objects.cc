@@ -71,6 +71,11 @@ class LoadBalancerFirstTransaction final : public store::Transaction {
                                                            const std::vector<std::string>& parent_ids) override {
     return inner_.listByParents(kind, parent_ids);
   }
+  common::Result<std::vector<store::Record>> listIdsByParents(std::string_view kind,
+                                                              const std::vector<std::string>& parent_ids,
+                                                              std::string_view marker) override {
+    return inner_.listIdsByParents(kind, parent_ids, marker);
+  }
   common::Result<void> insert(store::Record& record) override { return inner_.insert(record); }
   common::Result<void> update(store::Record& record) override { return inner_.update(record); }
   common::Result<void> remove(std::string_view kind, std::string_view id) override {
@@ -391,6 +396,13 @@ namespace {
 
 // Whether a stored object is DELETED (waiting for housekeeping, invisible to the API).
 // Most bodies do not even contain the word: those are not parsed.
+// Kinds whose every stored body has a "name" (null when not given), rendered as a
+// string: for them the store's name column (store.h) equals the API's `name` exactly, so
+// a page filtered or sorted by name can be cut by the database.
+bool namedInStore(const std::string& kind) {
+  return kind == kLb || kind == kListener || kind == kPool || kind == kMember || kind == kHm || kind == kL7Policy;
+}
+
 bool recordDeleted(const store::Record& r) {
   if (r.body.find("DELETED") == std::string::npos) return false;
   auto doc = parseJson(r.body);
@@ -426,7 +438,7 @@ void Api::renderRelations(Txn& t, const std::vector<const store::Record*>& recs,
   for (const auto* r : recs) ids.push_back(r->id);
   using Children = std::unordered_map<std::string, std::vector<std::string>>;
   auto children = [&](const char* child_kind) {
-    auto r = t.listByParents(child_kind, ids);
+    auto r = t.listIdsByParents(child_kind, ids, "DELETED");
     if (!r.ok()) storeFailed(r.error());
     Children out;
     for (const auto& rec : r.value())
@@ -517,6 +529,7 @@ std::optional<store::PageSpec> Api::storePage(const store::Query& q, const ListP
   // Only filters the query already applies exactly through an indexed column.
   for (const auto& [key, value] : p.filters) {
     if (key == "project_id" && q.project_id && *q.project_id == value) continue;
+    if (key == "name" && q.name && *q.name == value && namedInStore(q.kind)) continue;
     bool lb_alias = false;
     for (const auto& a : aliases) lb_alias = lb_alias || a.param == key;
     if (key == "loadbalancer_id" && lb_alias && (q.kind == kListener || q.kind == kPool) && q.load_balancer_id &&
@@ -532,6 +545,8 @@ std::optional<store::PageSpec> Api::storePage(const store::Query& q, const ListP
       column = store::SortColumn::kId;
     } else if (s.key == "project_id") {
       column = store::SortColumn::kProjectId;
+    } else if (s.key == "name" && namedInStore(q.kind)) {
+      column = store::SortColumn::kName;
     } else {
       return std::nullopt;
     }
@@ -562,6 +577,12 @@ common::HttpResponse Api::listObjects(Call& c, store::Query q, const std::string
     }
     if (key == "loadbalancer_id" && (q.kind == kListener || q.kind == kPool) && !q.load_balancer_id) {
       q.load_balancer_id = value;
+      narrowed = true;
+    }
+    // The store's name is the rendered name (null and missing read as ""), so this is
+    // the filter itself for a named kind and a superset (re-filtered below) for others.
+    if (key == "name" && !q.name) {
+      q.name = value;
       narrowed = true;
     }
   }
@@ -623,7 +644,8 @@ common::HttpResponse Api::listObjects(Call& c, store::Query q, const std::string
                       (!q.load_balancer_id || rec->load_balancer_id == *q.load_balancer_id);
         if (listed) {
           auto doc = parseJson(rec->body);
-          listed = doc && doc->IsObject() && jstring(*doc, "provisioning_status") != "DELETED";
+          listed = doc && doc->IsObject() && jstring(*doc, "provisioning_status") != "DELETED" &&
+                   (!q.name || jstring(*doc, "name") == *q.name);
         }
         if (!listed) throwApi(400, "Supplied pagination marker '" + p.marker + "' is not valid.");
       }
@@ -664,6 +686,7 @@ common::HttpResponse Api::listObjects(Call& c, store::Query q, const std::string
         store::Query wide = q;
         wide.project_id.reset();
         wide.load_balancer_id.reset();
+        wide.name.reset();
         auto all = t.list(wide);
         if (!all.ok()) storeFailed(all.error());
         for (auto& rec : all.value()) {

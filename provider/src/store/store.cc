@@ -5,6 +5,7 @@
 
 #include "store/postgres_store.h"
 #include "store/sqlite_store.h"
+#include "store/store_internal.h"
 #include "store/store_url.h"
 
 namespace banyan::provider::store {
@@ -40,6 +41,16 @@ Result<std::vector<Record>> Transaction::getMany(std::string_view kind, const st
   return out;
 }
 
+Result<std::vector<Record>> Transaction::listIdsByParents(std::string_view kind,
+                                                          const std::vector<std::string>& parent_ids,
+                                                          std::string_view marker) {
+  auto listed = listByParents(kind, parent_ids);
+  if (!listed.ok()) return listed.error();
+  for (auto& r : *listed)
+    if (r.body.find(marker) == std::string::npos) r.body.clear();
+  return listed;
+}
+
 Result<std::vector<Record>> Transaction::listByLoadBalancers(std::string_view kind,
                                                              const std::vector<std::string>& lb_ids) {
   std::vector<Record> out;
@@ -58,17 +69,29 @@ Result<std::vector<Record>> Transaction::listPage(const Query& query, const Page
   auto listed = list(query);
   if (!listed.ok()) return listed.error();
   std::vector<Record>& all = *listed;
+  // The sort keys of every record, computed once (a name is parsed out of the body).
+  std::vector<std::pair<std::vector<std::string>, Record*>> keyed;
+  keyed.reserve(all.size());
+  for (auto& r : all) {
+    std::vector<std::string> keys;
+    for (const auto& o : page.order)
+      keys.push_back(o.column == SortColumn::kId     ? r.id
+                     : o.column == SortColumn::kName ? internal::bodyName(r.body)
+                                                     : r.project_id);
+    keyed.emplace_back(std::move(keys), &r);
+  }
   // Insertion order is list()'s order, so a stable sort keeps it as the tie-break.
-  auto text = [](const Record& r, SortColumn c) -> const std::string& {
-    return c == SortColumn::kId ? r.id : r.project_id;
-  };
-  std::stable_sort(all.begin(), all.end(), [&](const Record& a, const Record& b) {
-    for (const auto& o : page.order) {
-      int c = text(a, o.column).compare(text(b, o.column));
-      if (c != 0) return o.ascending ? c < 0 : c > 0;
+  std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
+    for (size_t i = 0; i < page.order.size(); ++i) {
+      int c = a.first[i].compare(b.first[i]);
+      if (c != 0) return page.order[i].ascending ? c < 0 : c > 0;
     }
     return false;
   });
+  std::vector<Record> sorted;
+  sorted.reserve(all.size());
+  for (auto& [keys, r] : keyed) sorted.push_back(std::move(*r));
+  all = std::move(sorted);
   if (page.backward) std::reverse(all.begin(), all.end());
   size_t begin = 0;
   if (page.after_id) {

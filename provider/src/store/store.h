@@ -3,7 +3,10 @@
 //
 // Objects are stored as JSON documents with a few indexed columns. The API layer owns
 // the meaning of every field (Octavia's); the store only filters by the indexed columns
-// and keeps writes atomic. Implementations: SQLite (embedded default, WAL) and
+// and keeps writes atomic. One column comes from the body itself: `name`, the body's
+// top-level "name" ("" when null or missing), kept by the database from the body on
+// every write, because a name is how users look objects up (`openstack loadbalancer
+// show NAME` lists with ?name=). Implementations: SQLite (embedded default, WAL) and
 // PostgreSQL (several API/worker nodes on one database). Both are thread-safe: any
 // thread may call any method; each call to read()/write() runs on one connection.
 #pragma once
@@ -45,12 +48,14 @@ struct Query {
   std::optional<std::string> project_id;
   std::optional<std::string> parent_id;
   std::optional<std::string> load_balancer_id;
-  std::vector<std::string> ids;  // when non-empty, only these ids
+  std::optional<std::string> name{};  // the body's "name"; "" also matches null or missing
+  std::vector<std::string> ids{};     // when non-empty, only these ids
 };
 
 // A column a page can be ordered by: the indexed columns whose text is also the API
 // object's field of the same name, so the API's sort by that field is an index order.
-enum class SortColumn { kId, kProjectId };
+// kName orders by the body's name as Query::name reads it ("" for null or missing).
+enum class SortColumn { kId, kProjectId, kName };
 
 struct OrderBy {
   SortColumn column;
@@ -103,6 +108,15 @@ class Transaction {
   // children of a whole page of objects in one query instead of one query per object.
   virtual Result<std::vector<Record>> listByParents(std::string_view kind,
                                                     const std::vector<std::string>& parent_ids) = 0;
+
+  // listByParents for callers that need to know which children exist, not what they
+  // hold: every record's body is "" unless it contains `marker` (the API passes
+  // "DELETED", so it can still look inside the few that may be deleted). A page's
+  // children then move as ids instead of a hundred bodies. The default calls
+  // listByParents and empties the bodies.
+  virtual Result<std::vector<Record>> listIdsByParents(std::string_view kind,
+                                                       const std::vector<std::string>& parent_ids,
+                                                       std::string_view marker);
 
   // Records of query (query.ids must be empty) in page's order, after page.after_id, at
   // most page.limit. The default sorts list(query) in memory (correct for any wrapper

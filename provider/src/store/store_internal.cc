@@ -1,5 +1,7 @@
 #include "store/store_internal.h"
 
+#include <rapidjson/document.h>
+
 #include <cstdio>
 
 namespace banyan::provider::store::internal {
@@ -25,6 +27,15 @@ std::string jsonStringArray(const std::vector<std::string>& items) {
   }
   out += ']';
   return out;
+}
+
+std::string bodyName(const std::string& body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) return "";
+  auto it = doc.FindMember("name");
+  if (it == doc.MemberEnd() || !it->value.IsString()) return "";
+  return std::string(it->value.GetString(), it->value.GetStringLength());
 }
 
 std::string pgTextArray(const std::vector<std::string>& items) {
@@ -57,6 +68,7 @@ PageStatement pageStatement(const Query& q, const PageSpec& page, char placehold
     if (q.project_id) out += " AND " + a + ".project_id = " + param(PageSlot::kProjectId);
     if (q.parent_id) out += " AND " + a + ".parent_id = " + param(PageSlot::kParentId);
     if (q.load_balancer_id) out += " AND " + a + ".load_balancer_id = " + param(PageSlot::kLoadBalancerId);
+    if (q.name) out += " AND " + a + ".name = " + param(PageSlot::kName);
     return out;
   };
   struct Term {
@@ -65,13 +77,15 @@ PageStatement pageStatement(const Query& q, const PageSpec& page, char placehold
     bool text;
   };
   std::vector<Term> terms;
-  for (const auto& o : page.order)
-    terms.push_back({o.column == SortColumn::kId ? "id" : "project_id", o.ascending != page.backward, true});
+  for (const auto& o : page.order) {
+    const char* column = o.column == SortColumn::kId ? "id" : o.column == SortColumn::kName ? "name" : "project_id";
+    terms.push_back({column, o.ascending != page.backward, true});
+  }
   terms.push_back({"seq", !page.backward, false});
 
   st.sql = "SELECT r.kind, r.id, r.project_id, r.parent_id, r.load_balancer_id, r.revision, r.body FROM records AS r";
   if (page.after_id)
-    st.sql += " JOIN (SELECT m.id, m.project_id, m.seq FROM records AS m WHERE" + filters("m") +
+    st.sql += " JOIN (SELECT m.id, m.project_id, m.name, m.seq FROM records AS m WHERE" + filters("m") +
               " AND m.id = " + param(PageSlot::kAfterId) + ") AS m ON TRUE";
   st.sql += " WHERE" + filters("r");
   if (page.after_id) {

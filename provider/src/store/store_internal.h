@@ -11,6 +11,11 @@ namespace banyan::provider::store::internal {
 // ["a","b"] with JSON string escaping (SQLite's json_each takes the ids filter this way).
 std::string jsonStringArray(const std::vector<std::string>& items);
 
+// The body's top-level "name" as both databases' `name` column holds it: the string, or
+// "" when the body has no name, a null one or is not a JSON object. For the in-memory
+// paths (Transaction's defaults); a non-string name never passes the API's validation.
+std::string bodyName(const std::string& body);
+
 // {"a","b"}: a PostgreSQL text[] literal, every element quoted and escaped.
 std::string pgTextArray(const std::vector<std::string>& items);
 
@@ -18,7 +23,7 @@ std::string pgTextArray(const std::vector<std::string>& items);
 // page's order after the marker record (a join with its row, which the query's filters
 // must also select), limited. Parameters are numbered in order of first use (PostgreSQL
 // needs $1..$n without gaps); slots[i] says which value parameter i+1 takes.
-enum class PageSlot { kKind, kProjectId, kParentId, kLoadBalancerId, kAfterId, kLimit };
+enum class PageSlot { kKind, kProjectId, kParentId, kLoadBalancerId, kName, kAfterId, kLimit };
 struct PageStatement {
   std::string sql;
   std::vector<PageSlot> slots;

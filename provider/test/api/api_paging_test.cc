@@ -274,8 +274,10 @@ TEST_P(ApiPagingTest, StorePagesEqualTheGeneralPathForEveryLimitMarkerSortAndFil
                                           "sort=project_id:desc,id",
                                           "sort_key=project_id&sort_dir=desc",
                                           "sort_key=id,project_id&sort_dir=desc,asc",
-                                          "sort=project_id:asc,name",  // a body field: general path
-                                          "sort=bogus"};               // 400 on both
+                                          "sort=project_id:asc,name",
+                                          "sort=name:desc,id",
+                                          "sort=created_at",  // a body field: general path
+                                          "sort=bogus"};      // 400 on both
   auto markersOf = [&](const std::vector<std::string>& ids, const std::string& foreign) {
     std::vector<std::string> m = {"", "nope", foreign};
     for (const auto& id : ids) m.push_back(id);
@@ -285,7 +287,9 @@ TEST_P(ApiPagingTest, StorePagesEqualTheGeneralPathForEveryLimitMarkerSortAndFil
   lb_markers.push_back(lbs[3]);  // DELETED: not a valid marker
   int compared = 0;
   compared += compareAll("/v2/lbaas/loadbalancers", lb_markers,
-                         {"", "project_id=p-a", "project_id=nobody", "fields=id,name,listeners"}, sorts);
+                         {"", "project_id=p-a", "project_id=nobody", "fields=id,name,listeners", "name=lb1",
+                          "project_id=p-b&name=lb0", "name=nobody"},
+                         sorts);
   std::vector<std::string> l_markers = markersOf(idsOf("/v2/lbaas/listeners", "listeners"), lbs[0]);
   l_markers.push_back(listeners[4]);
   compared += compareAll("/v2/lbaas/listeners", l_markers,
@@ -297,6 +301,8 @@ TEST_P(ApiPagingTest, StorePagesEqualTheGeneralPathForEveryLimitMarkerSortAndFil
   m_markers.push_back(members[1]);
   compared += compareAll("/v2/lbaas/pools/" + pool + "/members", m_markers, {"", "project_id=p-b"},
                          {"", "sort=id", "sort=project_id:desc"});
+  compared += compareAll("/v2/lbaas/pools/" + pool + "/members", m_markers, {"name=m2", "name=m0&project_id=p-b"},
+                         {"", "sort=name:desc"});
   EXPECT_GT(compared, 2000);
   // The comparison means something only if the paged service really took the store
   // path, and the general one never did.
