@@ -489,28 +489,34 @@ RuleBuilder& RuleBuilder::comment(const std::string& text) {
   return *this;
 }
 
+void RuleBuilder::hashLookup(int family, uint32_t addr_reg, uint32_t port_reg, uint32_t out_reg, uint32_t modulus,
+                             uint32_t seed, const std::string& map, uint32_t map_id) {
+  const uint32_t addr_len = family == AF_INET ? 4 : 16;
+  payload(NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 12 : 8, addr_len, addr_reg);
+  payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, port_reg);
+  nftnl_expr* h = nftnl_expr_alloc("hash");
+  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_TYPE, NFT_HASH_JENKINS);
+  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_SREG, addr_reg);
+  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_LEN, addr_len + 4);
+  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_MODULUS, modulus);
+  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_SEED, seed);
+  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_OFFSET, 0);
+  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_DREG, out_reg);
+  nftnl_rule_add_expr(rule_, h);
+  nftnl_expr* l = nftnl_expr_alloc("lookup");
+  nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SREG, out_reg);
+  nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_DREG, out_reg);
+  nftnl_expr_set_str(l, NFTNL_EXPR_LOOKUP_SET, map.c_str());
+  nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SET_ID, map_id);
+  nftnl_rule_add_expr(rule_, l);
+}
+
 RuleBuilder& RuleBuilder::dnatByHash(int family, uint32_t modulus, uint32_t seed,
                                      const std::string& map, uint32_t map_id) {
   const uint32_t addr_len = family == AF_INET ? 4 : 16;
   // saddr then sport, each padded to 4-byte registers: the concatenation nft
   // itself builds for `jhash ip saddr . tcp sport`.
-  payload(NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 12 : 8, addr_len, NFT_REG32_00);
-  payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, NFT_REG32_00 + addr_len / 4);
-  nftnl_expr* h = nftnl_expr_alloc("hash");
-  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_TYPE, NFT_HASH_JENKINS);
-  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_SREG, NFT_REG32_00);
-  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_LEN, addr_len + 4);
-  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_MODULUS, modulus);
-  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_SEED, seed);
-  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_OFFSET, 0);
-  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_DREG, NFT_REG32_00);
-  nftnl_rule_add_expr(rule_, h);
-  nftnl_expr* l = nftnl_expr_alloc("lookup");
-  nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
-  nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_DREG, NFT_REG32_00);
-  nftnl_expr_set_str(l, NFTNL_EXPR_LOOKUP_SET, map.c_str());
-  nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SET_ID, map_id);
-  nftnl_rule_add_expr(rule_, l);
+  hashLookup(family, NFT_REG32_00, NFT_REG32_00 + addr_len / 4, NFT_REG32_00, modulus, seed, map, map_id);
   nftnl_expr* n = nftnl_expr_alloc("nat");
   nftnl_expr_set_u32(n, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
   nftnl_expr_set_u32(n, NFTNL_EXPR_NAT_FAMILY, family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
@@ -526,28 +532,11 @@ RuleBuilder& RuleBuilder::fwdByHash(int family, uint32_t ifindex, uint32_t modul
   // tcp sport mod N seed S map @m device "d"` (nft --debug=netlink): the
   // device index in reg 1, the hash input from reg 3 on (sport right after
   // the address, in a 4-byte register), slot and then address in reg 2.
-  const uint32_t addr_len = family == AF_INET ? 4 : 16;
   nftnl_expr* imm = nftnl_expr_alloc("immediate");
   nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
   nftnl_expr_set(imm, NFTNL_EXPR_IMM_DATA, &ifindex, sizeof ifindex);
   nftnl_rule_add_expr(rule_, imm);
-  payload(NFT_PAYLOAD_NETWORK_HEADER, family == AF_INET ? 12 : 8, addr_len, NFT_REG_3);
-  payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, family == AF_INET ? NFT_REG32_09 : NFT_REG_4);
-  nftnl_expr* h = nftnl_expr_alloc("hash");
-  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_TYPE, NFT_HASH_JENKINS);
-  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_SREG, NFT_REG_3);
-  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_LEN, addr_len + 4);
-  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_MODULUS, modulus);
-  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_SEED, seed);
-  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_OFFSET, 0);
-  nftnl_expr_set_u32(h, NFTNL_EXPR_HASH_DREG, NFT_REG_2);
-  nftnl_rule_add_expr(rule_, h);
-  nftnl_expr* l = nftnl_expr_alloc("lookup");
-  nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_2);
-  nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_2);
-  nftnl_expr_set_str(l, NFTNL_EXPR_LOOKUP_SET, map.c_str());
-  nftnl_expr_set_u32(l, NFTNL_EXPR_LOOKUP_SET_ID, map_id);
-  nftnl_rule_add_expr(rule_, l);
+  hashLookup(family, NFT_REG_3, family == AF_INET ? NFT_REG32_09 : NFT_REG_4, NFT_REG_2, modulus, seed, map, map_id);
   nftnl_expr* f = nftnl_expr_alloc("fwd");
   nftnl_expr_set_u32(f, NFTNL_EXPR_FWD_SREG_DEV, NFT_REG_1);
   nftnl_expr_set_u32(f, NFTNL_EXPR_FWD_SREG_ADDR, NFT_REG_2);

@@ -132,6 +132,11 @@ class RuleBuilder {
  private:
   void payload(uint32_t base, uint32_t offset, uint32_t len, uint32_t dreg);
   void cmpEq(uint32_t sreg, const void* data, uint32_t len);
+  // jhash(saddr . sport) mod modulus, looked up in the map: the source address is
+  // loaded into addr_reg, the source port into port_reg, and the map's value for the
+  // slot ends in out_reg (the hash goes there first).
+  void hashLookup(int family, uint32_t addr_reg, uint32_t port_reg, uint32_t out_reg, uint32_t modulus,
+                  uint32_t seed, const std::string& map, uint32_t map_id);
   void immediateVerdict(int verdict, const char* chain);
 
   nftnl_rule* rule_;
