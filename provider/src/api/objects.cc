@@ -394,8 +394,6 @@ void Api::settleLoadBalancer(const std::string& lb_id) {
 
 namespace {
 
-// Whether a stored object is DELETED (waiting for housekeeping, invisible to the API).
-// Most bodies do not even contain the word: those are not parsed.
 // Kinds whose every stored body has a "name" (null when not given), rendered as a
 // string: for them the store's name column (store.h) equals the API's `name` exactly, so
 // a page filtered or sorted by name can be cut by the database.
@@ -403,6 +401,8 @@ bool namedInStore(const std::string& kind) {
   return kind == kLb || kind == kListener || kind == kPool || kind == kMember || kind == kHm || kind == kL7Policy;
 }
 
+// Whether a stored object is DELETED (waiting for housekeeping, invisible to the API).
+// Most bodies do not even contain the word: those are not parsed.
 bool recordDeleted(const store::Record& r) {
   if (r.body.find("DELETED") == std::string::npos) return false;
   auto doc = parseJson(r.body);
