@@ -147,7 +147,9 @@ uint16_t icmpChecksum(const uint8_t* data, size_t len) {
 }
 
 // One ICMP echo to an IPv4 address; true when the matching reply arrives in time.
-bool ping(const std::string& address, std::chrono::milliseconds timeout = 1000ms) {
+// One echo request, sent again every 500 ms until a reply or the timeout: a freshly
+// plugged port may lose the first one to neighbour resolution on a loaded machine.
+bool ping(const std::string& address, std::chrono::milliseconds timeout = 3000ms) {
   int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
   if (fd < 0) return false;
   sockaddr_in to{};
@@ -175,25 +177,29 @@ bool ping(const std::string& address, std::chrono::milliseconds timeout = 1000ms
   pkt[2] = uint8_t(sum >> 8);
   pkt[3] = uint8_t(sum);
   bool ok = false;
-  if (sendto(fd, pkt, sizeof(pkt), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) ==
-      sizeof(pkt)) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!ok && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fd, POLLIN, 0};
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 1))) != 1) break;
-      uint8_t buf[1500];
-      sockaddr_in from{};
-      socklen_t from_len = sizeof(from);
-      ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
-      if (n < 28 || from.sin_addr.s_addr != to.sin_addr.s_addr) continue;
-      size_t ihl = (buf[0] & 0xf) * 4u;
-      if (static_cast<size_t>(n) < ihl + 8) continue;
-      const uint8_t* icmp = buf + ihl;
-      ok = icmp[0] == 0 && icmp[4] == pkt[4] && icmp[5] == pkt[5] && icmp[6] == pkt[6] &&
-           icmp[7] == pkt[7];
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto next_send = std::chrono::steady_clock::now();
+  while (!ok && std::chrono::steady_clock::now() < deadline) {
+    if (std::chrono::steady_clock::now() >= next_send) {
+      if (sendto(fd, pkt, sizeof(pkt), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) !=
+          sizeof(pkt))
+        break;
+      next_send += 500ms;
     }
+    pollfd p{fd, POLLIN, 0};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::min(deadline, next_send) - std::chrono::steady_clock::now());
+    if (poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 1))) != 1) continue;
+    uint8_t buf[1500];
+    sockaddr_in from{};
+    socklen_t from_len = sizeof(from);
+    ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+    if (n < 28 || from.sin_addr.s_addr != to.sin_addr.s_addr) continue;
+    size_t ihl = (buf[0] & 0xf) * 4u;
+    if (static_cast<size_t>(n) < ihl + 8) continue;
+    const uint8_t* icmp = buf + ihl;
+    ok = icmp[0] == 0 && icmp[4] == pkt[4] && icmp[5] == pkt[5] && icmp[6] == pkt[6] &&
+         icmp[7] == pkt[7];
   }
   close(fd);
   return ok;

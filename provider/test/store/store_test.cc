@@ -1141,7 +1141,10 @@ TEST_P(StoreTest, ADeadlockIsRetriedAndBothWritesLand) {
   EXPECT_TRUE(r2.ok()) << r2.error().message;
   EXPECT_EQ(get("member", "a")->body, "2");
   EXPECT_EQ(get("member", "b")->body, "2");
-  EXPECT_EQ(attempts.load(), 3) << "exactly one deadlock victim reran";
+  // Usually 3. The victim reruns at once and, on a loaded machine, may lock its first
+  // row again before the survivor (which was waiting for that row) wakes: a second
+  // deadlock and one more rerun. Both writes landing exactly once is what matters.
+  EXPECT_GE(attempts.load(), 3) << "the deadlock victim reran";
 }
 
 TEST(SqliteStore, AStoreReopenedFromTheSameFileKeepsItsData) {
