@@ -37,7 +37,8 @@ struct Record {
   std::string parent_id;         // listener/pool -> load balancer, member/health monitor -> pool,
                                  // l7policy -> listener, l7rule -> l7policy; "" if none
   std::string load_balancer_id;  // the load balancer the object hangs under; "" if none
-  std::string body;              // a JSON object
+  std::string body;              // a JSON object (a write of text that is not JSON fails:
+                                 // both databases read the name out of it)
   int64_t revision = 0;          // set by the store: 1 on insert, +1 on every update
 };
 
