@@ -41,14 +41,6 @@ struct Ipv6Host {
   std::string connect;  // what cpprestsdk's resolver gets: "2001:db8::5", "fe80::1%3"
 };
 
-bool validZone(std::string_view zone) {
-  // An interface name: at most IFNAMSIZ - 1 characters; RFC 6874's unreserved set.
-  if (zone.empty() || zone.size() >= IFNAMSIZ) return false;
-  return std::all_of(zone.begin(), zone.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
-  });
-}
-
 // The IPv6 literal in HOST, nothing for any other host (an IPv4 address, a name).
 // A zone names the interface a link-local address is reached through (the scope id):
 // "%25eth0" as RFC 6874 writes it, or a bare "%eth0" as Octavia and curl also accept.
@@ -86,7 +78,7 @@ Result<std::optional<Ipv6Host>> ipv6Host(const std::string& host) {
     return makeError(ErrorCode::kInvalidArgument, "a zone is only allowed on a link-local IPv6 address (fe80::/10)",
                      host);
   }
-  if (!validZone(zone)) {
+  if (!isValidIpv6Zone(zone)) {
     return makeError(ErrorCode::kInvalidArgument,
                      "an IPv6 zone must be an interface name or index ([A-Za-z0-9._~-], at most 15 characters)",
                      host);
@@ -312,6 +304,13 @@ std::optional<std::string> HttpClientResponse::header(std::string_view name) con
     if (iequals(k, name)) return v;
   }
   return std::nullopt;
+}
+
+bool isValidIpv6Zone(std::string_view zone) {
+  if (zone.empty() || zone.size() >= IFNAMSIZ) return false;
+  return std::all_of(zone.begin(), zone.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+  });
 }
 
 Result<std::unique_ptr<HttpClient>> makeHttpClient(const HttpClientOptions& options) {

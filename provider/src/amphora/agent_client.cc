@@ -6,9 +6,6 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <algorithm>
-#include <cctype>
-
 #include "amphora/agent_reply.h"
 #include "banyan/common/digest.h"
 #include "banyan/common/http_client.h"
@@ -72,16 +69,6 @@ Result<void> checkSha(const std::string& what, const std::string& body, const st
 
 namespace {
 
-// An interface name usable as an RFC 6874 zone: at most IFNAMSIZ - 1 unreserved
-// characters, so it needs no escaping in the URL (Linux allows more in a name, but no
-// management interface needs them).
-bool validInterfaceName(std::string_view name) {
-  if (name.empty() || name.size() > 15) return false;
-  return std::all_of(name.begin(), name.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
-  });
-}
-
 // "192.0.2.5:9443", "[2001:db8::5]:9443", "[fe80::5%25o-hm0]:9443" (see agentUrl).
 Result<std::string> agentAuthority(const AgentEndpoint& amp, std::string_view lb_network_interface) {
   std::string address = amp.address;
@@ -117,7 +104,7 @@ Result<std::string> agentAuthority(const AgentEndpoint& amp, std::string_view lb
     }
     zone = std::string(lb_network_interface);
   }
-  if (!validInterfaceName(zone)) {
+  if (!common::isValidIpv6Zone(zone)) {
     return makeError(ErrorCode::kInvalidArgument,
                      "the interface of a link-local amphora address must be a name of at most 15 of "
                      "[A-Za-z0-9._~-]",
@@ -156,7 +143,7 @@ Result<std::unique_ptr<AgentClient>> AgentClient::make(const AgentClientOptions&
   }
   // "" is allowed: IPv4 and global IPv6 deployments need no interface, and a link-local
   // address without its own zone is then refused per call (agentUrl).
-  if (!options.lb_network_interface.empty() && !validInterfaceName(options.lb_network_interface)) {
+  if (!options.lb_network_interface.empty() && !common::isValidIpv6Zone(options.lb_network_interface)) {
     return makeError(ErrorCode::kInvalidArgument,
                      "lb_network_interface must be an interface name of at most 15 of [A-Za-z0-9._~-]",
                      options.lb_network_interface);

@@ -68,4 +68,10 @@ class HttpClient {
 // not at the first request.
 Result<std::unique_ptr<HttpClient>> makeHttpClient(const HttpClientOptions& options = {});
 
+// Whether zone can stand after "%25" in an IPv6 literal host (RFC 6874) as request()
+// accepts it: an interface name or index of at most IFNAMSIZ - 1 characters of
+// [A-Za-z0-9._~-], the unreserved set, so it needs no escaping in a URL. For callers
+// that build such URLs from configuration and want to refuse a bad name up front.
+bool isValidIpv6Zone(std::string_view zone);
+
 }  // namespace banyan::common
