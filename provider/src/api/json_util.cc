@@ -86,7 +86,7 @@ JsonValue jstringArray(const std::vector<std::string>& items, JsonAlloc& a) {
   return arr;
 }
 
-JsonValue jidArray(const std::vector<std::string>& ids, JsonAlloc& a) {
+JsonValue jidArray(const std::vector<std::string_view>& ids, JsonAlloc& a) {
   JsonValue arr(rapidjson::kArrayType);
   for (const auto& id : ids) {
     JsonValue o(rapidjson::kObjectType);

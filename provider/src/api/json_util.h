@@ -38,7 +38,7 @@ bool jbool(const JsonValue& obj, std::string_view key, bool fallback = false);
 std::vector<std::string> jstrings(const JsonValue& obj, std::string_view key);
 JsonValue jstringArray(const std::vector<std::string>& items, JsonAlloc& a);
 // [{"id": id}, ...]
-JsonValue jidArray(const std::vector<std::string>& ids, JsonAlloc& a);
+JsonValue jidArray(const std::vector<std::string_view>& ids, JsonAlloc& a);
 
 // A scalar as the text a query-string filter would compare with: strings as-is,
 // booleans "true"/"false", numbers in decimal, null "".

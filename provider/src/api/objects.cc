@@ -1,6 +1,7 @@
 // Plumbing shared by every resource: transactions, object load/save, locking, quotas,
 // providers, rendering and list responses.
 #include <algorithm>
+#include <deque>
 #include <unordered_map>
 
 #include <rapidjson/stringbuffer.h>
@@ -436,21 +437,26 @@ void Api::renderRelations(Txn& t, const std::vector<const store::Record*>& recs,
   std::vector<std::string> ids;
   ids.reserve(recs.size());
   for (const auto* r : recs) ids.push_back(r->id);
-  using Children = std::unordered_map<std::string, std::vector<std::string>>;
+  // The children's records stay here until the documents are rendered: the maps below
+  // only point into them.
+  std::deque<std::vector<store::Record>> child_records;
+  using Children = std::unordered_map<std::string_view, std::vector<std::string_view>>;
   auto children = [&](const char* child_kind) {
     auto r = t.listIdsByParents(child_kind, ids, "DELETED");
     if (!r.ok()) storeFailed(r.error());
+    const auto& listed = child_records.emplace_back(std::move(r.value()));
     Children out;
-    for (const auto& rec : r.value())
+    out.reserve(ids.size());
+    for (const auto& rec : listed)
       if (!recordDeleted(rec)) out[rec.parent_id].push_back(rec.id);
     return out;
   };
-  static const std::vector<std::string> kNone;
-  auto of = [](const Children& m, const std::string& id) -> const std::vector<std::string>& {
+  static const std::vector<std::string_view> kNone;
+  auto of = [](const Children& m, std::string_view id) -> const std::vector<std::string_view>& {
     auto it = m.find(id);
     return it == m.end() ? kNone : it->second;
   };
-  auto set = [](JsonDoc& d, const char* key, const std::vector<std::string>& v) {
+  auto set = [](JsonDoc& d, const char* key, const std::vector<std::string_view>& v) {
     jset(d, key, jidArray(v, d.GetAllocator()), d.GetAllocator());
   };
 
@@ -496,7 +502,7 @@ void Api::renderRelations(Txn& t, const std::vector<const store::Record*>& recs,
     }
     for (size_t i = 0; i < recs.size(); ++i) {
       const std::string& lb = recs[i]->parent_id;
-      std::vector<std::string> using_pool;
+      std::vector<std::string_view> using_pool;
       for (const auto& [listener, pool] : by_lb[lb])
         if (pool == ids[i]) using_pool.push_back(listener);
       for (const auto& [listener, pool] : redirects[lb])
@@ -610,15 +616,24 @@ common::HttpResponse Api::listObjects(Call& c, store::Query q, const std::string
     rapidjson::MemoryPoolAllocator<> pool;
     std::vector<store::Record> recs;
     std::vector<JsonDoc> items;
+    // The bodies the items were parsed in place from: their strings point into these
+    // buffers (a deque never moves its elements), so a string is neither copied nor
+    // allocated by the parse.
+    std::deque<std::string> texts;
     size_t bytes = 0;
     // Parses a listed record and keeps it unless it is DELETED (invisible to the API).
     auto keep = [&](store::Record& rec) {
-      JsonDoc doc(&pool);
-      doc.Parse<rapidjson::kParseDefaultFlags>(rec.body.data(), rec.body.size());
-      if (doc.HasParseError() || !doc.IsObject() || jstring(doc, "provisioning_status") == "DELETED") return;
-      renderBase(doc);
       bytes += rec.body.size();
+      std::string& text = texts.emplace_back(std::move(rec.body));
       rec.body.clear();
+      JsonDoc doc(&pool);
+      doc.ParseInsitu(text.data());
+      if (doc.HasParseError() || !doc.IsObject() || jstring(doc, "provisioning_status") == "DELETED") {
+        bytes -= text.size();
+        texts.pop_back();
+        return;
+      }
+      renderBase(doc);
       recs.push_back(std::move(rec));
       items.push_back(std::move(doc));
     };

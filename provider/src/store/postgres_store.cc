@@ -455,7 +455,8 @@ class PostgresTransaction final : public Transaction {
 
   // Records of `kind` whose `column` (a fixed column name, never user input) is one of
   // `values`, in insertion order: one statement for the whole set.
-  // With a marker, a body is sent only when it contains the marker (listIdsByParents).
+  // With a marker, a body is sent only when it contains the marker, and project_id and
+  // load_balancer_id are left out (listIdsByParents).
   Result<std::vector<Record>> listWhereIn(std::string_view kind, const char* column,
                                           const std::vector<std::string>& values,
                                           const std::string_view* marker = nullptr) {
@@ -467,8 +468,9 @@ class PostgresTransaction final : public Transaction {
     std::vector<std::string> params = {std::string(kind), one ? values.front() : internal::pgTextArray(values)};
     if (marker) params.emplace_back(*marker);
     auto res = conn_.execPrepared(
-        std::string("SELECT kind, id, project_id, parent_id, load_balancer_id, revision, ") +
-            (marker ? "CASE WHEN strpos(body, $3) > 0 THEN body ELSE '' END" : "body") +
+        std::string("SELECT kind, id, ") +
+            (marker ? "'', parent_id, '', revision, CASE WHEN strpos(body, $3) > 0 THEN body ELSE '' END"
+                    : "project_id, parent_id, load_balancer_id, revision, body") +
             " FROM records WHERE kind = $1 AND " + column + (one ? " = $2" : " = ANY($2::text[])") +
             " ORDER BY seq",
         params);

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <cstring>
 #include <filesystem>
 #include <unordered_map>
 
@@ -71,6 +72,20 @@ int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+void bytesContain(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  const void* haystack = sqlite3_value_blob(argv[0]);
+  int haystack_len = sqlite3_value_bytes(argv[0]);
+  const void* needle = sqlite3_value_blob(argv[1]);
+  int needle_len = sqlite3_value_bytes(argv[1]);
+  bool found = needle_len == 0 || (haystack && needle && ::memmem(haystack, static_cast<size_t>(haystack_len), needle,
+                                                                   static_cast<size_t>(needle_len)) != nullptr);
+  sqlite3_result_int(ctx, found ? 1 : 0);
 }
 
 }  // namespace
@@ -234,7 +249,8 @@ class SqliteTransaction final : public Transaction {
 
   // Records of `kind` whose `column` (a fixed column name, never user input) is one of
   // `values`, in insertion order: one statement for the whole set. With a marker, a
-  // body is read out only when it contains the marker (listIdsByParents).
+  // body is read out only when it contains the marker, and project_id and
+  // load_balancer_id are left out (listIdsByParents).
   Result<std::vector<Record>> listWhereIn(std::string_view kind, const char* column,
                                           const std::vector<std::string>& values,
                                           const std::string_view* marker = nullptr) {
@@ -245,8 +261,9 @@ class SqliteTransaction final : public Transaction {
     // The search yields only seqs (the index covers it); `seq IN` then reads the rows in
     // seq order, so no sorter copies every row and body before the first one returns.
     auto stmt = conn_.prepare(
-        std::string("SELECT kind, id, project_id, parent_id, load_balancer_id, revision, ") +
-        (marker ? "CASE WHEN instr(body, ?3) > 0 THEN body ELSE '' END" : "body") +
+        std::string("SELECT kind, id, ") +
+        (marker ? "'', parent_id, '', revision, CASE WHEN bytes_contain(body, ?3) THEN body ELSE '' END"
+                : "project_id, parent_id, load_balancer_id, revision, body") +
         " FROM records WHERE seq IN (SELECT r.seq FROM (SELECT DISTINCT value FROM json_each(?2)) AS j"
         " CROSS JOIN records AS r WHERE r.kind = ?1 AND r." +
         column + " = j.value) ORDER BY seq");
@@ -467,6 +484,14 @@ Result<std::unique_ptr<SqliteStore::Connection>> SqliteStore::acquire() {
                                         path_);
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
   sqlite3_extended_result_codes(db, 0);
+  // bytes_contain(haystack, needle): whether the bytes of needle occur in haystack, by
+  // memmem. SQLite's instr() walks text one UTF-8 character at a time; testing every
+  // child body of a page for DELETED with it was a tenth of a page's time.
+  rc = sqlite3_create_function_v2(db, "bytes_contain", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+                                  nullptr, &bytesContain, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK)
+    return makeError(ErrorCode::kUnavailable, std::string("cannot register bytes_contain: ") + sqlite3_errmsg(db),
+                     path_);
   // FULL: an accepted API request (its record and job) must survive a power cut.
   if (auto r = conn->exec("PRAGMA synchronous=FULL"); !r.ok()) return r.error();
   // Reads map the file instead of copying pages through each connection's small page

@@ -112,9 +112,10 @@ class Transaction {
 
   // listByParents for callers that need to know which children exist, not what they
   // hold: every record's body is "" unless it contains `marker` (the API passes
-  // "DELETED", so it can still look inside the few that may be deleted). A page's
-  // children then move as ids instead of a hundred bodies. The default calls
-  // listByParents and empties the bodies.
+  // "DELETED", so it can still look inside the few that may be deleted), and only
+  // kind, id, parent_id and revision are sure to be set (project_id and
+  // load_balancer_id may be ""). A page's children then move as ids instead of a
+  // hundred bodies. The default calls listByParents and empties the bodies.
   virtual Result<std::vector<Record>> listIdsByParents(std::string_view kind,
                                                        const std::vector<std::string>& parent_ids,
                                                        std::string_view marker);
