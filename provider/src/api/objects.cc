@@ -72,10 +72,9 @@ class LoadBalancerFirstTransaction final : public store::Transaction {
                                                            const std::vector<std::string>& parent_ids) override {
     return inner_.listByParents(kind, parent_ids);
   }
-  common::Result<std::vector<store::Record>> listIdsByParents(std::string_view kind,
-                                                              const std::vector<std::string>& parent_ids,
-                                                              std::string_view marker) override {
-    return inner_.listIdsByParents(kind, parent_ids, marker);
+  common::Result<std::vector<store::Record>> listLiveChildIds(std::string_view kind,
+                                                              const std::vector<std::string>& parent_ids) override {
+    return inner_.listLiveChildIds(kind, parent_ids);
   }
   common::Result<void> insert(store::Record& record) override { return inner_.insert(record); }
   common::Result<void> update(store::Record& record) override { return inner_.update(record); }
@@ -402,14 +401,6 @@ bool namedInStore(const std::string& kind) {
   return kind == kLb || kind == kListener || kind == kPool || kind == kMember || kind == kHm || kind == kL7Policy;
 }
 
-// Whether a stored object is DELETED (waiting for housekeeping, invisible to the API).
-// Most bodies do not even contain the word: those are not parsed.
-bool recordDeleted(const store::Record& r) {
-  if (r.body.find("DELETED") == std::string::npos) return false;
-  auto doc = parseJson(r.body);
-  return doc && doc->IsObject() && jstring(*doc, "provisioning_status") == "DELETED";
-}
-
 }  // namespace
 
 JsonDoc Api::render(Txn& t, const Obj& o) {
@@ -442,13 +433,12 @@ void Api::renderRelations(Txn& t, const std::vector<const store::Record*>& recs,
   std::deque<std::vector<store::Record>> child_records;
   using Children = std::unordered_map<std::string_view, std::vector<std::string_view>>;
   auto children = [&](const char* child_kind) {
-    auto r = t.listIdsByParents(child_kind, ids, "DELETED");
+    auto r = t.listLiveChildIds(child_kind, ids);
     if (!r.ok()) storeFailed(r.error());
     const auto& listed = child_records.emplace_back(std::move(r.value()));
     Children out;
     out.reserve(ids.size());
-    for (const auto& rec : listed)
-      if (!recordDeleted(rec)) out[rec.parent_id].push_back(rec.id);
+    for (const auto& rec : listed) out[rec.parent_id].push_back(rec.id);
     return out;
   };
   static const std::vector<std::string_view> kNone;

@@ -14,9 +14,9 @@ class CountingTransaction : public Transaction {
                                             const std::vector<std::string>& parent_ids) override {
     return inner_.listByParents(kind, parent_ids);
   }
-  Result<std::vector<Record>> listIdsByParents(std::string_view kind, const std::vector<std::string>& parent_ids,
-                                               std::string_view marker) override {
-    return inner_.listIdsByParents(kind, parent_ids, marker);
+  Result<std::vector<Record>> listLiveChildIds(std::string_view kind,
+                                               const std::vector<std::string>& parent_ids) override {
+    return inner_.listLiveChildIds(kind, parent_ids);
   }
   Result<int64_t> count(const Query& query) override { return inner_.count(query); }
   Result<std::vector<Record>> listPage(const Query& query, const PageSpec& page) override {

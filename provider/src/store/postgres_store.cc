@@ -372,10 +372,21 @@ class PostgresTransaction final : public Transaction {
     return listWhereIn(kind, "parent_id", parent_ids);
   }
 
-  Result<std::vector<Record>> listIdsByParents(std::string_view kind, const std::vector<std::string>& parent_ids,
-                                               std::string_view marker) override {
+  Result<std::vector<Record>> listLiveChildIds(std::string_view kind,
+                                               const std::vector<std::string>& parent_ids) override {
     if (parent_ids.empty()) return std::vector<Record>();
-    return listWhereIn(kind, "parent_id", parent_ids, &marker);
+    // The body is looked into only when it holds the word (strpos is a byte search; most
+    // bodies do not), and nothing but the ids leaves the server. One parent is `= $2`,
+    // as in listWhereIn.
+    const bool one = parent_ids.size() == 1;
+    auto res = conn_.execPrepared(
+        std::string("SELECT kind, id, '', parent_id, '', 0, '' FROM records WHERE kind = $1 AND parent_id") +
+            (one ? " = $2" : " = ANY($2::text[])") +
+            " AND (strpos(body, 'DELETED') = 0 OR coalesce(body::jsonb ->> 'provisioning_status', '') <> 'DELETED')"
+            " ORDER BY seq",
+        {std::string(kind), one ? parent_ids.front() : internal::pgTextArray(parent_ids)});
+    if (!res.ok()) return res.error();
+    return readRecords(res->get());
   }
 
   Result<int64_t> count(const Query& query) override {
@@ -455,25 +466,18 @@ class PostgresTransaction final : public Transaction {
 
   // Records of `kind` whose `column` (a fixed column name, never user input) is one of
   // `values`, in insertion order: one statement for the whole set.
-  // With a marker, a body is sent only when it contains the marker, and project_id and
-  // load_balancer_id are left out (listIdsByParents).
   Result<std::vector<Record>> listWhereIn(std::string_view kind, const char* column,
-                                          const std::vector<std::string>& values,
-                                          const std::string_view* marker = nullptr) {
+                                          const std::vector<std::string>& values) {
     // One value is `column = $2`, not an array of one: PostgreSQL plans `= ANY($2)` for
     // ten values when it plans once for all calls, finds that dearer than planning
     // each call for one value, and so plans every call anew (its parser and planner
     // were the most of a load balancer show's database time).
     const bool one = values.size() == 1;
-    std::vector<std::string> params = {std::string(kind), one ? values.front() : internal::pgTextArray(values)};
-    if (marker) params.emplace_back(*marker);
     auto res = conn_.execPrepared(
-        std::string("SELECT kind, id, ") +
-            (marker ? "'', parent_id, '', revision, CASE WHEN strpos(body, $3) > 0 THEN body ELSE '' END"
-                    : "project_id, parent_id, load_balancer_id, revision, body") +
-            " FROM records WHERE kind = $1 AND " + column + (one ? " = $2" : " = ANY($2::text[])") +
-            " ORDER BY seq",
-        params);
+        std::string("SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body"
+                    " FROM records WHERE kind = $1 AND ") +
+            column + (one ? " = $2" : " = ANY($2::text[])") + " ORDER BY seq",
+        {std::string(kind), one ? values.front() : internal::pgTextArray(values)});
     if (!res.ok()) return res.error();
     return readRecords(res->get());
   }

@@ -54,4 +54,10 @@ class SqliteStore final : public Store {
   std::mutex write_mu_;  // one writer per process; other processes wait in busy_timeout
 };
 
+namespace internal {
+// The statement of SqliteTransaction::listLiveChildIds (?1 kind, ?2 a JSON array of
+// parent ids); its plan is tested to search the live children index.
+const char* sqliteLiveChildIdsSql();
+}  // namespace internal
+
 }  // namespace banyan::provider::store

@@ -41,14 +41,20 @@ Result<std::vector<Record>> Transaction::getMany(std::string_view kind, const st
   return out;
 }
 
-Result<std::vector<Record>> Transaction::listIdsByParents(std::string_view kind,
-                                                          const std::vector<std::string>& parent_ids,
-                                                          std::string_view marker) {
+Result<std::vector<Record>> Transaction::listLiveChildIds(std::string_view kind,
+                                                          const std::vector<std::string>& parent_ids) {
   auto listed = listByParents(kind, parent_ids);
   if (!listed.ok()) return listed.error();
-  for (auto& r : *listed)
-    if (r.body.find(marker) == std::string::npos) r.body.clear();
-  return listed;
+  std::vector<Record> out;
+  for (auto& r : *listed) {
+    if (internal::bodyDeleted(r.body)) continue;
+    Record ids;
+    ids.kind = std::move(r.kind);
+    ids.id = std::move(r.id);
+    ids.parent_id = std::move(r.parent_id);
+    out.push_back(std::move(ids));
+  }
+  return out;
 }
 
 Result<std::vector<Record>> Transaction::listByLoadBalancers(std::string_view kind,

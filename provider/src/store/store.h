@@ -110,15 +110,14 @@ class Transaction {
   virtual Result<std::vector<Record>> listByParents(std::string_view kind,
                                                     const std::vector<std::string>& parent_ids) = 0;
 
-  // listByParents for callers that need to know which children exist, not what they
-  // hold: every record's body is "" unless it contains `marker` (the API passes
-  // "DELETED", so it can still look inside the few that may be deleted), and only
-  // kind, id, parent_id and revision are sure to be set (project_id and
-  // load_balancer_id may be ""). A page's children then move as ids instead of a
-  // hundred bodies. The default calls listByParents and empties the bodies.
-  virtual Result<std::vector<Record>> listIdsByParents(std::string_view kind,
-                                                       const std::vector<std::string>& parent_ids,
-                                                       std::string_view marker);
+  // The children of kind under parent_ids that the API shows: those whose body's
+  // top-level "provisioning_status" is not "DELETED" (deleted objects wait for
+  // housekeeping, invisible). Each record carries kind, id and parent_id only (the
+  // rest empty): a page's relation lists need no more, and both backends answer from
+  // an index without reading a body. Each parent's children come in insertion order;
+  // the parents in any order. The default filters listByParents.
+  virtual Result<std::vector<Record>> listLiveChildIds(std::string_view kind,
+                                                       const std::vector<std::string>& parent_ids);
 
   // Records of query (query.ids must be empty) in page's order, after page.after_id, at
   // most page.limit. The default sorts list(query) in memory (correct for any wrapper

@@ -38,6 +38,15 @@ std::string bodyName(const std::string& body) {
   return std::string(it->value.GetString(), it->value.GetStringLength());
 }
 
+bool bodyDeleted(const std::string& body) {
+  if (body.find("DELETED") == std::string::npos) return false;
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) return false;
+  auto it = doc.FindMember("provisioning_status");
+  return it != doc.MemberEnd() && it->value.IsString() && std::string_view(it->value.GetString()) == "DELETED";
+}
+
 std::string pgTextArray(const std::vector<std::string>& items) {
   std::string out = "{";
   for (size_t i = 0; i < items.size(); ++i) {

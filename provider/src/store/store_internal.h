@@ -16,6 +16,10 @@ std::string jsonStringArray(const std::vector<std::string>& items);
 // paths (Transaction's defaults); a non-string name never passes the API's validation.
 std::string bodyName(const std::string& body);
 
+// Whether the body's top-level "provisioning_status" is "DELETED" (the backends' live
+// children index and statement test the same). Bodies without the word are not parsed.
+bool bodyDeleted(const std::string& body);
+
 // {"a","b"}: a PostgreSQL text[] literal, every element quoted and escaped.
 std::string pgTextArray(const std::vector<std::string>& items);
 
