@@ -1,5 +1,9 @@
 #include "api/json_util.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -15,10 +19,35 @@ std::optional<JsonDoc> parseJson(std::string_view text) {
 }
 
 std::string toJson(const JsonValue& value) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  JsonOutBuffer buf;
+  JsonOutWriter w(buf);
   value.Accept(w);
   return std::string(buf.GetString(), buf.GetSize());
+}
+
+size_t jsonPlainPrefix(const char* p, const char* end) {
+  const char* start = p;
+#ifdef __SSE2__
+  // Sixteen bytes at a time: a byte needs an escape when it is '"' or '\\', or when it
+  // is below 0x20 (unsigned), i.e. when max(byte, 0x1f) is 0x1f.
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i control_max = _mm_set1_epi8(0x1f);
+  while (end - p >= 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                               _mm_cmpeq_epi8(_mm_max_epu8(v, control_max), control_max));
+    int mask = _mm_movemask_epi8(hit);
+    if (mask != 0) return static_cast<size_t>(p - start) + static_cast<size_t>(__builtin_ctz(mask));
+    p += 16;
+  }
+#endif
+  while (p < end) {
+    unsigned char c = static_cast<unsigned char>(*p);
+    if (c < 0x20 || c == '"' || c == '\\') break;
+    ++p;
+  }
+  return static_cast<size_t>(p - start);
 }
 
 void jset(JsonValue& obj, std::string_view key, JsonValue value, JsonAlloc& a) {
@@ -86,7 +115,7 @@ JsonValue jstringArray(const std::vector<std::string>& items, JsonAlloc& a) {
   return arr;
 }
 
-JsonValue jidArray(const std::vector<std::string_view>& ids, JsonAlloc& a) {
+JsonValue jidArray(std::span<const std::string_view> ids, JsonAlloc& a) {
   JsonValue arr(rapidjson::kArrayType);
   for (const auto& id : ids) {
     JsonValue o(rapidjson::kObjectType);

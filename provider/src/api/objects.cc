@@ -1,7 +1,9 @@
 // Plumbing shared by every resource: transactions, object load/save, locking, quotas,
 // providers, rendering and list responses.
 #include <algorithm>
+#include <array>
 #include <deque>
+#include <span>
 #include <unordered_map>
 
 #include <rapidjson/stringbuffer.h>
@@ -428,27 +430,49 @@ void Api::renderRelations(Txn& t, const std::vector<const store::Record*>& recs,
   std::vector<std::string> ids;
   ids.reserve(recs.size());
   for (const auto* r : recs) ids.push_back(r->id);
-  // The children's records stay here until the documents are rendered: the maps below
+  // The page's ids, sorted and unique: a child belongs to the group of its parent's
+  // place here (a binary search, no map node per child).
+  std::vector<std::string_view> groups(ids.begin(), ids.end());
+  std::sort(groups.begin(), groups.end());
+  groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+  auto group = [&](std::string_view id) {
+    return static_cast<size_t>(std::lower_bound(groups.begin(), groups.end(), id) - groups.begin());
+  };
+  // The children's records stay here until the documents are rendered: the lists below
   // only point into them.
   std::deque<std::vector<store::Record>> child_records;
-  using Children = std::unordered_map<std::string_view, std::vector<std::string_view>>;
+  // Every child id, grouped by parent in the store's order within a parent:
+  // group g is ids[start[g], start[g + 1]).
+  struct Children {
+    std::vector<std::string_view> ids;
+    std::vector<size_t> start;
+  };
   auto children = [&](const char* child_kind) {
     auto r = t.listLiveChildIds(child_kind, ids);
     if (!r.ok()) storeFailed(r.error());
     const auto& listed = child_records.emplace_back(std::move(r.value()));
     Children out;
-    out.reserve(ids.size());
-    for (const auto& rec : listed) out[rec.parent_id].push_back(rec.id);
+    out.start.assign(groups.size() + 1, 0);
+    std::vector<size_t> owner(listed.size());
+    for (size_t k = 0; k < listed.size(); ++k) {
+      owner[k] = group(listed[k].parent_id);
+      LB_CHECK(owner[k] < groups.size() && groups[owner[k]] == listed[k].parent_id, "a child of a listed parent");
+      ++out.start[owner[k] + 1];
+    }
+    for (size_t g = 0; g < groups.size(); ++g) out.start[g + 1] += out.start[g];
+    std::vector<size_t> next(out.start.begin(), out.start.end() - 1);
+    out.ids.resize(listed.size());
+    for (size_t k = 0; k < listed.size(); ++k) out.ids[next[owner[k]]++] = listed[k].id;
     return out;
   };
-  static const std::vector<std::string_view> kNone;
-  auto of = [](const Children& m, std::string_view id) -> const std::vector<std::string_view>& {
-    auto it = m.find(id);
-    return it == m.end() ? kNone : it->second;
+  auto of = [&](const Children& c, std::string_view id) {
+    size_t g = group(id);
+    return std::span<const std::string_view>(c.ids.data() + c.start[g], c.start[g + 1] - c.start[g]);
   };
-  auto set = [](JsonDoc& d, const char* key, const std::vector<std::string_view>& v) {
+  auto set = [](JsonDoc& d, const char* key, std::span<const std::string_view> v) {
     jset(d, key, jidArray(v, d.GetAllocator()), d.GetAllocator());
   };
+  auto setOne = [&](JsonDoc& d, const char* key, std::string_view id) { set(d, key, std::array{id}); };
 
   if (kind == kLb) {
     Children listeners = children(kListener), pools = children(kPool);
@@ -459,7 +483,7 @@ void Api::renderRelations(Txn& t, const std::vector<const store::Record*>& recs,
   } else if (kind == kListener) {
     Children policies = children(kL7Policy);
     for (size_t i = 0; i < recs.size(); ++i) {
-      set(*docs[i], "loadbalancers", {recs[i]->parent_id});
+      setOne(*docs[i], "loadbalancers", recs[i]->parent_id);
       set(*docs[i], "l7policies", of(policies, ids[i]));
     }
   } else if (kind == kPool) {
@@ -499,14 +523,14 @@ void Api::renderRelations(Txn& t, const std::vector<const store::Record*>& recs,
         if (pool == ids[i] && std::find(using_pool.begin(), using_pool.end(), listener) == using_pool.end())
           using_pool.push_back(listener);
       JsonDoc& d = *docs[i];
-      set(d, "loadbalancers", {lb});
+      setOne(d, "loadbalancers", lb);
       set(d, "listeners", using_pool);
       set(d, "members", of(members, ids[i]));
       const auto& hm = of(hms, ids[i]);
       jset(d, "healthmonitor_id", hm.empty() ? JsonValue() : jstr(hm.front(), d.GetAllocator()), d.GetAllocator());
     }
   } else if (kind == kHm) {
-    for (size_t i = 0; i < recs.size(); ++i) set(*docs[i], "pools", {recs[i]->parent_id});
+    for (size_t i = 0; i < recs.size(); ++i) setOne(*docs[i], "pools", recs[i]->parent_id);
   } else if (kind == kL7Policy) {
     Children rules = children(kL7Rule);
     for (size_t i = 0; i < recs.size(); ++i) set(*docs[i], "rules", of(rules, ids[i]));
@@ -732,8 +756,8 @@ common::HttpResponse Api::listObjects(Call& c, store::Query q, const std::string
     // Serialised straight from the page: no copy of the items into one document.
     // Sized for the whole page plus relations, so the buffer is not regrown and copied.
     size_t listed = std::max<size_t>(1, recs.size());
-    rapidjson::StringBuffer buf(nullptr, bytes / listed * page.items.size() * 5 / 4 + 1024);
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    JsonOutBuffer buf(nullptr, bytes / listed * page.items.size() * 5 / 4 + 1024);
+    JsonOutWriter w(buf);
     w.StartObject();
     w.Key(collection_key.data(), static_cast<rapidjson::SizeType>(collection_key.size()));
     w.StartArray();
