@@ -74,9 +74,9 @@ class LoadBalancerFirstTransaction final : public store::Transaction {
                                                            const std::vector<std::string>& parent_ids) override {
     return inner_.listByParents(kind, parent_ids);
   }
-  common::Result<std::vector<store::Record>> listLiveChildIds(std::string_view kind,
+  common::Result<std::vector<store::Record>> listLiveChildIds(const std::vector<std::string>& kinds,
                                                               const std::vector<std::string>& parent_ids) override {
-    return inner_.listLiveChildIds(kind, parent_ids);
+    return inner_.listLiveChildIds(kinds, parent_ids);
   }
   common::Result<void> insert(store::Record& record) override { return inner_.insert(record); }
   common::Result<void> update(store::Record& record) override { return inner_.update(record); }
@@ -447,22 +447,28 @@ void Api::renderRelations(Txn& t, const std::vector<const store::Record*>& recs,
     std::vector<std::string_view> ids;
     std::vector<size_t> start;
   };
-  auto children = [&](const char* child_kind) {
-    auto r = t.listLiveChildIds(child_kind, ids);
+  // The children of the given kinds, one Children per kind, in one store call.
+  auto children = [&](const std::vector<std::string>& kinds) {
+    auto r = t.listLiveChildIds(kinds, ids);
     if (!r.ok()) storeFailed(r.error());
     const auto& listed = child_records.emplace_back(std::move(r.value()));
-    Children out;
-    out.start.assign(groups.size() + 1, 0);
     std::vector<size_t> owner(listed.size());
     for (size_t k = 0; k < listed.size(); ++k) {
       owner[k] = group(listed[k].parent_id);
       LB_CHECK(owner[k] < groups.size() && groups[owner[k]] == listed[k].parent_id, "a child of a listed parent");
-      ++out.start[owner[k] + 1];
     }
-    for (size_t g = 0; g < groups.size(); ++g) out.start[g + 1] += out.start[g];
-    std::vector<size_t> next(out.start.begin(), out.start.end() - 1);
-    out.ids.resize(listed.size());
-    for (size_t k = 0; k < listed.size(); ++k) out.ids[next[owner[k]]++] = listed[k].id;
+    std::vector<Children> out(kinds.size());
+    for (size_t j = 0; j < kinds.size(); ++j) {
+      Children& c = out[j];
+      c.start.assign(groups.size() + 1, 0);
+      for (size_t k = 0; k < listed.size(); ++k)
+        if (listed[k].kind == kinds[j]) ++c.start[owner[k] + 1];
+      for (size_t g = 0; g < groups.size(); ++g) c.start[g + 1] += c.start[g];
+      std::vector<size_t> next(c.start.begin(), c.start.end() - 1);
+      c.ids.resize(c.start.back());
+      for (size_t k = 0; k < listed.size(); ++k)
+        if (listed[k].kind == kinds[j]) c.ids[next[owner[k]]++] = listed[k].id;
+    }
     return out;
   };
   auto of = [&](const Children& c, std::string_view id) {
@@ -475,19 +481,21 @@ void Api::renderRelations(Txn& t, const std::vector<const store::Record*>& recs,
   auto setOne = [&](JsonDoc& d, const char* key, std::string_view id) { set(d, key, std::array{id}); };
 
   if (kind == kLb) {
-    Children listeners = children(kListener), pools = children(kPool);
+    auto lb_children = children({kListener, kPool});
+    const Children &listeners = lb_children[0], &pools = lb_children[1];
     for (size_t i = 0; i < recs.size(); ++i) {
       set(*docs[i], "listeners", of(listeners, ids[i]));
       set(*docs[i], "pools", of(pools, ids[i]));
     }
   } else if (kind == kListener) {
-    Children policies = children(kL7Policy);
+    const Children policies = std::move(children({kL7Policy})[0]);
     for (size_t i = 0; i < recs.size(); ++i) {
       setOne(*docs[i], "loadbalancers", recs[i]->parent_id);
       set(*docs[i], "l7policies", of(policies, ids[i]));
     }
   } else if (kind == kPool) {
-    Children members = children(kMember), hms = children(kHm);
+    auto pool_children = children({kMember, kHm});
+    const Children &members = pool_children[0], &hms = pool_children[1];
     // The listeners using each pool (listenersUsingPool, for the whole page): the load
     // balancer's listeners whose default pool it is, then the listeners of L7 policies
     // that redirect to it, in creation order.
@@ -532,7 +540,7 @@ void Api::renderRelations(Txn& t, const std::vector<const store::Record*>& recs,
   } else if (kind == kHm) {
     for (size_t i = 0; i < recs.size(); ++i) setOne(*docs[i], "pools", recs[i]->parent_id);
   } else if (kind == kL7Policy) {
-    Children rules = children(kL7Rule);
+    const Children rules = std::move(children({kL7Rule})[0]);
     for (size_t i = 0; i < recs.size(); ++i) set(*docs[i], "rules", of(rules, ids[i]));
   }
 }

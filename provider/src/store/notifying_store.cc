@@ -14,9 +14,9 @@ class CountingTransaction : public Transaction {
                                             const std::vector<std::string>& parent_ids) override {
     return inner_.listByParents(kind, parent_ids);
   }
-  Result<std::vector<Record>> listLiveChildIds(std::string_view kind,
+  Result<std::vector<Record>> listLiveChildIds(const std::vector<std::string>& kinds,
                                                const std::vector<std::string>& parent_ids) override {
-    return inner_.listLiveChildIds(kind, parent_ids);
+    return inner_.listLiveChildIds(kinds, parent_ids);
   }
   Result<int64_t> count(const Query& query) override { return inner_.count(query); }
   Result<std::vector<Record>> listPage(const Query& query, const PageSpec& page) override {

@@ -372,19 +372,26 @@ class PostgresTransaction final : public Transaction {
     return listWhereIn(kind, "parent_id", parent_ids);
   }
 
-  Result<std::vector<Record>> listLiveChildIds(std::string_view kind,
+  Result<std::vector<Record>> listLiveChildIds(const std::vector<std::string>& kinds,
                                                const std::vector<std::string>& parent_ids) override {
-    if (parent_ids.empty()) return std::vector<Record>();
-    // The body is looked into only when it holds the word (strpos is a byte search; most
-    // bodies do not), and nothing but the ids leaves the server. One parent is `= $2`,
-    // as in listWhereIn.
-    const bool one = parent_ids.size() == 1;
+    if (parent_ids.empty() || kinds.empty()) return std::vector<Record>();
+    // Every kind in one statement (one round trip), and the body is looked into only
+    // when it holds the word (strpos is a byte search; most bodies do not): nothing but
+    // the ids leaves the server. Each kind is a parameter of its own (`kind IN ($2,
+    // $3)`: a statement per number of kinds, each planned for exactly that many), and a
+    // single parent is `= $1`, as in listWhereIn.
+    std::vector<std::string> params = {parent_ids.size() == 1 ? parent_ids.front() : internal::pgTextArray(parent_ids)};
+    std::string in;
+    for (const auto& kind : internal::sortedUnique(kinds)) {
+      params.push_back(kind);
+      in += (in.empty() ? "$" : ", $") + std::to_string(params.size());
+    }
     auto res = conn_.execPrepared(
-        std::string("SELECT kind, id, '', parent_id, '', 0, '' FROM records WHERE kind = $1 AND parent_id") +
-            (one ? " = $2" : " = ANY($2::text[])") +
+        std::string("SELECT kind, id, '', parent_id, '', 0, '' FROM records WHERE kind IN (") + in +
+            ") AND parent_id" + (parent_ids.size() == 1 ? " = $1" : " = ANY($1::text[])") +
             " AND (strpos(body, 'DELETED') = 0 OR coalesce(body::jsonb ->> 'provisioning_status', '') <> 'DELETED')"
             " ORDER BY seq",
-        {std::string(kind), one ? parent_ids.front() : internal::pgTextArray(parent_ids)});
+        params);
     if (!res.ok()) return res.error();
     return readRecords(res->get());
   }

@@ -55,8 +55,8 @@ class SqliteStore final : public Store {
 };
 
 namespace internal {
-// The statement of SqliteTransaction::listLiveChildIds (?1 kind, ?2 a JSON array of
-// parent ids); its plan is tested to search the live children index.
+// The statement of SqliteTransaction::listLiveChildIds, one kind (?1) at a time, ?2 a
+// JSON array of parent ids; its plan is tested to search the live children index.
 const char* sqliteLiveChildIdsSql();
 }  // namespace internal
 

@@ -12,11 +12,7 @@ namespace banyan::provider::store {
 
 namespace {
 
-std::vector<std::string> sortedUnique(std::vector<std::string> items) {
-  std::sort(items.begin(), items.end());
-  items.erase(std::unique(items.begin(), items.end()), items.end());
-  return items;
-}
+using internal::sortedUnique;
 
 // Records in (kind, id) order, as the PostgreSQL statements write them: one row order
 // for every writer, whichever implementation it goes through.
@@ -41,18 +37,20 @@ Result<std::vector<Record>> Transaction::getMany(std::string_view kind, const st
   return out;
 }
 
-Result<std::vector<Record>> Transaction::listLiveChildIds(std::string_view kind,
+Result<std::vector<Record>> Transaction::listLiveChildIds(const std::vector<std::string>& kinds,
                                                           const std::vector<std::string>& parent_ids) {
-  auto listed = listByParents(kind, parent_ids);
-  if (!listed.ok()) return listed.error();
   std::vector<Record> out;
-  for (auto& r : *listed) {
-    if (internal::bodyDeleted(r.body)) continue;
-    Record ids;
-    ids.kind = std::move(r.kind);
-    ids.id = std::move(r.id);
-    ids.parent_id = std::move(r.parent_id);
-    out.push_back(std::move(ids));
+  for (const auto& kind : sortedUnique(kinds)) {
+    auto listed = listByParents(kind, parent_ids);
+    if (!listed.ok()) return listed.error();
+    for (auto& r : *listed) {
+      if (internal::bodyDeleted(r.body)) continue;
+      Record ids;
+      ids.kind = std::move(r.kind);
+      ids.id = std::move(r.id);
+      ids.parent_id = std::move(r.parent_id);
+      out.push_back(std::move(ids));
+    }
   }
   return out;
 }

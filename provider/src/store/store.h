@@ -110,13 +110,15 @@ class Transaction {
   virtual Result<std::vector<Record>> listByParents(std::string_view kind,
                                                     const std::vector<std::string>& parent_ids) = 0;
 
-  // The children of kind under parent_ids that the API shows: those whose body's
-  // top-level "provisioning_status" is not "DELETED" (deleted objects wait for
+  // The children of the given kinds under parent_ids that the API shows: those whose
+  // body's top-level "provisioning_status" is not "DELETED" (deleted objects wait for
   // housekeeping, invisible). Each record carries kind, id and parent_id only (the
   // rest empty): a page's relation lists need no more, and both backends answer from
-  // an index without reading a body. Each parent's children come in insertion order;
-  // the parents in any order. The default filters listByParents.
-  virtual Result<std::vector<Record>> listLiveChildIds(std::string_view kind,
+  // an index without reading a body. Each parent's children of one kind come in
+  // insertion order; kinds and parents in any order. Several kinds (a load balancer's
+  // listeners and pools) are one round trip to PostgreSQL. The default filters
+  // listByParents.
+  virtual Result<std::vector<Record>> listLiveChildIds(const std::vector<std::string>& kinds,
                                                        const std::vector<std::string>& parent_ids);
 
   // Records of query (query.ids must be empty) in page's order, after page.after_id, at

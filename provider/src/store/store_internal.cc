@@ -2,9 +2,16 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace banyan::provider::store::internal {
+
+std::vector<std::string> sortedUnique(std::vector<std::string> items) {
+  std::sort(items.begin(), items.end());
+  items.erase(std::unique(items.begin(), items.end()), items.end());
+  return items;
+}
 
 std::string jsonStringArray(const std::vector<std::string>& items) {
   std::string out = "[";

@@ -8,6 +8,9 @@
 
 namespace banyan::provider::store::internal {
 
+// The items sorted, each once.
+std::vector<std::string> sortedUnique(std::vector<std::string> items);
+
 // ["a","b"] with JSON string escaping (SQLite's json_each takes the ids filter this way).
 std::string jsonStringArray(const std::vector<std::string>& items);
 

@@ -366,6 +366,8 @@ TEST_P(StoreTest, LiveChildIdsLeaveOutDeletedChildrenAndCarryOnlyIds) {
   insert(makeRecord("member", "m6", "pa", "pool-1", "lb-1", R"({"provisioning_status":"PENDING_DELETE"})"));
   insert(makeRecord("member", "m7", "pa", "pool-2", "lb-1", R"({"provisioning_status":"ACTIVE"})"));
   insert(makeRecord("healthmonitor", "hm1", "pa", "pool-1", "lb-1", R"({"provisioning_status":"ACTIVE"})"));
+  insert(makeRecord("healthmonitor", "hm2", "pa", "pool-2", "lb-1", R"({"provisioning_status":"DELETED"})"));
+  insert(makeRecord("l7policy", "p1", "pa", "pool-1", "lb-1", R"({"provisioning_status":"ACTIVE"})"));
   // A child that becomes DELETED leaves the answer, and one that comes back (a row
   // rewritten) returns at its old place in the order.
   Record gone = makeRecord("member", "m7", "pa", "pool-2", "lb-1", R"({"provisioning_status":"DELETED"})");
@@ -379,7 +381,8 @@ TEST_P(StoreTest, LiveChildIdsLeaveOutDeletedChildrenAndCarryOnlyIds) {
     std::vector<Record> got;
     auto r = store_->read([&](Transaction& tx) -> Result<void> {
       const std::vector<std::string> parents = {"pool-1", "pool-2", "pool-1", "missing"};
-      auto l = in_memory ? tx.Transaction::listLiveChildIds("member", parents) : tx.listLiveChildIds("member", parents);
+      const std::vector<std::string> kinds = {"member", "healthmonitor", "member"};
+      auto l = in_memory ? tx.Transaction::listLiveChildIds(kinds, parents) : tx.listLiveChildIds(kinds, parents);
       if (!l.ok()) return l.error();
       got = std::move(*l);
       return {};
@@ -387,13 +390,13 @@ TEST_P(StoreTest, LiveChildIdsLeaveOutDeletedChildrenAndCarryOnlyIds) {
     ASSERT_TRUE(r.ok()) << r.error().message;
     std::map<std::string, std::vector<std::string>> by_parent;
     for (const auto& rec : got) {
-      EXPECT_EQ(rec.kind, "member");
       EXPECT_EQ(rec.body, "");
       EXPECT_EQ(rec.project_id, "");
-      by_parent[rec.parent_id].push_back(rec.id);
+      by_parent[rec.kind + " of " + rec.parent_id].push_back(rec.id);
     }
-    EXPECT_EQ(by_parent, (std::map<std::string, std::vector<std::string>>{{"pool-1", {"m2", "m4", "m5", "m6"}},
-                                                                          {"pool-2", {"m1"}}}))
+    EXPECT_EQ(by_parent, (std::map<std::string, std::vector<std::string>>{{"member of pool-1", {"m2", "m4", "m5", "m6"}},
+                                                                          {"member of pool-2", {"m1"}},
+                                                                          {"healthmonitor of pool-1", {"hm1"}}}))
         << "in_memory=" << in_memory;
   }
 }
@@ -732,7 +735,7 @@ TEST_P(StoreTest, RecordsWrittenBeforeTheNameColumnExistedAreFoundByName) {
   // SQLite's index of live children is built over the rows already there.
   std::vector<Record> live;
   auto r = store_->read([&](Transaction& tx) -> Result<void> {
-    auto l = tx.listLiveChildIds("listener", {"old-1"});
+    auto l = tx.listLiveChildIds({"listener"}, {"old-1"});
     if (!l.ok()) return l.error();
     live = std::move(*l);
     return {};
