@@ -5,8 +5,6 @@
 #endif
 
 #include <rapidjson/error/en.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 namespace banyan::provider::api {
 

@@ -312,6 +312,21 @@ std::vector<Record> readRecords(PGresult* res) {
   return out;
 }
 
+// `column` equal to one of values, which travel as parameter $n: the test and the
+// value to bind. One value is `column = $n`, not an array of one: PostgreSQL plans
+// `= ANY($n)` for ten values when it plans once for all calls, finds that dearer than
+// planning each call for one value, and so plans every call anew (its parser and
+// planner were the most of a load balancer show's database time).
+struct AnyOf {
+  std::string sql;
+  std::string param;
+};
+AnyOf anyOf(std::string_view column, int n, const std::vector<std::string>& values) {
+  const std::string placeholder = "$" + std::to_string(n);
+  if (values.size() == 1) return {std::string(column) + " = " + placeholder, values.front()};
+  return {std::string(column) + " = ANY(" + placeholder + "::text[])", internal::pgTextArray(values)};
+}
+
 class PostgresTransaction final : public Transaction {
  public:
   PostgresTransaction(Conn& conn, bool writable) : conn_(conn), writable_(writable) {}
@@ -378,17 +393,16 @@ class PostgresTransaction final : public Transaction {
     // Every kind in one statement (one round trip), and the body is looked into only
     // when it holds the word (strpos is a byte search; most bodies do not): nothing but
     // the ids leaves the server. Each kind is a parameter of its own (`kind IN ($2,
-    // $3)`: a statement per number of kinds, each planned for exactly that many), and a
-    // single parent is `= $1`, as in listWhereIn.
-    std::vector<std::string> params = {parent_ids.size() == 1 ? parent_ids.front() : internal::pgTextArray(parent_ids)};
+    // $3)`: a statement per number of kinds, each planned for exactly that many).
+    AnyOf parents = anyOf("parent_id", 1, parent_ids);
+    std::vector<std::string> params = {parents.param};
     std::string in;
     for (const auto& kind : internal::sortedUnique(kinds)) {
       params.push_back(kind);
       in += (in.empty() ? "$" : ", $") + std::to_string(params.size());
     }
     auto res = conn_.execPrepared(
-        std::string("SELECT kind, id, '', parent_id, '', 0, '' FROM records WHERE kind IN (") + in +
-            ") AND parent_id" + (parent_ids.size() == 1 ? " = $1" : " = ANY($1::text[])") +
+        "SELECT kind, id, '', parent_id, '', 0, '' FROM records WHERE kind IN (" + in + ") AND " + parents.sql +
             " AND (strpos(body, 'DELETED') = 0 OR coalesce(body::jsonb ->> 'provisioning_status', '') <> 'DELETED')"
             " ORDER BY seq",
         params);
@@ -475,16 +489,11 @@ class PostgresTransaction final : public Transaction {
   // `values`, in insertion order: one statement for the whole set.
   Result<std::vector<Record>> listWhereIn(std::string_view kind, const char* column,
                                           const std::vector<std::string>& values) {
-    // One value is `column = $2`, not an array of one: PostgreSQL plans `= ANY($2)` for
-    // ten values when it plans once for all calls, finds that dearer than planning
-    // each call for one value, and so plans every call anew (its parser and planner
-    // were the most of a load balancer show's database time).
-    const bool one = values.size() == 1;
+    AnyOf match = anyOf(column, 2, values);
     auto res = conn_.execPrepared(
-        std::string("SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body"
-                    " FROM records WHERE kind = $1 AND ") +
-            column + (one ? " = $2" : " = ANY($2::text[])") + " ORDER BY seq",
-        {std::string(kind), one ? values.front() : internal::pgTextArray(values)});
+        "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records WHERE kind = $1 AND " +
+            match.sql + " ORDER BY seq",
+        {std::string(kind), match.param});
     if (!res.ok()) return res.error();
     return readRecords(res->get());
   }

@@ -146,9 +146,9 @@ uint16_t icmpChecksum(const uint8_t* data, size_t len) {
   return static_cast<uint16_t>(~sum);
 }
 
-// One ICMP echo to an IPv4 address; true when the matching reply arrives in time.
-// One echo request, sent again every 500 ms until a reply or the timeout: a freshly
-// plugged port may lose the first one to neighbour resolution on a loaded machine.
+// An ICMP echo to an IPv4 address, sent again every 500 ms until the matching reply
+// arrives or the timeout passes (a freshly plugged port may lose the first request to
+// neighbour resolution on a loaded machine); true when the reply came.
 bool ping(const std::string& address, std::chrono::milliseconds timeout = 3000ms) {
   int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
   if (fd < 0) return false;

@@ -748,21 +748,26 @@ TEST_P(StoreTest, RecordsWrittenBeforeTheNameColumnExistedAreFoundByName) {
 // SQLite reads every child's row and body instead (same answers, several times slower):
 // the plan, as SQLite reports it for the statement's text, searches that index.
 TEST(SqliteStorePlan, LiveChildIdsSearchTheLiveChildrenIndex) {
-  auto dir = std::filesystem::temp_directory_path() / ("banyan-plan-" + std::to_string(::getpid()));
+  const auto dir = std::filesystem::temp_directory_path() / ("banyan-plan-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
+  // Removed on every way out, a failed assertion included.
+  std::unique_ptr<const std::filesystem::path, void (*)(const std::filesystem::path*)> cleanup(
+      &dir, [](const std::filesystem::path* d) { std::filesystem::remove_all(*d); });
   auto opened = openStore("sqlite:///" + (dir / "banyan.sqlite").string());
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   opened->reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir / "banyan.sqlite").c_str(), &db), SQLITE_OK);
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open((dir / "banyan.sqlite").c_str(), &raw);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close);
+  ASSERT_EQ(rc, SQLITE_OK);
+  const std::string sql = std::string("EXPLAIN QUERY PLAN ") + internal::sqliteLiveChildIdsSql();
+  sqlite3_stmt* raw_stmt = nullptr;
+  rc = sqlite3_prepare_v2(db.get(), sql.c_str(), -1, &raw_stmt, nullptr);
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw_stmt, sqlite3_finalize);
+  ASSERT_EQ(rc, SQLITE_OK) << sqlite3_errmsg(db.get());
   std::string plan;
-  std::string sql = std::string("EXPLAIN QUERY PLAN ") + internal::sqliteLiveChildIdsSql();
-  sqlite3_stmt* stmt = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
-  while (sqlite3_step(stmt) == SQLITE_ROW) plan += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3)) + std::string("\n");
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  std::filesystem::remove_all(dir);
+  while (sqlite3_step(stmt.get()) == SQLITE_ROW)
+    plan += reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 3)) + std::string("\n");
   EXPECT_NE(plan.find("records_live_children"), std::string::npos) << plan;
 }
 
