@@ -42,9 +42,9 @@ the previous commit, with its defaults), then --provider once per --api-settings
 [api_settings] lines, e.g. page_in_store=false for the in-memory paging). Before/after numbers then share the data and the machine's load of
 the same minutes.
 
-Prints a table (count, non-2xx, req/s, p50/p90/p99/max in ms, load average per request
-kind) and one
-JSON document (also written to --json). Only 127.0.0.1 is contacted. Every loop is
+Prints a table (count, non-2xx, req/s, p50/p90/p99/max in ms, the provider's CPU
+milliseconds per request over the phase, load average per request kind) and one JSON
+document (also written to --json). Only 127.0.0.1 is contacted. Every loop is
 bounded in count and time; every process the script starts is stopped by PID, even on
 failure.
 """
@@ -507,6 +507,7 @@ def bench_backend(args, backend, tmp):
                         continue
                     provider.wait_idle()
                     t0 = time.time()
+                    cpu0 = provider.cpu_seconds()
                     if driver == "wrk":
                         res = run_wrk_phase(provider.port, phase, objs, projects, args.clients, args.duration, tmp)
                     elif driver == "serial":
@@ -516,7 +517,12 @@ def bench_backend(args, backend, tmp):
                     else:
                         res = run_python_phase(provider.port, phase, objs, projects, args.clients, args.duration,
                                                args.max_requests)
-                    res = {k: dict(v, load=round(os.getloadavg()[0], 1)) for k, v in res.items()}
+                    cpu1 = provider.cpu_seconds()
+                    # The provider's own CPU time per request: steadier than the rate on a
+                    # small machine, where wrk and the provider share the cores.
+                    count = sum(v["count"] for v in res.values())
+                    cpu_ms = round((cpu1 - cpu0) * 1000.0 / count, 4) if None not in (cpu0, cpu1) and count else None
+                    res = {k: dict(v, load=round(os.getloadavg()[0], 1), cpu_ms_per_req=cpu_ms) for k, v in res.items()}
                     phases.setdefault(phase, {})[driver] = res
                     log("%s %s via %s: %.1f s" % (backend, phase, driver, time.time() - t0))
                     print_table(backend if len(variants) == 1 else backend[:3] + ":" + label, phase, driver, res)
@@ -540,9 +546,10 @@ def variant_label(binary, settings):
 def print_table(backend, phase, driver, res):
     for kind, r in res.items():
         bad = ",".join("%s:%s" % kv for kv in r["non_2xx"].items()) or "-"
-        print("%-8s %-16s %-6s %-16s %7d %8.1f %8.2f %8.2f %8.2f %9.2f %5s  %s" % (
+        cpu = r.get("cpu_ms_per_req")
+        print("%-8s %-16s %-6s %-16s %7d %8.1f %8.2f %8.2f %8.2f %9.2f %7s %5s  %s" % (
             backend, phase, driver, kind, r["count"], r["rps"], r["p50_ms"], r["p90_ms"], r["p99_ms"],
-            r["max_ms"], r.get("load", "-"), bad), flush=True)
+            r["max_ms"], "-" if cpu is None else "%.3f" % cpu, r.get("load", "-"), bad), flush=True)
 
 
 def default_provider():
@@ -604,9 +611,9 @@ def main():
                          "clients": args.clients, "duration_s": args.duration,
                          "max_requests": args.max_requests, "provider": args.provider},
               "backends": []}
-    print("%-8s %-16s %-6s %-16s %7s %8s %8s %8s %8s %9s %5s  %s" % (
-        "backend", "phase", "driver", "kind", "count", "req/s", "p50ms", "p90ms", "p99ms", "maxms", "load",
-        "non-2xx"))
+    print("%-8s %-16s %-6s %-16s %7s %8s %8s %8s %8s %9s %7s %5s  %s" % (
+        "backend", "phase", "driver", "kind", "count", "req/s", "p50ms", "p90ms", "p99ms", "maxms", "cpu/req",
+        "load", "non-2xx"))
     try:
         for backend in backends:
             report["backends"].append(bench_backend(args, backend, tmp))

@@ -55,9 +55,9 @@ class SqliteStore final : public Store {
 };
 
 namespace internal {
-// The statement of SqliteTransaction::listLiveChildIds, one kind (?1) at a time, ?2 a
-// JSON array of parent ids; its plan is tested to search the live children index.
-const char* sqliteLiveChildIdsSql();
+// The statement of SqliteTransaction::listLiveChildIds: ?1 a JSON array of parent ids,
+// ?2... the `kinds` kinds; its plan is tested to search the live children index.
+std::string sqliteLiveChildIdsSql(size_t kinds);
 }  // namespace internal
 
 }  // namespace banyan::provider::store
