@@ -75,6 +75,9 @@ class Api {
   void write(const std::function<void(Txn&)>& fn);
   std::optional<Obj> load(Txn& t, std::string_view kind, std::string_view id);
   Obj mustLoad(Txn& t, std::string_view kind, const std::string& id, const std::string& resource);
+  // mustLoad for a show, which renders the object's relation lists next: the store may
+  // read them in the same round trip as the object (Transaction::prefetchLiveChildIds).
+  Obj loadToShow(Txn& t, std::string_view kind, const std::string& id, const std::string& resource);
   std::vector<Obj> loadAll(Txn& t, const store::Query& q);
   void insert(Txn& t, Obj& o);
   void save(Txn& t, Obj& o);

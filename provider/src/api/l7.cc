@@ -259,7 +259,7 @@ common::HttpResponse Api::l7pList(Call& c) {
 common::HttpResponse Api::l7pShow(Call& c) {
   JsonDoc out;
   read([&](Txn& t) {
-    Obj p = mustLoad(t, kL7Policy, c.args[0], "L7 Policy");
+    Obj p = loadToShow(t, kL7Policy, c.args[0], "L7 Policy");
     authorize(c, "l7policy:get_one", p.rec.project_id);
     out = render(t, p);
   });
@@ -394,6 +394,7 @@ common::HttpResponse Api::l7rList(Call& c) {
 common::HttpResponse Api::l7rShow(Call& c) {
   JsonDoc out;
   read([&](Txn& t) {
+    t.prefetchGet(kL7Rule, c.args[1]);  // one round trip for both
     Obj p = mustLoad(t, kL7Policy, c.args[0], "L7 Policy");
     auto r = load(t, kL7Rule, c.args[1]);
     if (!r || r->rec.parent_id != p.id() || r->str("provisioning_status") == "DELETED")

@@ -262,7 +262,7 @@ common::HttpResponse Api::listenerList(Call& c) {
 common::HttpResponse Api::listenerShow(Call& c) {
   JsonDoc out;
   read([&](Txn& t) {
-    Obj l = mustLoad(t, kListener, c.args[0], "Listener");
+    Obj l = loadToShow(t, kListener, c.args[0], "Listener");
     authorize(c, "listener:get_one", l.rec.project_id);
     out = render(t, l);
   });

@@ -77,7 +77,7 @@ common::HttpResponse Api::lbList(Call& c) {
 common::HttpResponse Api::lbShow(Call& c) {
   JsonDoc out;
   read([&](Txn& t) {
-    Obj lb = mustLoad(t, kLb, c.args[0], "Load Balancer");
+    Obj lb = loadToShow(t, kLb, c.args[0], "Load Balancer");
     authorize(c, "loadbalancer:get_one", lb.rec.project_id);
     out = render(t, lb);
   });

@@ -95,6 +95,7 @@ common::HttpResponse Api::memberList(Call& c) {
 common::HttpResponse Api::memberShow(Call& c) {
   JsonDoc out;
   read([&](Txn& t) {
+    t.prefetchGet(kMember, c.args[1]);  // one round trip for both
     Obj pool = mustLoad(t, kPool, c.args[0], "Pool");
     auto m = load(t, kMember, c.args[1]);
     if (!m || m->rec.parent_id != pool.id() || m->str("provisioning_status") == "DELETED")

@@ -159,7 +159,7 @@ common::HttpResponse Api::poolList(Call& c) {
 common::HttpResponse Api::poolShow(Call& c) {
   JsonDoc out;
   read([&](Txn& t) {
-    Obj p = mustLoad(t, kPool, c.args[0], "Pool");
+    Obj p = loadToShow(t, kPool, c.args[0], "Pool");
     authorize(c, "pool:get_one", p.rec.project_id);
     out = render(t, p);
   });

@@ -18,6 +18,13 @@ class CountingTransaction : public Transaction {
                                                const std::vector<std::string>& parent_ids) override {
     return inner_.listLiveChildIds(kinds, parent_ids);
   }
+  void prefetchLiveChildIds(const std::vector<std::string>& kinds,
+                            const std::vector<std::string>& parent_ids) override {
+    inner_.prefetchLiveChildIds(kinds, parent_ids);
+  }
+  void prefetchGet(std::string_view kind, std::string_view id) override { inner_.prefetchGet(kind, id); }
+  void prefetchList(const Query& query) override { inner_.prefetchList(query); }
+  void prefetchListPage(const Query& query, const PageSpec& page) override { inner_.prefetchListPage(query, page); }
   Result<int64_t> count(const Query& query) override { return inner_.count(query); }
   Result<std::vector<Record>> listPage(const Query& query, const PageSpec& page) override {
     return inner_.listPage(query, page);

@@ -109,6 +109,7 @@ class PostgresStore::Connection {
     if (PQpipelineStatus(conn_) != PQ_PIPELINE_OFF) (void)PQexitPipelineMode(conn_);
     pending_commit_ = false;
     deferred_begin_ = nullptr;
+    along_.reset();
     PQreset(conn_);
     PQsetNoticeProcessor(conn_, quietNotices, nullptr);
     prepared_.clear();  // a new session has none of the old one's statements
@@ -153,7 +154,24 @@ class PostgresStore::Connection {
   // holds a snapshot.
   void deferBegin(const char* begin_sql) { deferred_begin_ = begin_sql; }
   bool beginPending() const { return deferred_begin_ != nullptr; }
-  void abandonBegin() { deferred_begin_ = nullptr; }
+  void abandonBegin() {
+    deferred_begin_ = nullptr;
+    along_.reset();
+  }
+
+  // A statement (prepared) to send in the same round trip as the deferred BEGIN and the
+  // statement after it; ignored once BEGIN has gone. takeAlong() hands over its result
+  // to the caller that asks for the same statement and parameters, once.
+  void sendAlong(std::string sql, std::vector<std::string> params) {
+    if (!deferred_begin_) return;
+    along_.emplace(Along{std::move(sql), std::move(params), ResultPtr(nullptr, &PQclear)});
+  }
+  std::optional<ResultPtr> takeAlong(const std::string& sql, const std::vector<std::string>& params) {
+    if (!along_ || !along_->result || along_->sql != sql || along_->params != params) return std::nullopt;
+    ResultPtr res = std::move(along_->result);
+    along_.reset();
+    return res;
+  }
   // False when the connection broke (the caller reconnects).
   bool sendCommitDeferred() {
     if (PQenterPipelineMode(conn_) != 1) return false;
@@ -192,43 +210,96 @@ class PostgresStore::Connection {
     return out;
   }
 
-  // BEGIN (deferred), [Parse], statement, Sync in one round trip. The statement's
-  // result, or the first error (a failed BEGIN aborts the rest of the pipeline).
+  // BEGIN (deferred), [Parse], statement, [[Parse], the statement sent along], Sync in
+  // one round trip. The statement's result, or the first error (a failed BEGIN aborts
+  // the rest of the pipeline). The result of the statement sent along waits for
+  // takeAlong(); when it failed, the transaction is aborted and its error is the
+  // transaction's from here on.
   ResultPtr runWithBegin(const char* sql, const std::vector<const char*>& values, const std::vector<int>& lengths,
                          bool prepare) {
     const char* begin = deferred_begin_;
     deferred_begin_ = nullptr;
-    const int n = static_cast<int>(values.size());
-    std::string name;
-    bool parse = false;
-    if (prepare) {
-      auto it = prepared_.find(sql);
-      if (it != prepared_.end()) {
+    // One statement into the pipeline: the number of results it adds (its Parse, the
+    // first time on this connection, is one), or 0 when libpq refused it.
+    std::vector<std::pair<std::string, std::string>> parsed;  // (sql, name) of new Parses
+    auto send = [&](const char* text, const std::vector<const char*>& vals, const std::vector<int>& lens,
+                    bool prep) -> int {
+      const int n = static_cast<int>(vals.size());
+      if (!prep) return PQsendQueryParams(conn_, text, n, nullptr, vals.data(), lens.data(), nullptr, 0) == 1;
+      std::string name;
+      int added = 0;
+      auto in_pipeline = std::find_if(parsed.begin(), parsed.end(), [&](const auto& p) { return p.first == text; });
+      if (auto it = prepared_.find(text); it != prepared_.end()) {
         name = it->second;
+      } else if (in_pipeline != parsed.end()) {
+        name = in_pipeline->second;  // the same statement twice: one Parse serves both
       } else {
-        name = "banyan_" + std::to_string(prepared_.size() + 1);
-        parse = true;
+        name = "banyan_" + std::to_string(prepared_.size() + parsed.size() + 1);
+        if (PQsendPrepare(conn_, name.c_str(), text, n, nullptr) != 1) return 0;
+        parsed.emplace_back(text, name);
+        added = 1;
+      }
+      return PQsendQueryPrepared(conn_, name.c_str(), n, vals.data(), lens.data(), nullptr, 0) == 1 ? added + 1 : 0;
+    };
+    std::vector<const char*> along_values;
+    std::vector<int> along_lengths;
+    if (along_) {
+      for (const auto& p : along_->params) {
+        along_values.push_back(p.c_str());
+        along_lengths.push_back(static_cast<int>(p.size()));
       }
     }
     int sent = 0;
+    int main_sent = 0;
+    int along_sent = 0;
     bool ok = PQenterPipelineMode(conn_) == 1;
     ok = ok && PQsendQueryParams(conn_, begin, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 && ++sent;
-    if (parse) ok = ok && PQsendPrepare(conn_, name.c_str(), sql, n, nullptr) == 1 && ++sent;
-    if (prepare)
-      ok = ok && PQsendQueryPrepared(conn_, name.c_str(), n, values.data(), lengths.data(), nullptr, 0) == 1 && ++sent;
-    else
-      ok = ok && PQsendQueryParams(conn_, sql, n, nullptr, values.data(), lengths.data(), nullptr, 0) == 1 && ++sent;
+    ok = ok && (main_sent = send(sql, values, lengths, prepare)) > 0;
+    sent += main_sent;
+    if (ok && along_) {
+      ok = (along_sent = send(along_->sql.c_str(), along_values, along_lengths, true)) > 0;
+      sent += along_sent;
+    }
     ok = ok && PQpipelineSync(conn_) == 1;
     std::vector<ResultPtr> results;
     if (ok) results = collectPipeline(sent);
     (void)PQexitPipelineMode(conn_);
-    if (!ok) return ResultPtr(nullptr, &PQclear);
-    for (size_t i = 0; i + 1 < results.size(); ++i) {
-      // BEGIN, then the Parse: a failure here is the error to report.
-      if (!results[i] || PQresultStatus(results[i].get()) != PGRES_COMMAND_OK) return std::move(results[i]);
+    if (!ok) {
+      along_.reset();
+      return ResultPtr(nullptr, &PQclear);
     }
-    if (parse) prepared_.emplace(sql, name);  // the Parse succeeded
-    return std::move(results.back());
+    // BEGIN, then the statement's Parse: a failure there is the error to report.
+    const size_t main_index = static_cast<size_t>(main_sent);  // BEGIN is 0
+    for (size_t i = 0; i < main_index; ++i) {
+      if (!results[i] || PQresultStatus(results[i].get()) != PGRES_COMMAND_OK) {
+        along_.reset();
+        return std::move(results[i]);
+      }
+    }
+    // A Parse that succeeded names its statement for good, whatever follows it.
+    if (main_index > 1) prepared_.emplace(parsed.front());
+    const ExecStatusType main_status =
+        results[main_index] ? PQresultStatus(results[main_index].get()) : PGRES_FATAL_ERROR;
+    if (along_ && main_status != PGRES_COMMAND_OK && main_status != PGRES_TUPLES_OK) {
+      along_.reset();  // the server skipped the rest of the pipeline
+    } else if (along_) {
+      const size_t along_index = main_index + static_cast<size_t>(along_sent);
+      ResultPtr* along_result = &results[along_index];
+      if (along_sent > 1) {  // its Parse came first
+        ResultPtr& parse = results[along_index - 1];
+        if (parse && PQresultStatus(parse.get()) == PGRES_COMMAND_OK)
+          prepared_.emplace(parsed.back());
+        else
+          along_result = &parse;
+      }
+      if (*along_result && PQresultStatus(along_result->get()) == PGRES_TUPLES_OK) {
+        along_->result = std::move(*along_result);
+      } else {
+        along_.reset();
+        (void)check(std::move(*along_result));  // the transaction is aborted: its error from here on
+      }
+    }
+    return std::move(results[main_index]);
   }
 
   Result<ResultPtr> run(const char* sql, const std::vector<std::string>& params, bool prepare) {
@@ -261,6 +332,11 @@ class PostgresStore::Connection {
       res.reset(PQexecParams(conn_, sql, static_cast<int>(params.size()), nullptr, values.data(),
                              lengths.data(), nullptr, 0));
     }
+    return check(std::move(res));
+  }
+
+  // res when it succeeded; otherwise its error, which becomes the transaction's.
+  Result<ResultPtr> check(ResultPtr res) {
     ExecStatusType status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return res;
     const char* state = res ? PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) : nullptr;
@@ -278,6 +354,12 @@ class PostgresStore::Connection {
   PGconn* conn_;
   std::unordered_map<std::string, std::string> prepared_;  // sql -> statement name
   const char* deferred_begin_ = nullptr;  // BEGIN to send with the next statement
+  struct Along {
+    std::string sql;
+    std::vector<std::string> params;
+    ResultPtr result;  // set once the round trip answered it
+  };
+  std::optional<Along> along_;  // sent with BEGIN (sendAlong)
   bool pending_commit_ = false;           // a COMMIT whose answer is unread
   std::optional<Error> tx_error_;
   std::string tx_sqlstate_;
@@ -327,6 +409,31 @@ AnyOf anyOf(std::string_view column, int n, const std::vector<std::string>& valu
   return {std::string(column) + " = ANY(" + placeholder + "::text[])", internal::pgTextArray(values)};
 }
 
+// listLiveChildIds' statement and its parameters. Every kind in one statement (one
+// round trip), and the body is looked into only when it holds the word (strpos is a
+// byte search; most bodies do not): nothing but the ids leaves the server. Each kind is
+// a parameter of its own (`kind IN ($2, $3)`: a statement per number of kinds, each
+// planned for exactly that many).
+// A statement's text and its parameters.
+struct Statement {
+  std::string sql;
+  std::vector<std::string> params;
+};
+
+Statement liveChildIdsStatement(const std::vector<std::string>& kinds, const std::vector<std::string>& parent_ids) {
+  AnyOf parents = anyOf("parent_id", 1, parent_ids);
+  std::vector<std::string> params = {parents.param};
+  std::string in;
+  for (const auto& kind : internal::sortedUnique(kinds)) {
+    params.push_back(kind);
+    in += (in.empty() ? "$" : ", $") + std::to_string(params.size());
+  }
+  return {"SELECT kind, id, '', parent_id, '', 0, '' FROM records WHERE kind IN (" + in + ") AND " + parents.sql +
+              " AND (strpos(body, 'DELETED') = 0 OR coalesce(body::jsonb ->> 'provisioning_status', '') <> 'DELETED')"
+              " ORDER BY seq",
+          std::move(params)};
+}
+
 class PostgresTransaction final : public Transaction {
  public:
   PostgresTransaction(Conn& conn, bool writable) : conn_(conn), writable_(writable) {}
@@ -335,44 +442,27 @@ class PostgresTransaction final : public Transaction {
     // In a write, get() locks the row: READ COMMITTED would otherwise let two
     // get-then-update writers both read the old body and lose one update, which SQLite's
     // serial writers never do. (Phantoms in list/count are what lockKey() is for.)
-    auto res = conn_.execPrepared(writable_ ? "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body"
-                                      " FROM records WHERE kind = $1 AND id = $2 FOR UPDATE"
-                                    : "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body"
-                                      " FROM records WHERE kind = $1 AND id = $2",
-                          {std::string(kind), std::string(id)});
+    auto res = run(getStatement(kind, id));
     if (!res.ok()) return res.error();
     if (PQntuples(res->get()) == 0) return std::optional<Record>();
     return std::optional<Record>(readRecord(res->get(), 0));
   }
 
-  Result<std::vector<Record>> list(const Query& query) override {
-    std::vector<std::string> params;
-    std::string sql =
-        "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records" +
-        where(query, params) + " ORDER BY seq";
-    auto res = conn_.execPrepared(sql, params);
-    if (!res.ok()) return res.error();
-    return readRecords(res->get());
-  }
+  Result<std::vector<Record>> list(const Query& query) override { return records(listStatement(query)); }
 
   Result<std::vector<Record>> listPage(const Query& query, const PageSpec& page) override {
-    LB_CHECK(query.ids.empty(), "listPage takes no id list");
-    auto st = internal::pageStatement(query, page, '$', " COLLATE \"C\"");
-    std::vector<std::string> params;
-    for (auto slot : st.slots) {
-      switch (slot) {
-        case internal::PageSlot::kKind: params.push_back(query.kind); break;
-        case internal::PageSlot::kProjectId: params.push_back(*query.project_id); break;
-        case internal::PageSlot::kParentId: params.push_back(*query.parent_id); break;
-        case internal::PageSlot::kLoadBalancerId: params.push_back(*query.load_balancer_id); break;
-        case internal::PageSlot::kName: params.push_back(*query.name); break;
-        case internal::PageSlot::kAfterId: params.push_back(*page.after_id); break;
-        case internal::PageSlot::kLimit: params.push_back(std::to_string(page.limit)); break;
-      }
-    }
-    auto res = conn_.execPrepared(st.sql, params);
-    if (!res.ok()) return res.error();
-    return readRecords(res->get());
+    return records(pageStatement(query, page));
+  }
+
+  // The hints send the statement the call will run, so that the call finds its answer.
+  void prefetchGet(std::string_view kind, std::string_view id) override { sendAlong(getStatement(kind, id)); }
+  void prefetchList(const Query& query) override { sendAlong(listStatement(query)); }
+  void prefetchListPage(const Query& query, const PageSpec& page) override {
+    sendAlong(pageStatement(query, page));
+  }
+  void prefetchLiveChildIds(const std::vector<std::string>& kinds,
+                            const std::vector<std::string>& parent_ids) override {
+    if (!parent_ids.empty() && !kinds.empty()) sendAlong(liveChildIdsStatement(kinds, parent_ids));
   }
 
   Result<std::vector<Record>> listByParents(std::string_view kind,
@@ -390,24 +480,7 @@ class PostgresTransaction final : public Transaction {
   Result<std::vector<Record>> listLiveChildIds(const std::vector<std::string>& kinds,
                                                const std::vector<std::string>& parent_ids) override {
     if (parent_ids.empty() || kinds.empty()) return std::vector<Record>();
-    // Every kind in one statement (one round trip), and the body is looked into only
-    // when it holds the word (strpos is a byte search; most bodies do not): nothing but
-    // the ids leaves the server. Each kind is a parameter of its own (`kind IN ($2,
-    // $3)`: a statement per number of kinds, each planned for exactly that many).
-    AnyOf parents = anyOf("parent_id", 1, parent_ids);
-    std::vector<std::string> params = {parents.param};
-    std::string in;
-    for (const auto& kind : internal::sortedUnique(kinds)) {
-      params.push_back(kind);
-      in += (in.empty() ? "$" : ", $") + std::to_string(params.size());
-    }
-    auto res = conn_.execPrepared(
-        "SELECT kind, id, '', parent_id, '', 0, '' FROM records WHERE kind IN (" + in + ") AND " + parents.sql +
-            " AND (strpos(body, 'DELETED') = 0 OR coalesce(body::jsonb ->> 'provisioning_status', '') <> 'DELETED')"
-            " ORDER BY seq",
-        params);
-    if (!res.ok()) return res.error();
-    return readRecords(res->get());
+    return records(liveChildIdsStatement(kinds, parent_ids));
   }
 
   Result<int64_t> count(const Query& query) override {
@@ -608,6 +681,55 @@ class PostgresTransaction final : public Transaction {
     params.reserve(6);
     for (const auto& c : col) params.push_back(internal::pgTextArray(c));
     return params;
+  }
+
+  Statement getStatement(std::string_view kind, std::string_view id) const {
+    std::string sql =
+        "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records"
+        " WHERE kind = $1 AND id = $2";
+    if (writable_) sql += " FOR UPDATE";
+    return {std::move(sql), {std::string(kind), std::string(id)}};
+  }
+
+  static Statement listStatement(const Query& query) {
+    Statement st;
+    st.sql = "SELECT kind, id, project_id, parent_id, load_balancer_id, revision, body FROM records" +
+             where(query, st.params) + " ORDER BY seq";
+    return st;
+  }
+
+  static Statement pageStatement(const Query& query, const PageSpec& page) {
+    LB_CHECK(query.ids.empty(), "listPage takes no id list");
+    auto page_st = internal::pageStatement(query, page, '$', " COLLATE \"C\"");
+    Statement st{std::move(page_st.sql), {}};
+    for (auto slot : page_st.slots) {
+      switch (slot) {
+        case internal::PageSlot::kKind: st.params.push_back(query.kind); break;
+        case internal::PageSlot::kProjectId: st.params.push_back(*query.project_id); break;
+        case internal::PageSlot::kParentId: st.params.push_back(*query.parent_id); break;
+        case internal::PageSlot::kLoadBalancerId: st.params.push_back(*query.load_balancer_id); break;
+        case internal::PageSlot::kName: st.params.push_back(*query.name); break;
+        case internal::PageSlot::kAfterId: st.params.push_back(*page.after_id); break;
+        case internal::PageSlot::kLimit: st.params.push_back(std::to_string(page.limit)); break;
+      }
+    }
+    return st;
+  }
+
+  // The statement's answer: the one sent along with an earlier statement, if it was
+  // this statement, else from a round trip of its own.
+  Result<Conn::ResultPtr> run(const Statement& st) {
+    if (auto sent = conn_.takeAlong(st.sql, st.params)) return std::move(*sent);
+    return conn_.execPrepared(st.sql, st.params);
+  }
+  Result<std::vector<Record>> records(const Statement& st) {
+    auto res = run(st);
+    if (!res.ok()) return res.error();
+    return readRecords(res->get());
+  }
+  // Only a read sends a statement along (Connection::sendAlong).
+  void sendAlong(Statement st) {
+    if (!writable_) conn_.sendAlong(std::move(st.sql), std::move(st.params));
   }
 
   static std::string where(const Query& q, std::vector<std::string>& params) {

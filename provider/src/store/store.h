@@ -121,6 +121,28 @@ class Transaction {
   virtual Result<std::vector<Record>> listLiveChildIds(const std::vector<std::string>& kinds,
                                                        const std::vector<std::string>& parent_ids);
 
+  // A hint that listLiveChildIds(kinds, parent_ids) follows the transaction's next
+  // statement (a show: the object, then its relation lists). PostgreSQL sends the two
+  // statements in one round trip when the next one starts a read transaction, and the
+  // matching listLiveChildIds call takes that answer (same snapshot); any other call
+  // runs as usual. The default ignores it: a local call gains nothing.
+  virtual void prefetchLiveChildIds(const std::vector<std::string>& kinds, const std::vector<std::string>& parent_ids) {
+    (void)kinds;
+    (void)parent_ids;
+  }
+  // The same for get(kind, id) (a member show reads its pool, then the member),
+  // list(query) (a pool's members after the pool) and listPage(query, page) (a page
+  // after its marker). One hint at a time: a hint replaces one not yet sent.
+  virtual void prefetchGet(std::string_view kind, std::string_view id) {
+    (void)kind;
+    (void)id;
+  }
+  virtual void prefetchList(const Query& query) { (void)query; }
+  virtual void prefetchListPage(const Query& query, const PageSpec& page) {
+    (void)query;
+    (void)page;
+  }
+
   // Records of query (query.ids must be empty) in page's order, after page.after_id, at
   // most page.limit. The default sorts list(query) in memory (correct for any wrapper
   // that does not forward it); both backends do it in one statement.

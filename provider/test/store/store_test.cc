@@ -401,6 +401,92 @@ TEST_P(StoreTest, LiveChildIdsLeaveOutDeletedChildrenAndCarryOnlyIds) {
   }
 }
 
+// prefetchLiveChildIds is only a hint: whatever follows it, every call answers as it
+// would without it, and nothing of it outlives its transaction (PostgreSQL keeps the
+// answer on the pooled connection until the matching call takes it).
+TEST_P(StoreTest, APrefetchOfLiveChildIdsChangesNoAnswer) {
+  insert(makeRecord("loadbalancer", "lb-1", "pa", "", "", R"({"provisioning_status":"ACTIVE"})"));
+  insert(makeRecord("listener", "l1", "pa", "lb-1", "lb-1", R"({"provisioning_status":"ACTIVE"})"));
+  insert(makeRecord("pool", "p1", "pa", "lb-1", "lb-1", R"({"provisioning_status":"ACTIVE"})"));
+  insert(makeRecord("pool", "p2", "pa", "lb-1", "lb-1", R"({"provisioning_status":"DELETED"})"));
+  const std::vector<std::string> kinds = {"pool", "listener"};
+  const std::vector<std::string> lb = {"lb-1"};
+  using Ids = std::map<std::string, std::vector<std::string>>;
+  auto byKind = [](const std::vector<Record>& recs) {
+    Ids out;
+    for (const auto& rec : recs) out[rec.kind].push_back(rec.id);
+    return out;
+  };
+  // A show: the hint, the object, its children; then the children asked for otherwise
+  // (other kinds, other parents) in the same transaction.
+  std::optional<Record> shown;
+  Ids children, listeners_only, of_pool;
+  auto r = store_->read([&](Transaction& tx) -> Result<void> {
+    tx.prefetchLiveChildIds(kinds, lb);
+    auto g = tx.get("loadbalancer", "lb-1");
+    if (!g.ok()) return g.error();
+    shown = *g;
+    auto other = tx.listLiveChildIds(kinds, {"lb-2"});  // the same statement, another parent
+    if (!other.ok()) return other.error();
+    if (!other->empty()) return makeError(common::ErrorCode::kInternal, "lb-2 got the children of lb-1");
+    auto c = tx.listLiveChildIds(kinds, lb);
+    if (!c.ok()) return c.error();
+    children = byKind(*c);
+    auto l = tx.listLiveChildIds({"listener"}, lb);
+    if (!l.ok()) return l.error();
+    listeners_only = byKind(*l);
+    auto again = tx.listLiveChildIds(kinds, lb);  // taken once; asked again, asked anew
+    if (!again.ok()) return again.error();
+    if (byKind(*again) != children) return makeError(common::ErrorCode::kInternal, "a second answer differs");
+    auto m = tx.listLiveChildIds({"member"}, {"p1"});
+    if (!m.ok()) return m.error();
+    of_pool = byKind(*m);
+    return {};
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(shown.has_value());
+  EXPECT_EQ(shown->id, "lb-1");
+  EXPECT_EQ(children, (Ids{{"listener", {"l1"}}, {"pool", {"p1"}}}));
+  EXPECT_EQ(listeners_only, (Ids{{"listener", {"l1"}}}));
+  EXPECT_EQ(of_pool, Ids{});
+  // A hint never taken (the object was missing) does not answer a later transaction,
+  // which must see the children written since. Several rounds: the pool hands out its
+  // connections in some order, and each round may land on the one with the hint.
+  for (int round = 0; round < 4; ++round) {
+    auto hinted = store_->read([&](Transaction& tx) -> Result<void> {
+      tx.prefetchLiveChildIds(kinds, lb);
+      auto g = tx.get("loadbalancer", "missing");
+      if (!g.ok()) return g.error();
+      return g->has_value() ? makeError(common::ErrorCode::kInternal, "found a missing object") : Result<void>();
+    });
+    ASSERT_TRUE(hinted.ok()) << hinted.error().message;
+    const std::string id = "l-new-" + std::to_string(round);
+    insert(makeRecord("listener", id, "pa", "lb-1", "lb-1", R"({"provisioning_status":"ACTIVE"})"));
+    Ids now;
+    auto plain = store_->read([&](Transaction& tx) -> Result<void> {
+      auto c = tx.listLiveChildIds(kinds, lb);
+      if (!c.ok()) return c.error();
+      now = byKind(*c);
+      return {};
+    });
+    ASSERT_TRUE(plain.ok()) << plain.error().message;
+    ASSERT_EQ(now["listener"].size(), static_cast<size_t>(round + 2)) << "round " << round;
+    EXPECT_EQ(now["listener"].back(), id);
+  }
+  // A hint whose transaction's first statement fails leaves no trace either.
+  auto failed = store_->read([&](Transaction& tx) -> Result<void> {
+    tx.prefetchLiveChildIds(kinds, lb);
+    return makeError(common::ErrorCode::kInvalidArgument, "the caller gave up");
+  });
+  EXPECT_FALSE(failed.ok());
+  auto after = store_->read([&](Transaction& tx) -> Result<void> {
+    auto c = tx.listLiveChildIds(kinds, lb);
+    if (!c.ok()) return c.error();
+    return byKind(*c)["listener"].size() == 5 ? Result<void>() : makeError(common::ErrorCode::kInternal, "stale");
+  });
+  EXPECT_TRUE(after.ok()) << after.error().message;
+}
+
 TEST_P(StoreTest, ListReturnsInsertionOrderNotIdOrderAndUpdatesKeepThePlace) {
   for (std::string id : {"zz", "aa", "mm", "bb"}) insert(makeRecord("l7policy", id));
   Record r = makeRecord("l7policy", "zz", "p1", "", "", R"({"updated":1})");
@@ -422,6 +508,95 @@ std::vector<std::string> pageIds(Store& store, const Query& q, const PageSpec& p
   });
   EXPECT_TRUE(r.ok()) << r.error().message;
   return out;
+}
+
+// prefetchGet, prefetchList and prefetchListPage, the same way: the hinted call
+// answers as without the hint, a hint replaced or never taken answers nothing, and a
+// write's get is not a read's.
+TEST_P(StoreTest, PrefetchedReadsChangeNoAnswer) {
+  insert(makeRecord("pool", "p1", "pa", "lb-1", "lb-1", R"({"provisioning_status":"ACTIVE"})"));
+  insert(makeRecord("member", "m1", "pa", "p1", "lb-1", R"({"weight":1})"));
+  std::optional<Record> pool, member, missing;
+  auto r = store_->read([&](Transaction& tx) -> Result<void> {
+    tx.prefetchGet("member", "nope");
+    tx.prefetchGet("member", "m1");  // replaces the first
+    auto p = tx.get("pool", "p1");
+    if (!p.ok()) return p.error();
+    pool = *p;
+    auto m = tx.get("member", "m1");
+    if (!m.ok()) return m.error();
+    member = *m;
+    auto n = tx.get("member", "nope");
+    if (!n.ok()) return n.error();
+    missing = *n;
+    return {};
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(pool && member);
+  EXPECT_EQ(pool->id, "p1");
+  EXPECT_EQ(member->id, "m1");
+  EXPECT_EQ(member->parent_id, "p1");
+  EXPECT_EQ(member->body, R"({"weight":1})");
+  EXPECT_FALSE(missing.has_value());
+  // Not taken (the pool was all the caller read); then the member changes: the next
+  // transactions read the new body, on whichever pooled connection they get.
+  for (int round = 0; round < 4; ++round) {
+    auto hinted = store_->read([&](Transaction& tx) -> Result<void> {
+      tx.prefetchGet("member", "m1");
+      auto p = tx.get("pool", "p1");
+      return p.ok() ? Result<void>() : Result<void>(p.error());
+    });
+    ASSERT_TRUE(hinted.ok()) << hinted.error().message;
+    const std::string body = R"({"weight":)" + std::to_string(round + 2) + "}";
+    Record changed = makeRecord("member", "m1", "pa", "p1", "lb-1", body);
+    auto written = store_->write([&](Transaction& tx) {
+      tx.prefetchGet("member", "m1");  // a write reads with its own statement
+      auto m = tx.get("member", "m1");
+      if (!m.ok()) return Result<void>(m.error());
+      return tx.update(changed);
+    });
+    ASSERT_TRUE(written.ok()) << written.error().message;
+    auto now = get("member", "m1");
+    ASSERT_TRUE(now.has_value());
+    EXPECT_EQ(now->body, body) << "round " << round;
+  }
+  // A pool's members after the pool, and a page after its marker; each time one member
+  // more, which the next transaction must list.
+  const Query members{.kind = "member", .parent_id = "p1"};
+  for (int round = 0; round < 4; ++round) {
+    insert(makeRecord("member", "m-" + std::to_string(round + 2), "pa", "p1", "lb-1", "{}"));
+    PageSpec page;
+    page.after_id = "m1";
+    page.limit = 10;
+    std::vector<std::string> listed, paged;
+    auto read = store_->read([&](Transaction& tx) -> Result<void> {
+      tx.prefetchList(members);
+      auto p = tx.get("pool", "p1");
+      if (!p.ok()) return p.error();
+      auto l = tx.list(members);
+      if (!l.ok()) return l.error();
+      listed = idsOf(*l);
+      tx.prefetchListPage(members, page);
+      auto m = tx.get("member", "m1");  // not the transaction's first: sent alone
+      if (!m.ok()) return m.error();
+      auto pg = tx.listPage(members, page);
+      if (!pg.ok()) return pg.error();
+      paged = idsOf(*pg);
+      return {};
+    });
+    ASSERT_TRUE(read.ok()) << read.error().message;
+    EXPECT_EQ(listed.size(), static_cast<size_t>(round + 2)) << "round " << round;
+    EXPECT_EQ(listed, idsOf(list(members)));
+    EXPECT_EQ(paged, pageIds(*store_, members, page));
+    EXPECT_EQ(paged.size(), static_cast<size_t>(round + 1));
+    // Hinted and never asked: the next round's lists must not get these answers.
+    auto unused = store_->read([&](Transaction& tx) -> Result<void> {
+      tx.prefetchListPage(members, page);
+      auto p = tx.get("pool", "p1");
+      return p.ok() ? Result<void>() : Result<void>(p.error());
+    });
+    ASSERT_TRUE(unused.ok()) << unused.error().message;
+  }
 }
 
 TEST_P(StoreTest, ListPageOrdersByColumnsThenInsertionOrderAndCutsAfterTheMarker) {
