@@ -409,17 +409,17 @@ AnyOf anyOf(std::string_view column, int n, const std::vector<std::string>& valu
   return {std::string(column) + " = ANY(" + placeholder + "::text[])", internal::pgTextArray(values)};
 }
 
-// listLiveChildIds' statement and its parameters. Every kind in one statement (one
-// round trip), and the body is looked into only when it holds the word (strpos is a
-// byte search; most bodies do not): nothing but the ids leaves the server. Each kind is
-// a parameter of its own (`kind IN ($2, $3)`: a statement per number of kinds, each
-// planned for exactly that many).
 // A statement's text and its parameters.
 struct Statement {
   std::string sql;
   std::vector<std::string> params;
 };
 
+// listLiveChildIds' statement. Every kind in one statement (one round trip), and the
+// body is looked into only when it holds the word (strpos is a byte search; most bodies
+// do not): nothing but the ids leaves the server. Each kind is a parameter of its own
+// (`kind IN ($2, $3)`: a statement per number of kinds, each planned for exactly that
+// many).
 Statement liveChildIdsStatement(const std::vector<std::string>& kinds, const std::vector<std::string>& parent_ids) {
   AnyOf parents = anyOf("parent_id", 1, parent_ids);
   std::vector<std::string> params = {parents.param};
