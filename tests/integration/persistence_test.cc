@@ -27,8 +27,10 @@ std::string memberToken(const std::string& set_cookie) {
 class Persistence : public ::testing::Test {
  protected:
   Persistence() {
+    // Names long enough that an opaque cookie token cannot hold one by chance (with
+    // "m1", about one random token in a hundred did, and the opacity check failed).
     for (int i = 0; i < 3; ++i)
-      members_.push_back(std::make_unique<TestHttpBackend>("m" + std::to_string(i + 1),
+      members_.push_back(std::make_unique<TestHttpBackend>("member-" + std::to_string(i + 1),
                                                            "127.0.0." + std::to_string(121 + i)));
   }
   // Round robin, so without persistence fresh connections change member.
