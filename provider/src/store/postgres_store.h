@@ -86,4 +86,11 @@ class PostgresStore final : public Store {
   void slotFreed();  // pool_mu_ held: a connection is gone; its slot goes to a waiter
 };
 
+namespace internal {
+// The statement of PostgresTransaction::listLiveChildIds: $1 the parent id (or a text[]
+// of them when there are several), $2... the `kinds` kinds; its plan is tested to read
+// the live children index alone.
+std::string postgresLiveChildIdsSql(size_t parents, size_t kinds);
+}  // namespace internal
+
 }  // namespace banyan::provider::store

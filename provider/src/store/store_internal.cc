@@ -100,19 +100,31 @@ PageStatement pageStatement(const Query& q, const PageSpec& page, char placehold
   terms.push_back({"seq", !page.backward, false});
 
   st.sql = "SELECT r.kind, r.id, r.project_id, r.parent_id, r.load_balancer_id, r.revision, r.body FROM records AS r";
-  if (page.after_id)
-    st.sql += " JOIN (SELECT m.id, m.project_id, m.name, m.seq FROM records AS m WHERE" + filters("m") +
-              " AND m.id = " + param(PageSlot::kAfterId) + ") AS m ON TRUE";
   st.sql += " WHERE" + filters("r");
   if (page.after_id) {
+    // The marker's value of a column: a subquery without outer references, which both
+    // databases run once per statement. Its row must pass the query's filters too (a
+    // marker of another project gives NULL, so an empty page, as before). A join with the
+    // marker's row gave the same rows, but PostgreSQL planned it as a scan of the kind
+    // from its first row, the marker's seq a filter on every row up to the page.
+    auto marker = [&](const std::string& column) {
+      return "(SELECT m." + column + " FROM records AS m WHERE" + filters("m") +
+             " AND m.id = " + param(PageSlot::kAfterId) + ")";
+    };
+    auto compare = [&](const Term& t, const char* op) {
+      return "r." + t.column + (t.text ? collate : "") + op + marker(t.column);
+    };
+    // The first term's bound, not strict: implied by the terms below, and where the
+    // index of that column can start.
+    const Term& first = terms.front();
+    if (terms.size() > 1) st.sql += " AND " + compare(first, first.ascending ? " >= " : " <= ");
     // (k1 > m1) OR (k1 = m1 AND k2 > m2) OR ...: the rows after the marker in a
     // lexicographic order whose terms may run in different directions.
     std::string any;
     for (size_t i = 0; i < terms.size(); ++i) {
       std::string all;
-      for (size_t j = 0; j < i; ++j) all += "r." + terms[j].column + " = m." + terms[j].column + " AND ";
-      const Term& t = terms[i];
-      all += "r." + t.column + (t.text ? collate : "") + (t.ascending ? " > " : " < ") + "m." + t.column;
+      for (size_t j = 0; j < i; ++j) all += compare(terms[j], " = ") + " AND ";
+      all += compare(terms[i], terms[i].ascending ? " > " : " < ");
       any += (i ? " OR (" : "(") + all + ")";
     }
     st.sql += " AND (" + any + ")";

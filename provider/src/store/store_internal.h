@@ -27,8 +27,9 @@ bool bodyDeleted(const std::string& body);
 std::string pgTextArray(const std::vector<std::string>& items);
 
 // The one statement of Transaction::listPage, for both backends: the records of q in
-// page's order after the marker record (a join with its row, which the query's filters
-// must also select), limited. Parameters are numbered in order of first use (PostgreSQL
+// page's order after the marker record (its values read by subqueries, its row selected
+// by the query's filters too), limited; the plans of both backends are tested to start
+// the index at the marker. Parameters are numbered in order of first use (PostgreSQL
 // needs $1..$n without gaps); slots[i] says which value parameter i+1 takes.
 enum class PageSlot { kKind, kProjectId, kParentId, kLoadBalancerId, kName, kAfterId, kLimit };
 struct PageStatement {
