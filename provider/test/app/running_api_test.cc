@@ -1,6 +1,8 @@
-// `[DEFAULT] http_io_threads` sizes the HTTP library's I/O pool of a running
-// `banyan-provider api`: the process has exactly that many more threads when the
-// option grows, and the API answers on the smallest pool.
+// A running `banyan-provider api`, as the process it is:
+// - `[DEFAULT] http_io_threads` sizes the HTTP library's I/O pool: the process has
+//   exactly that many more threads when the option grows, and the API answers on the
+//   smallest pool;
+// - its allocations go to the allocator it was built with (jemalloc by default).
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,10 +61,10 @@ size_t threadsOf(pid_t pid) {
   return n;
 }
 
-class HttpIoThreads : public ::testing::Test {
+class RunningApi : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/banyan-iothreads-XXXXXX";
+    char tmpl[] = "/tmp/banyan-running-api-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
   }
@@ -105,11 +108,15 @@ class HttpIoThreads : public ::testing::Test {
     }
     pid_ = -1;
   }
+  std::string log() const {
+    std::ifstream in(dir_ + "/provider.log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
   std::string dir_;
   pid_t pid_ = -1;
 };
 
-TEST_F(HttpIoThreads, TheOptionSetsHowManyThreadsTheHttpLibraryRunsOn) {
+TEST_F(RunningApi, TheOptionSetsHowManyThreadsTheHttpLibraryRunsOn) {
   uint16_t port = start(2);
   ASSERT_NE(port, 0);
   // Requests from several clients at once are all answered by the two I/O threads.
@@ -126,6 +133,18 @@ TEST_F(HttpIoThreads, TheOptionSetsHowManyThreadsTheHttpLibraryRunsOn) {
   ASSERT_NE(start(7), 0);
   size_t large = threadsOf(pid_);
   EXPECT_EQ(large - small, 5u) << "threads with 2 I/O threads: " << small << ", with 7: " << large;
+}
+
+TEST_F(RunningApi, AllocatesWithTheAllocatorItWasBuiltWith) {
+  const std::string expected = BANYAN_PROVIDER_ALLOCATOR;
+  if (expected.empty()) GTEST_SKIP() << "a sanitizer or fuzz build: the sanitizer's allocator serves malloc";
+  ASSERT_NE(start(2), 0);
+  // The provider names the library its malloc resolves to, for every library in it.
+  const std::string text = log();
+  const auto at = text.find("memory allocator: ");
+  ASSERT_NE(at, std::string::npos) << text;
+  const std::string line = text.substr(at, text.find('\n', at) - at);
+  EXPECT_NE(line.find(expected), std::string::npos) << line;
 }
 
 }  // namespace
