@@ -36,8 +36,10 @@ std::string backendName(const ::testing::TestParamInfo<Backend>& info) {
   return info.param == Backend::kSqlite ? "Sqlite" : "Postgres";
 }
 
-// Forwards everything to the real transaction and counts which list call served a request,
-// so the test knows the store path was taken (and the general path was not).
+// Forwards everything to the real transaction, the hints and the relation lists included
+// (so PostgreSQL answers as in service: a page sent along with its marker's lookup), and
+// counts which list call served a request, so the test knows the store path was taken
+// (and the general path was not).
 class CountingTransaction : public store::Transaction {
  public:
   CountingTransaction(store::Transaction& inner, std::atomic<int>& pages) : inner_(inner), pages_(pages) {}
@@ -50,9 +52,21 @@ class CountingTransaction : public store::Transaction {
                                                    const std::vector<std::string>& ids) override {
     return inner_.listByParents(kind, ids);
   }
+  Result<std::vector<store::Record>> listLiveChildIds(const std::vector<std::string>& kinds,
+                                                      const std::vector<std::string>& ids) override {
+    return inner_.listLiveChildIds(kinds, ids);
+  }
   Result<std::vector<store::Record>> listPage(const store::Query& q, const store::PageSpec& page) override {
     ++pages_;
     return inner_.listPage(q, page);
+  }
+  void prefetchGet(std::string_view kind, std::string_view id) override { inner_.prefetchGet(kind, id); }
+  void prefetchList(const store::Query& q) override { inner_.prefetchList(q); }
+  void prefetchListPage(const store::Query& q, const store::PageSpec& page) override {
+    inner_.prefetchListPage(q, page);
+  }
+  void prefetchLiveChildIds(const std::vector<std::string>& kinds, const std::vector<std::string>& ids) override {
+    inner_.prefetchLiveChildIds(kinds, ids);
   }
   Result<void> insert(store::Record& r) override { return inner_.insert(r); }
   Result<void> update(store::Record& r) override { return inner_.update(r); }
