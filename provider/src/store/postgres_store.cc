@@ -422,8 +422,11 @@ std::string anyOfSql(std::string_view column, int n, size_t values) {
   if (values == 1) return std::string(column) + " = " + placeholder;
   return std::string(column) + " = ANY(" + placeholder + "::text[])";
 }
+std::string anyOfParam(const std::vector<std::string>& values) {
+  return values.size() == 1 ? values.front() : internal::pgTextArray(values);
+}
 AnyOf anyOf(std::string_view column, int n, const std::vector<std::string>& values) {
-  return {anyOfSql(column, n, values.size()), values.size() == 1 ? values.front() : internal::pgTextArray(values)};
+  return {anyOfSql(column, n, values.size()), anyOfParam(values)};
 }
 
 // A statement's text and its parameters.
@@ -434,7 +437,7 @@ struct Statement {
 
 // listLiveChildIds' statement.
 Statement liveChildIdsStatement(const std::vector<std::string>& kinds, const std::vector<std::string>& parent_ids) {
-  std::vector<std::string> params = {anyOf("parent_id", 1, parent_ids).param};
+  std::vector<std::string> params = {anyOfParam(parent_ids)};
   for (const auto& kind : internal::sortedUnique(kinds)) params.push_back(kind);
   return {internal::postgresLiveChildIdsSql(parent_ids.size(), params.size() - 1), std::move(params)};
 }

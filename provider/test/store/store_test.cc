@@ -962,8 +962,9 @@ std::string StoreTest::planOf(const std::string& sql, const std::vector<std::str
 // A page after a marker starts its index search at the marker, and a page's relation
 // lists read the live children index alone. Each plan is what the database chooses for
 // the statement's text on a few thousand records (PostgreSQL's after VACUUM ANALYZE, as
-// autovacuum keeps it, and without sequential scans): a join with the marker's row used to make PostgreSQL scan the
-// kind from its first row, and the body test on every child row.
+// autovacuum keeps it, and without sequential scans). A join with the marker's row used
+// to make PostgreSQL scan the kind from its first row, and the relation lists tested
+// the body of every child row.
 TEST_P(StoreTest, APageStartsAtItsMarkerAndRelationListsReadTheLiveChildrenIndex) {
   const bool sqlite = GetParam() == Kind::kSqlite;
   auto w = store_->write([&](Transaction& tx) -> Result<void> {
@@ -1015,6 +1016,7 @@ TEST_P(StoreTest, APageStartsAtItsMarkerAndRelationListsReadTheLiveChildrenIndex
   // SQLite searches by the parent alone (`+r.kind`: without it, one search per kind).
   for (size_t kinds : {1, 2}) {
     for (size_t parents : {1, 50}) {
+      if (sqlite && parents > 1) continue;  // SQLite's statement is the same for any number
       std::vector<std::string> params;
       for (size_t i = 0; i < parents; ++i) params.push_back("lb-" + std::to_string(100 + i));
       params = {parents == 1 ? params.front() : internal::pgTextArray(params), "listener", "pool"};
