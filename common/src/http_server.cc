@@ -468,7 +468,11 @@ class CpprestHttpServer final : public HttpServer {
   Result<void> start() {
     auto v6 = ipv6Literal(options_.address);
     if (!v6) return v6.error();
-    if (options_.handler_threads > 0) handlers_ = std::make_unique<HandlerThreads>(options_.handler_threads);
+    if (options_.handler_threads > 0) {
+      handlers_ = std::make_unique<HandlerThreads>(options_.handler_threads);
+      if (options_.write_handler_threads > 0)
+        write_handlers_ = std::make_unique<HandlerThreads>(options_.write_handler_threads);
+    }
     if (options_.tls) {
       auto m = loadTls(*options_.tls);
       if (!m) return m.error();
@@ -604,14 +608,17 @@ class CpprestHttpServer final : public HttpServer {
         });
   }
 
-  // The handler runs here, or on the handler threads when there are some.
+  // The handler runs here, or on the handler threads when there are some: a read on
+  // the read threads, anything else on the write threads when there are those.
   void dispatch(http::http_request& request, HttpRequest req) {
     if (!handlers_) {
       respond(request, req);
       return;
     }
+    const bool read = req.method == "GET" || req.method == "HEAD";
+    HandlerThreads& lane = read || !write_handlers_ ? *handlers_ : *write_handlers_;
     in_flight_.fetch_add(1);
-    handlers_->post([this, request, req = std::move(req)]() mutable {
+    lane.post([this, request, req = std::move(req)]() mutable {
       respond(request, req);
       leave();
     });
@@ -725,7 +732,8 @@ class CpprestHttpServer final : public HttpServer {
   std::mutex in_flight_mu_;
   std::condition_variable in_flight_cv_;
   std::shared_ptr<const TlsMaterial> tls_;
-  std::unique_ptr<HandlerThreads> handlers_;  // handler_threads > 0 only
+  std::unique_ptr<HandlerThreads> handlers_;        // handler_threads > 0 only
+  std::unique_ptr<HandlerThreads> write_handlers_;  // also write_handler_threads > 0
   std::unique_ptr<Ipv6Relay> relay_;  // an IPv6 address only; before listener_ in stop()
   uint16_t listener_port_ = 0;        // cpprestsdk's port; port() is the relay's with one
 };

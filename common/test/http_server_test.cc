@@ -13,10 +13,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -423,6 +425,59 @@ TEST(HttpServer, HandlerThreadsBoundHowManyHandlersRunAtOnce) {
   for (auto& t : clients) t.join();
   EXPECT_EQ(answered.load(), 8);
   EXPECT_EQ(most.load(), 2);
+}
+
+// write_handler_threads: a read is answered while every write thread and a write
+// waiting for one are held, as when writes queue for the database's commit.
+TEST(HttpServer, ReadsAreAnsweredWhileWritesHoldTheirOwnThreads) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  int writes_held = 0;
+  HttpServerOptions options;
+  options.handler_threads = 1;
+  options.write_handler_threads = 1;
+  auto server = startHttpServer(options, [&](const HttpRequest& r) -> HttpResponse {
+    if (r.method != "GET") {
+      std::unique_lock<std::mutex> lock(mu);
+      ++writes_held;
+      cv.notify_all();
+      cv.wait(lock, [&] { return release; });
+    }
+    return HttpResponse{200, {}, "text/plain", "done " + r.method + " " + r.path};
+  });
+  ASSERT_TRUE(server);
+  const uint16_t port = (*server)->port();
+  std::vector<std::thread> writers;
+  std::atomic<int> writes_answered{0};
+  for (int i = 0; i < 2; ++i)
+    writers.emplace_back([&, i] {
+      std::string request = "DELETE /w" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+      if (exchangeWith("127.0.0.1", port, request).find("done DELETE /w") != std::string::npos) ++writes_answered;
+    });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return writes_held == 1; }));
+  }
+  // The read runs in a thread of its own: on shared threads it would wait for the
+  // release below, and the test would then see it unanswered at the deadline.
+  std::promise<std::string> read_answer;
+  auto answered = read_answer.get_future();
+  std::thread reader([&] {
+    read_answer.set_value(exchange(port, "GET /r HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  });
+  const bool read_in_time = answered.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  reader.join();
+  for (auto& t : writers) t.join();
+  ASSERT_TRUE(read_in_time);
+  EXPECT_NE(answered.get().find("done GET /r"), std::string::npos);
+  EXPECT_EQ(writes_answered.load(), 2);
+  EXPECT_EQ(writes_held, 2);  // the second write waited for the one write thread
 }
 
 // A handler on the server's own threads may wait for an HTTP call of its own (as the

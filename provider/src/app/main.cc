@@ -119,6 +119,8 @@ int startApi(const common::OptionSet& options, provider::store::Store& store,
   http.port = static_cast<uint16_t>(options.getInt("api_settings", "bind_port"));
   http.handler_threads = static_cast<size_t>(options.getInt("api_settings", "handler_threads"));
   if (http.handler_threads == 0) http.handler_threads = std::max<size_t>(4, 2 * std::thread::hardware_concurrency());
+  http.write_handler_threads = static_cast<size_t>(options.getInt("api_settings", "write_handler_threads"));
+  if (http.write_handler_threads == 0) http.write_handler_threads = http.handler_threads;
   auto* service = out.service.get();
   auto server = common::startHttpServer(http, [service](const common::HttpRequest& r) { return service->handle(r); });
   if (!server.ok()) {

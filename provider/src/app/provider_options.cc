@@ -59,6 +59,12 @@ void declareProviderOptions(common::OptionSet& o) {
       "so a burst of clients does not put every request on the cores at once (the HTTP\n"
       "library reads and writes on its own threads either way: http_io_threads).",
       0, 256);
+  add(o, g, "write_handler_threads", I, "0",
+      "Banyan extension: threads that run the API requests that may change something (every\n"
+      "method but GET and HEAD), apart from handler_threads, which then run only reads: a\n"
+      "show or list never waits behind writes that wait for the database's commit. 0 is as\n"
+      "many as handler_threads.",
+      0, 256);
   add(o, g, "auth_strategy", S, "noauth",
       "The auth strategy for the API requests. noauth trusts the X-Project-Id and X-Roles\n"
       "headers and makes every caller an admin (a single-user or trusted network setup);\n"
