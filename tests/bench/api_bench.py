@@ -27,13 +27,17 @@ seconds or --max-requests requests, whichever comes first:
   mixed            every client loops over its own project's objects: create a load
                    balancer, show it, rename it, list its project, add a member to a
                    pool of its project, change its weight, list the pool's members,
-                   delete the member, delete the load balancer (cascade)
+                   delete the member, delete the load balancer (cascade). With the
+                   wrk driver: --mixed-writers Python clients loop over those writes
+                   alone while one wrk per read kind reads on the other connections
+                   (shared by the weights of MIXED_READS), so the reads' latency under
+                   writes is measured without the Python clients' own cost
 
 Drivers. `serial`: one client, one request at a time (--serial-requests), the service
 time without queueing. `python`: one process per client (no GIL between clients), each with one
 kept-alive HTTP/1.1 connection, timing every request with perf_counter. `wrk`: Debian's
 wrk (C, epoll, 2 threads) with a Lua script that picks the same random paths; it runs
-the read phases only. Both share the machine's cores with the server: on a small box
+the read phases, and the reads of the mixed phase (see above). Both share the machine's cores with the server: on a small box
 the load generator's own CPU time shows up as latency.
 
 Variants: after one population the provider is restarted for each of them and every
@@ -71,6 +75,9 @@ from pg_cluster import PgCluster  # noqa: E402  (the e2e scripts' throwaway Post
 VIP_SUBNET = "00000000-0000-4000-8000-203000113000"
 READ_PHASES = ["lb_show", "lb_list", "lb_list_project", "lb_list_filter", "lb_list_page",
                "member_show", "member_list"]
+# What wrk reads in the mixed phase, and how often: what a dashboard and the CLI ask for.
+MIXED_READS = [("lb_show", 4), ("member_show", 2), ("member_list", 2), ("lb_list_project", 1),
+               ("lb_list_page", 1)]
 ALL_PHASES = READ_PHASES + ["mixed"]
 
 
@@ -280,10 +287,11 @@ def read_request(phase, objs, projects, rng):
     raise ValueError(phase)
 
 
-def mixed_cycle(client, index, cycle, objs, record):
-    """One round of a client's writes and reads on its own project's objects. Each client
-    owns one pre-populated load balancer (objs[index]) for its member changes, so clients
-    never collide on a PENDING parent; a 409 here would be a bug."""
+def mixed_cycle(client, index, cycle, objs, record, reads=True):
+    """One round of a client's writes and reads (only its writes without `reads`) on its
+    own project's objects. Each client owns one pre-populated load balancer (objs[index])
+    for its member changes, so clients never collide on a PENDING parent; a 409 here
+    would be a bug."""
     own = objs[index % len(objs)]
     project = own["project"]
 
@@ -297,10 +305,12 @@ def mixed_cycle(client, index, cycle, objs, record):
                      {"loadbalancer": {"name": "mix-%d-%d" % (index, cycle), "vip_subnet_id": VIP_SUBNET}})
     lb_id = json.loads(text)["loadbalancer"]["id"] if st == 201 else None
     if lb_id:
-        timed("lb_show", "GET", "/lbaas/loadbalancers/" + lb_id)
+        if reads:
+            timed("lb_show", "GET", "/lbaas/loadbalancers/" + lb_id)
         timed("lb_update", "PUT", "/lbaas/loadbalancers/" + lb_id,
               {"loadbalancer": {"name": "mix-%d-%d-renamed" % (index, cycle), "description": "bench"}})
-    timed("lb_list_project", "GET", "/lbaas/loadbalancers?project_id=" + project)
+    if reads:
+        timed("lb_list_project", "GET", "/lbaas/loadbalancers?project_id=" + project)
     st, text = timed("member_create", "POST", "/lbaas/pools/%s/members" % own["pool"],
                      {"member": {"address": "198.51.100.250", "protocol_port": 10000 + cycle % 50000,
                                  "name": "mix-%d" % cycle}})
@@ -308,7 +318,8 @@ def mixed_cycle(client, index, cycle, objs, record):
     if member_id:
         timed("member_update", "PUT", "/lbaas/pools/%s/members/%s" % (own["pool"], member_id),
               {"member": {"weight": 5}})
-    timed("member_list", "GET", "/lbaas/pools/%s/members" % own["pool"])
+    if reads:
+        timed("member_list", "GET", "/lbaas/pools/%s/members" % own["pool"])
     if member_id:
         timed("member_delete", "DELETE", "/lbaas/pools/%s/members/%s" % (own["pool"], member_id))
     if lb_id:
@@ -334,8 +345,8 @@ def client_process(port, phase, index, objs, projects, start_event, start_at, du
     sent = 0
     cycle = 0
     while time.time() < deadline and sent < max_requests:
-        if phase == "mixed":
-            mixed_cycle(client, index, cycle, objs, record)
+        if phase in ("mixed", "mixed_writes"):
+            mixed_cycle(client, index, cycle, objs, record, reads=phase == "mixed")
             cycle += 1
             sent = sum(len(v[0]) for v in results.values())
         else:
@@ -430,7 +441,44 @@ end
 """
 
 
-def run_wrk_phase(port, phase, objs, projects, clients, duration, tmp):
+def run_wrk_mixed(port, objs, projects, clients, writers, duration, max_requests, tmp):
+    """The mixed phase through wrk: `writers` Python clients loop over the writes while one
+    wrk per kind of MIXED_READS reads on the other connections (shared by weight), all for
+    the same seconds."""
+    writes = {}
+    failed = []
+
+    def write():
+        try:
+            writes.update(run_python_phase(port, "mixed_writes", objs, projects, writers, duration, max_requests))
+        except Exception as e:  # reported below, after wrk is done
+            failed.append(e)
+
+    readers = clients - writers
+    total = sum(w for _, w in MIXED_READS)
+    shares = [(kind, max(1, round(readers * w / total))) for kind, w in MIXED_READS]
+    t = threading.Thread(target=write)
+    t.start()
+    running = []
+    try:
+        time.sleep(0.5)  # the writers' own start delay
+        for kind, n in shares:
+            running.append((kind, start_wrk(port, kind, objs, projects, n, 1, duration, tmp)))
+        reads = {}
+        for kind, proc in running:
+            reads.update(finish_wrk(kind, proc, duration))
+    finally:
+        for _, proc in running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        t.join(duration + 600)
+    if failed:
+        raise failed[0]
+    return dict(reads, **writes)
+
+
+def start_wrk(port, phase, objs, projects, clients, threads, duration, tmp):
     rng = random.Random(4242)
     paths_file = os.path.join(tmp, "wrk-%s.txt" % phase)
     with open(paths_file, "w") as f:
@@ -440,12 +488,21 @@ def run_wrk_phase(port, phase, objs, projects, clients, duration, tmp):
     script = os.path.join(tmp, "wrk-%s.lua" % phase)
     with open(script, "w") as f:
         f.write(WRK_LUA % {"paths": paths_file})
-    r = subprocess.run(["wrk", "-t", "2", "-c", str(clients), "-d", "%ds" % duration, "--timeout", "30s",
-                        "-s", script, "http://127.0.0.1:%d/" % port],
-                       capture_output=True, text=True, timeout=duration + 120)
-    m = re.search(r"^WRKJSON (.*)$", r.stdout, re.M)
-    if r.returncode != 0 or not m:
-        raise RuntimeError("wrk failed: " + r.stdout + r.stderr)
+    return subprocess.Popen(["wrk", "-t", str(min(threads, clients)), "-c", str(clients), "-d", "%ds" % duration,
+                             "--timeout", "30s", "-s", script, "http://127.0.0.1:%d/" % port],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_wrk(phase, proc, duration):
+    try:
+        out, err = proc.communicate(timeout=duration + 120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    m = re.search(r"^WRKJSON (.*)$", out, re.M)
+    if proc.returncode != 0 or not m:
+        raise RuntimeError("wrk failed: " + out + err)
     w = json.loads(m.group(1))
     secs = w["duration_us"] / 1e6
     non_2xx = {}
@@ -456,6 +513,10 @@ def run_wrk_phase(port, phase, objs, projects, clients, duration, tmp):
     return {phase: {"count": w["requests"], "non_2xx": non_2xx, "rps": round(w["requests"] / secs, 1),
                     "p50_ms": round(w["p50_us"] / 1000.0, 2), "p90_ms": round(w["p90_us"] / 1000.0, 2),
                     "p99_ms": round(w["p99_us"] / 1000.0, 2), "max_ms": round(w["max_us"] / 1000.0, 2)}}
+
+
+def run_wrk_phase(port, phase, objs, projects, clients, duration, tmp):
+    return finish_wrk(phase, start_wrk(port, phase, objs, projects, clients, 2, duration, tmp), duration)
 
 
 # --------------------------------------------------------------------------- main
@@ -509,12 +570,15 @@ def bench_backend(args, backend, tmp):
                 out["phases"] = phases
             for phase in args.phases:
                 for driver in args.drivers:
-                    if driver == "wrk" and phase not in READ_PHASES:
+                    if driver == "wrk" and phase not in READ_PHASES + ["mixed"]:
                         continue
                     provider.wait_idle()
                     t0 = time.time()
                     cpu0 = provider.cpu_seconds()
-                    if driver == "wrk":
+                    if driver == "wrk" and phase == "mixed":
+                        res = run_wrk_mixed(provider.port, objs, projects, args.clients, args.mixed_writers,
+                                            args.duration, args.max_requests, tmp)
+                    elif driver == "wrk":
                         res = run_wrk_phase(provider.port, phase, objs, projects, args.clients, args.duration, tmp)
                     elif driver == "serial":
                         # One client, one request at a time: the service time without queueing.
@@ -581,6 +645,8 @@ def main():
     ap.add_argument("--duration", type=int, default=10, help="seconds per phase (at most)")
     ap.add_argument("--max-requests", type=int, default=30000, help="requests per phase (at most)")
     ap.add_argument("--phases", default=",".join(ALL_PHASES))
+    ap.add_argument("--mixed-writers", type=int, default=10,
+                    help="the mixed phase through wrk: clients that write (Python), of --clients")
     ap.add_argument("--api-settings", action="append", default=None, metavar="KEY=VALUE,...",
                     help="a variant: extra [api_settings] lines for --provider, e.g. "
                          "'page_in_store=false'; repeat for several variants, each run in turn on the same "
@@ -609,6 +675,8 @@ def main():
         ap.error("wrk is not installed (apt-get install wrk)")
     if not (1 <= args.duration <= 600 and 1 <= args.clients <= 500 and args.max_requests >= 1):
         ap.error("duration must be 1-600 s, clients 1-500")
+    if not 1 <= args.mixed_writers < args.clients:
+        ap.error("--mixed-writers must be at least 1 and fewer than --clients")
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
 
     tmp = tempfile.mkdtemp(prefix="banyan-apibench-")
