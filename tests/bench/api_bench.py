@@ -37,8 +37,9 @@ Drivers. `serial`: one client, one request at a time (--serial-requests), the se
 time without queueing. `python`: one process per client (no GIL between clients), each with one
 kept-alive HTTP/1.1 connection, timing every request with perf_counter. `wrk`: Debian's
 wrk (C, epoll, 2 threads) with a Lua script that picks the same random paths; it runs
-the read phases, and the reads of the mixed phase (see above). Both share the machine's cores with the server: on a small box
-the load generator's own CPU time shows up as latency.
+the read phases, and the reads of the mixed phase (see above). Both share the
+machine's cores with the server: on a small box the load generator's own CPU time
+shows up as latency.
 
 Variants: after one population the provider is restarted for each of them and every
 phase runs again on the same data: first --compare-provider (another build, e.g. of
