@@ -80,6 +80,19 @@ struct RunningApi {
 
 // Builds the API and starts its HTTP server; errors are logged. Returns an exit code
 // on failure.
+// The API's handler threads: for reads, and for everything else ([api_settings]
+// handler_threads and write_handler_threads; 0 is the default).
+struct ApiThreads {
+  size_t reads;
+  size_t writes;
+};
+ApiThreads apiThreads(const common::OptionSet& options) {
+  auto reads = static_cast<size_t>(options.getInt("api_settings", "handler_threads"));
+  if (reads == 0) reads = std::max<size_t>(4, 2 * std::thread::hardware_concurrency());
+  auto writes = static_cast<size_t>(options.getInt("api_settings", "write_handler_threads"));
+  return {reads, writes == 0 ? reads : writes};
+}
+
 int startApi(const common::OptionSet& options, provider::store::Store& store,
              std::shared_ptr<provider::certs::CertManager> cert_manager, RunningApi& out) {
   auto api_options = provider::app::apiOptionsFrom(options);
@@ -117,10 +130,9 @@ int startApi(const common::OptionSet& options, provider::store::Store& store,
   common::HttpServerOptions http;
   http.address = options.getString("api_settings", "bind_host");
   http.port = static_cast<uint16_t>(options.getInt("api_settings", "bind_port"));
-  http.handler_threads = static_cast<size_t>(options.getInt("api_settings", "handler_threads"));
-  if (http.handler_threads == 0) http.handler_threads = std::max<size_t>(4, 2 * std::thread::hardware_concurrency());
-  http.write_handler_threads = static_cast<size_t>(options.getInt("api_settings", "write_handler_threads"));
-  if (http.write_handler_threads == 0) http.write_handler_threads = http.handler_threads;
+  const ApiThreads threads = apiThreads(options);
+  http.handler_threads = threads.reads;
+  http.write_handler_threads = threads.writes;
   auto* service = out.service.get();
   auto server = common::startHttpServer(http, [service](const common::HttpRequest& r) { return service->handle(r); });
   if (!server.ok()) {
@@ -141,7 +153,16 @@ int runRoles(const common::OptionSet& options, bool api, const provider::app::Co
     LB_ERROR("cannot create the state directory dir=%s error=%s", state_dir.c_str(), std::strerror(errno));
     return 1;
   }
-  auto store = provider::store::openStore(provider::app::databaseUrl(options));
+  // PostgreSQL, unless the URL says otherwise: a connection for every API handler
+  // thread, so a read never waits for a connection that a write holds, and the eight
+  // of the default for the controller roles.
+  int pool_size = 8;
+  if (api) {
+    const ApiThreads threads = apiThreads(options);
+    pool_size = static_cast<int>(threads.reads + threads.writes) +
+                (roles.worker || roles.health || roles.housekeeping ? 8 : 0);
+  }
+  auto store = provider::store::openStore(provider::app::databaseUrl(options), pool_size);
   if (!store.ok()) {
     LB_ERROR("cannot open the database: %s", store.error().message.c_str());
     return 1;

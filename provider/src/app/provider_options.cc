@@ -122,7 +122,10 @@ void declareProviderOptions(common::OptionSet& o) {
 
   add(o, "database", "connection", S, "",
       "The database URL: sqlite:////abs/path.sqlite or postgresql://user:password@host/db.\n"
-      "Empty: a SQLite file banyan.sqlite in the state directory.",
+      "Empty: a SQLite file banyan.sqlite in the state directory. A PostgreSQL URL may end\n"
+      "in ?pool_size=N, the connections a process keeps (opened as needed); without it, one\n"
+      "for every API handler thread (handler_threads plus write_handler_threads), and 8\n"
+      "for the controller roles.",
       {}, {}, {}, true);
 
   const char* k = "keystone_authtoken";

@@ -131,7 +131,7 @@ Result<void> Transaction::lockKeys(const std::vector<std::string>& keys) {
 
 std::unique_ptr<JobListener> Store::listenForJobs(JobListenerCallbacks) { return nullptr; }
 
-Result<std::unique_ptr<Store>> openStore(std::string_view url) {
+Result<std::unique_ptr<Store>> openStore(std::string_view url, int default_pool_size) {
   auto parsed = parseStoreUrl(url);
   if (!parsed.ok()) return parsed.error();
   std::unique_ptr<Store> store;
@@ -142,7 +142,7 @@ Result<std::unique_ptr<Store>> openStore(std::string_view url) {
   } else {
     PostgresOptions options;
     options.params = std::move(parsed->pg_params);
-    options.pool_size = parsed->pool_size;
+    options.pool_size = parsed->pool_size.value_or(default_pool_size);
     auto opened = PostgresStore::open(std::move(options));
     if (!opened.ok()) return opened.error();
     store = std::move(*opened);

@@ -248,6 +248,8 @@ class Store {
 //   sqlite:////var/lib/banyan/banyan.sqlite   (absolute path after "sqlite:///")
 //   sqlite:///relative/path.sqlite
 //   postgresql://user:password@host:port/dbname[?options]   (also postgresql+psycopg2://)
-Result<std::unique_ptr<Store>> openStore(std::string_view url);
+// PostgreSQL keeps up to the URL's pool_size connections, default_pool_size when it
+// names none.
+Result<std::unique_ptr<Store>> openStore(std::string_view url, int default_pool_size = 8);
 
 }  // namespace banyan::provider::store

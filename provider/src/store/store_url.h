@@ -2,6 +2,7 @@
 // Kept apart from the backends so the grammar can be tested without a database.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,8 +21,9 @@ struct StoreUrl {
   // kPostgres: libpq connection keywords (host, port, dbname, user, password, and any
   // query options libpq knows, such as sslmode), percent-decoded, in URL order.
   std::vector<std::pair<std::string, std::string>> pg_params;
-  // kPostgres: "?pool_size=N" (ours, not libpq's): connections kept per store.
-  int pool_size = 8;
+  // kPostgres: "?pool_size=N" (ours, not libpq's): connections kept per store; none
+  // when the URL does not say (openStore() then takes its caller's default).
+  std::optional<int> pool_size;
 };
 
 // Accepts sqlite:////abs/path, sqlite:///rel/path, postgresql://user:pw@host:port/db?opt=v

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -68,11 +69,13 @@ struct Reply {
 // shared database. Stopped by PID (SIGTERM, then SIGKILL); dies with the test thread.
 class ProviderProcess {
  public:
-  ProviderProcess(const std::string& dir, const std::string& database_url) : dir_(dir) {
+  // api_settings: more [api_settings] lines, each ending in a newline.
+  ProviderProcess(const std::string& dir, const std::string& database_url, const std::string& api_settings = "")
+      : dir_(dir) {
     std::filesystem::create_directories(dir_);
     for (int attempt = 0; attempt < 5 && pid_ < 0; ++attempt) {
       port_ = freePort();
-      writeConfig(database_url);
+      writeConfig(database_url, api_settings);
       pid_ = spawn();
       if (pid_ > 0 && !waitReady()) stop();
     }
@@ -110,12 +113,13 @@ class ProviderProcess {
   }
 
  private:
-  void writeConfig(const std::string& database_url) {
+  void writeConfig(const std::string& database_url, const std::string& api_settings) {
     std::ofstream conf(dir_ + "/provider.conf");
     conf << "[DEFAULT]\nstate_dir = " << dir_ << "\n\n"
          << "[api_settings]\nbind_host = 127.0.0.1\nbind_port = " << port_ << "\nauth_strategy = noauth\n"
          << "enabled_provider_drivers = noop_driver:The no-op driver.,amphora:The Octavia Amphora driver.\n"
-         << "default_provider_driver = noop_driver\n\n"
+         << "default_provider_driver = noop_driver\n"
+         << api_settings << "\n"
          << "[database]\nconnection = " << database_url << "\n\n"
          // No test creates more than this in one project except to meet it; with no
          // quota record only the store's quota lock keeps the count (a record's row
@@ -471,6 +475,51 @@ TEST_F(MultiProcessApi, ChurnFromBothProcessesEndsWithEveryObjectActiveOrGone) {
       EXPECT_EQ(jstring(m, "provisioning_status"), "ACTIVE") << jstring(m, "id");
     }
   }
+}
+
+// Unless the URL sizes it, the PostgreSQL pool has a connection for every API handler
+// thread: a read is answered while every write thread holds a connection, each write
+// waiting for the load balancer's lock (held here as another process's write would).
+// With the former fixed pool of eight, the ten writes took all eight connections and
+// the read waited for the lock's release.
+TEST_F(MultiProcessApi, AReadIsAnsweredWhileEveryWriteThreadHoldsAConnection) {
+  ProviderProcess p(dir_ + "/c", url_, "handler_threads = 2\nwrite_handler_threads = 10\n");
+  ASSERT_TRUE(p.running()) << p.log();
+  const std::string lb = createLb(p, "project-a");
+  ASSERT_FALSE(lb.empty());
+  auto holder_store = store::openStore(url_);
+  ASSERT_TRUE(holder_store.ok()) << holder_store.error().message;
+  std::promise<void> locked, release;
+  std::shared_future<void> released = release.get_future().share();
+  std::thread holder([&] {
+    auto r = holder_store.value()->write([&](store::Transaction& t) -> common::Result<void> {
+      auto got = t.lockKey("loadbalancer:" + lb);
+      locked.set_value();
+      released.wait();
+      return got;
+    });
+    EXPECT_TRUE(r.ok()) << r.error().message;
+  });
+  locked.get_future().wait();
+  std::vector<std::thread> writers;
+  std::atomic<int> writes_answered{0};
+  for (int i = 0; i < 10; ++i)
+    writers.emplace_back([&, i] {
+      Reply r = p.call("PUT", "/v2/lbaas/loadbalancers/" + lb,
+                       R"({"loadbalancer":{"description":"w)" + std::to_string(i) + R"("}})");
+      if (r.status != 0) ++writes_answered;
+    });
+  // Long enough for every write to take its thread and connection and reach the lock.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  auto read = std::async(std::launch::async, [&] { return p.call("GET", "/v2/lbaas/loadbalancers/" + lb); });
+  const bool read_in_time = read.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  release.set_value();
+  holder.join();
+  for (auto& t : writers) t.join();
+  ASSERT_TRUE(read_in_time) << "the read waited for the writes' lock";
+  Reply r = read.get();
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(writes_answered.load(), 10);
 }
 
 }  // namespace

@@ -16,7 +16,7 @@ struct GoodUrl {
   Backend backend;
   std::string sqlite_path;
   Params pg_params;
-  int pool_size = 8;
+  std::optional<int> pool_size;  // none: the URL names none
 };
 
 TEST(StoreUrl, AcceptsEveryDocumentedForm) {
