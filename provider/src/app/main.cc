@@ -78,8 +78,6 @@ struct RunningApi {
   std::unique_ptr<common::HttpServer> server;
 };
 
-// Builds the API and starts its HTTP server; errors are logged. Returns an exit code
-// on failure.
 // The API's handler threads: for reads, and for everything else ([api_settings]
 // handler_threads and write_handler_threads; 0 is the default).
 struct ApiThreads {
@@ -93,6 +91,8 @@ ApiThreads apiThreads(const common::OptionSet& options) {
   return {reads, writes == 0 ? reads : writes};
 }
 
+// Builds the API and starts its HTTP server; errors are logged. Returns an exit code
+// on failure.
 int startApi(const common::OptionSet& options, provider::store::Store& store,
              std::shared_ptr<provider::certs::CertManager> cert_manager, RunningApi& out) {
   auto api_options = provider::app::apiOptionsFrom(options);
