@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -75,11 +77,20 @@ uint16_t addressPort(const sockaddr_storage& addr) {
 }
 
 uint16_t pickFreePort(const std::string& host) {
-  Fd fd = listenOn(host, 0, 1);
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) throwErrno("getsockname");
-  return addressPort(ss);
+  // The kernel may hand the same port to two binds of port 0 in a row once the first
+  // socket is closed, and a test that picks a port per listener then gives the proxy a
+  // config that binds one port twice. No port is handed out twice in one process.
+  static std::mutex mu;
+  static std::set<uint16_t> given;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    Fd fd = listenOn(host, 0, 1);
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) throwErrno("getsockname");
+    std::lock_guard<std::mutex> lock(mu);
+    if (given.insert(addressPort(ss)).second) return addressPort(ss);
+  }
+  throw std::runtime_error("no port that this process has not handed out already after 64 binds of port 0");
 }
 
 Fd listenOn(const std::string& host, uint16_t port, int backlog) {

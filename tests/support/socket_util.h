@@ -45,7 +45,8 @@ std::string addressText(const sockaddr_storage& addr);
 uint16_t addressPort(const sockaddr_storage& addr);
 
 // Binds host:0, reads the port the kernel chose, closes. A listener port for
-// the proxy (it binds it a few milliseconds later; the race is acceptable).
+// the proxy (it binds it a few milliseconds later; the race is acceptable). Never the
+// same port twice in one process.
 uint16_t pickFreePort(const std::string& host = "127.0.0.1");
 
 // Listening socket on host:port (port 0: any) with SO_REUSEADDR.
