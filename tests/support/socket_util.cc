@@ -87,8 +87,9 @@ uint16_t pickFreePort(const std::string& host) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) throwErrno("getsockname");
+    const uint16_t port = addressPort(ss);
     std::lock_guard<std::mutex> lock(mu);
-    if (given.insert(addressPort(ss)).second) return addressPort(ss);
+    if (given.insert(port).second) return port;
   }
   throw std::runtime_error("no port that this process has not handed out already after 64 binds of port 0");
 }

@@ -93,7 +93,7 @@ ApiThreads apiThreads(const common::OptionSet& options) {
 
 // Builds the API and starts its HTTP server; errors are logged. Returns an exit code
 // on failure.
-int startApi(const common::OptionSet& options, provider::store::Store& store,
+int startApi(const common::OptionSet& options, const ApiThreads& threads, provider::store::Store& store,
              std::shared_ptr<provider::certs::CertManager> cert_manager, RunningApi& out) {
   auto api_options = provider::app::apiOptionsFrom(options);
   if (!api_options.ok()) {
@@ -130,7 +130,6 @@ int startApi(const common::OptionSet& options, provider::store::Store& store,
   common::HttpServerOptions http;
   http.address = options.getString("api_settings", "bind_host");
   http.port = static_cast<uint16_t>(options.getInt("api_settings", "bind_port"));
-  const ApiThreads threads = apiThreads(options);
   http.handler_threads = threads.reads;
   http.write_handler_threads = threads.writes;
   auto* service = out.service.get();
@@ -154,14 +153,13 @@ int runRoles(const common::OptionSet& options, bool api, const provider::app::Co
     return 1;
   }
   // PostgreSQL, unless the URL says otherwise: a connection for every API handler
-  // thread, so a read never waits for a connection that a write holds, and the eight
-  // of the default for the controller roles.
-  int pool_size = 8;
-  if (api) {
-    const ApiThreads threads = apiThreads(options);
-    pool_size = static_cast<int>(threads.reads + threads.writes) +
-                (roles.worker || roles.health || roles.housekeeping ? 8 : 0);
-  }
+  // thread, so a read never waits for a connection that a write holds, and the
+  // default's for the controller roles.
+  const ApiThreads threads = apiThreads(options);
+  const bool controller_roles = roles.worker || roles.health || roles.housekeeping;
+  int pool_size = provider::store::kDefaultPoolSize;
+  if (api)
+    pool_size = static_cast<int>(threads.reads + threads.writes) + (controller_roles ? pool_size : 0);
   auto store = provider::store::openStore(provider::app::databaseUrl(options), pool_size);
   if (!store.ok()) {
     LB_ERROR("cannot open the database: %s", store.error().message.c_str());
@@ -178,7 +176,7 @@ int runRoles(const common::OptionSet& options, bool api, const provider::app::Co
   std::shared_ptr<provider::certs::CertManager> cert_manager;
   if (api || roles.worker) cert_manager = provider::app::certManagerOrNull(options);
   std::unique_ptr<provider::app::ControllerRuntime> controller;
-  if (roles.worker || roles.health || roles.housekeeping) {
+  if (controller_roles) {
     auto started = provider::app::startControllerRoles(options, *store.value(), roles, cert_manager);
     if (!started.ok()) {
       LB_ERROR("cannot start the controller: %s%s%s", started.error().message.c_str(),
@@ -197,7 +195,7 @@ int runRoles(const common::OptionSet& options, bool api, const provider::app::Co
   }
   RunningApi running;
   if (api) {
-    if (int rc = startApi(options, *api_store, cert_manager, running); rc != 0) return rc;
+    if (int rc = startApi(options, threads, *api_store, cert_manager, running); rc != 0) return rc;
   }
   int sig = 0;
   sigwait(&stop, &sig);

@@ -30,7 +30,7 @@ namespace banyan::provider::store {
 struct PostgresOptions {
   // libpq keywords and values (host, port, dbname, user, password, sslmode, ...).
   std::vector<std::pair<std::string, std::string>> params;
-  int pool_size = 8;
+  int pool_size = kDefaultPoolSize;
 };
 
 class PostgresStore final : public Store {

@@ -250,6 +250,7 @@ class Store {
 //   postgresql://user:password@host:port/dbname[?options]   (also postgresql+psycopg2://)
 // PostgreSQL keeps up to the URL's pool_size connections, default_pool_size when it
 // names none.
-Result<std::unique_ptr<Store>> openStore(std::string_view url, int default_pool_size = 8);
+constexpr int kDefaultPoolSize = 8;
+Result<std::unique_ptr<Store>> openStore(std::string_view url, int default_pool_size = kDefaultPoolSize);
 
 }  // namespace banyan::provider::store

@@ -48,7 +48,7 @@ Result<std::unique_ptr<Store>> openUnmigrated(const std::string& url) {
     if (!s.ok()) return s.error();
     return std::unique_ptr<Store>(std::move(*s));
   }
-  PostgresOptions options{parsed->pg_params, parsed->pool_size.value_or(8)};
+  PostgresOptions options{parsed->pg_params, parsed->pool_size.value_or(kDefaultPoolSize)};
   auto s = PostgresStore::open(std::move(options));
   if (!s.ok()) return s.error();
   return std::unique_ptr<Store>(std::move(*s));

@@ -68,9 +68,9 @@ struct HttpServerOptions {
   // on the cores at once. A handler may still block (a Keystone or Barbican call): the
   // client side's I/O runs on cpprestsdk's pool, not on these threads.
   size_t handler_threads = 0;
-  // With handler_threads: 0, every request shares those threads. N: requests that may
-  // change something (every method but GET and HEAD) run on N threads of their own, so
-  // a read never waits behind writes that wait for a database commit.
+  // Only with handler_threads. 0: every request shares the handler threads. N: requests
+  // that may change something (every method but GET and HEAD) run on N threads of their
+  // own, so a read never waits behind writes that wait for a database commit.
   size_t write_handler_threads = 0;
 };
 
